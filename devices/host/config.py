@@ -1,0 +1,89 @@
+"""What the acquirer host is told: the terminals it knows (their master keys) and the cards
+its issuer stub holds. Loaders read the lab's fixtures (test keys only)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import yaml
+
+from devices.cards import Card
+from devices.payments.keys import KEY_MODES
+
+
+class HostConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class TerminalKeys:
+    tmk: bytes = field(repr=False)  # 16 bytes; a single-DES (001) terminal uses the first 8
+    key_mode: str = "003"  # what the profile says the terminal signs in with
+    mac_alg: str = "cup-ecb"  # or "x9.19"
+    mid: str | None = None  # when set, DE42 must match (else 03 invalid merchant)
+    key_layout: int = 60  # DE62 length for key mode 004: 60 ([C]) or 52 ([J])
+
+    def __post_init__(self) -> None:
+        if len(self.tmk) != 16:
+            raise HostConfigError("a terminal master key must be 16 bytes (key not shown)")
+        if self.key_mode not in KEY_MODES:
+            raise HostConfigError(f"key mode must be one of {KEY_MODES}, got {self.key_mode!r}")
+        if self.mac_alg not in ("cup-ecb", "x9.19"):
+            raise HostConfigError(f"MAC algorithm must be cup-ecb or x9.19, got {self.mac_alg!r}")
+        if self.key_layout not in (60, 52):
+            raise HostConfigError(f"key layout must be 60 or 52, got {self.key_layout}")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    terminals: dict[str, TerminalKeys]
+    cards: list[Card]
+    journal_path: Path | None = None  # None: in-memory SQLite
+    listen: tuple[str, int] = ("127.0.0.1", 0)
+    # Where the reference is silent, these are posrig's choices (docs/host.md).
+    clock: Callable[[], datetime] = datetime.now
+    first_batch: int = 1  # batch a terminal gets at its first sign-in if it sends 000000
+    log_exchanges: bool = True  # publish each decoded exchange on devices.events
+    idle_timeout: float = 60.0  # s a connection may sit between frames
+    frame_timeout: float = 10.0  # s a frame may take once its first byte arrived
+    max_frame: int = 4096  # bytes; a larger length prefix closes the connection
+    max_connections: int = 1024  # beyond this a new connection is closed at once
+    control_path: Path | None = None  # local control socket (phase 2), off when None
+
+
+def load_terminal_keys(path: Path, *, key_mode: str = "003", mac_alg: str = "cup-ecb",
+                       mid: str | None = None) -> dict[str, TerminalKeys]:
+    """``fixtures/keys/terminals.yaml``: ``terminals: {TID: {tmk: HEX, [key_mode], ...}}``."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    out: dict[str, TerminalKeys] = {}
+    for tid, entry in (data.get("terminals") or {}).items():
+        tid = str(tid)
+        if len(tid) != 8:
+            raise HostConfigError(f"{path}: terminal ID {tid!r} must be 8 characters")
+        try:
+            tmk = bytes.fromhex(str(entry["tmk"]))
+        except (KeyError, ValueError, TypeError):
+            raise HostConfigError(
+                f"{path}: terminal {tid} needs 'tmk' as 32 hex digits") from None
+        out[tid] = TerminalKeys(
+            tmk=tmk, key_mode=str(entry.get("key_mode", key_mode)),
+            mac_alg=str(entry.get("mac_alg", mac_alg)), mid=entry.get("mid", mid),
+            key_layout=int(entry.get("key_layout", 60)))
+    return out
+
+
+def load_cards(path: Path) -> list[Card]:
+    """``fixtures/cards.yaml``: ``cards: [{id, pan, expiry, service_code, pin, ...}]``."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    cards = []
+    for entry in data.get("cards") or []:
+        entry = dict(entry)
+        try:
+            card_id = str(entry.pop("id"))
+            cards.append(Card(card_id=card_id, **{k: v for k, v in entry.items()}))
+        except (KeyError, TypeError) as exc:
+            raise HostConfigError(f"{path}: a card entry is incomplete: {exc}") from None
+    return cards

@@ -1,0 +1,212 @@
+"""The host's logic, free of I/O: one frame in, one :class:`Outcome` out.
+
+The asyncio server feeds frames and carries out what the outcome says (send, wait, drop,
+close); everything that decides -- decoding, MAC and PIN checks, the ledger, the journal,
+scripted behaviours -- happens here, synchronously, so it can be tested without sockets.
+
+A flow handler raises :class:`Decline` to answer with a response code; whatever it has
+put in the response so far (echoes, clock) goes out with it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from devices import events
+from devices.host.config import HostConfig
+from devices.host.issuer import Issuer
+from devices.host.journal import Journal
+from devices.host.state import TerminalState, Txn, TxnKey
+from devices.payments import framing
+from devices.payments import messages as m
+from devices.payments.crypto import Key, mac_matches
+from devices.payments.spec import MessageFormatError, decode_message, describe
+
+
+class Decline(Exception):
+    """Answer the current request with ``rc``; ``note`` goes to the journal."""
+
+    def __init__(self, rc: str, note: str = "", *, proc_req: int | None = None):
+        super().__init__(f"{rc}: {note}")
+        self.rc = rc
+        self.note = note
+        self.proc_req = proc_req
+
+
+@dataclass
+class Outcome:
+    """What the server does with one request."""
+
+    wire: bytes | None  # response to send; None: send nothing
+    close: bool = False  # close the connection after (or instead of) sending
+    delay_s: float = 0.0  # wait before sending
+
+
+@dataclass
+class Ctx:
+    """One request being handled: its fields, the response being built, the journal row."""
+
+    frame: framing.Frame
+    req: dict[str, str]
+    resp: dict[str, str]
+    kind: str
+    now: datetime
+    term: TerminalState | None = None
+    mac: bool = False  # MAC the response (if the terminal has a MAK and rc is not A0)
+    proc_req: int = m.PROC_NONE
+    row: dict[str, object] = field(default_factory=dict)
+    after: list[Callable[[int], None]] = field(default_factory=list)  # run with journal id
+
+    def echo(self, *fields: str) -> None:
+        for f in fields:
+            if f in self.req:
+                self.resp[f] = self.req[f]
+
+    def need(self, *fields: str) -> None:
+        missing = [f for f in fields if f not in self.req]
+        if missing:
+            raise Decline("30", f"{self.req['t']} lacks DE{', DE'.join(missing)}")
+
+
+Handler = Callable[["HostCore", Ctx], None]
+#: MTI -> (journal kind, handler); filled by devices.host.flows.
+HANDLERS: dict[str, tuple[str, Handler]] = {}
+#: Request MTIs of the CUP family this host does not implement: answered 40, not 30.
+UNSUPPORTED = frozenset({"0100", "0120", "0220", "0620"})
+
+
+class HostCore:
+    def __init__(self, config: HostConfig, journal: Journal):
+        self.config = config
+        self.journal = journal
+        self.issuer = Issuer(config.cards)
+        self.terminals = {tid: TerminalState(tid, keys, Key(keys.tmk))
+                          for tid, keys in config.terminals.items()}
+        self.ledger: dict[TxnKey, Txn] = {}
+        self._seq = itertools.count(1)
+        self._rng = random.Random()
+
+    # -- numbers the host hands out ---------------------------------------------------------
+    def next_rrn(self, now: datetime) -> str:
+        return f"{now:%H%M%S}{next(self._seq) % 1_000_000:06d}"
+
+    def next_auth_code(self) -> str:
+        return f"{self._rng.randrange(1_000_000):06d}"
+
+    # -- entry point ------------------------------------------------------------------------
+    def handle(self, frame: framing.Frame) -> Outcome:
+        now = self.config.clock()
+        try:
+            req = decode_message(frame.body)
+        except MessageFormatError as exc:
+            return self._format_error(frame, exc, now)
+        mti = req["t"]
+        kind, handler = HANDLERS.get(mti, ("unknown", None))
+        if handler is None:
+            if mti[2:] not in ("00", "20", "40"):
+                self._record_error(now, req, f"MTI {mti} is not a request; connection closed")
+                return Outcome(None, close=True)
+            rc = "40" if mti in UNSUPPORTED else "30"
+            handler = _refuse(rc, f"MTI {mti} is not handled by this host")
+        ctx = Ctx(frame, req, {"t": m.response_mti(mti)}, kind, now)
+        ctx.resp["12"], ctx.resp["13"] = f"{now:%H%M%S}", f"{now:%m%d}"
+        ctx.term = self.terminals.get(req.get("41", ""))
+        try:
+            handler(self, ctx)
+            rc = ctx.resp.setdefault("39", "00")
+        except Decline as d:
+            rc = ctx.resp["39"] = d.rc
+            ctx.row["note"] = d.note
+            if d.proc_req is not None:
+                ctx.proc_req = d.proc_req
+        return self._finish(ctx, rc)
+
+    def _finish(self, ctx: Ctx, rc: str) -> Outcome:
+        req, resp, term = ctx.req, ctx.resp, ctx.term
+        mak = term.working.mak if term and term.working and ctx.mac and rc != "A0" else None
+        mac_alg = term.config.mac_alg if term else "cup-ecb"
+        header = framing.make_header(ctx.frame.header[3:6], proc_req=ctx.proc_req,
+                                     app_class=ctx.frame.header[0])
+        wire = m.pack(resp, tpdu=framing.swap_tpdu(ctx.frame.tpdu), header=header,
+                      mak=mak, mac_alg=mac_alg)
+        row = {"tid": req.get("41"), "mid": req.get("42"), "mti": req["t"], "kind": ctx.kind,
+               "stan": req.get("11"), "batch": req.get("60", "")[2:8] or None, "rc": rc,
+               "response_mti": resp["t"], **ctx.row}
+        row.setdefault("at", ctx.now.isoformat(timespec="milliseconds"))
+        if ctx.kind in ("sale", "void") and rc != "00":
+            row.setdefault("state", "declined")
+        entry_id = self.journal.record(**row)
+        for hook in ctx.after:
+            hook(entry_id)
+        if self.config.log_exchanges:
+            events.log("host", f"{describe(req)} -> {describe(resp)}"
+                       + (f" [proc {ctx.proc_req}]" if ctx.proc_req else ""))
+        return Outcome(wire)
+
+    # -- bad input --------------------------------------------------------------------------
+    def _format_error(self, frame: framing.Frame, exc: MessageFormatError,
+                      now: datetime) -> Outcome:
+        """Answer 30 when the MTI says what the reply is; otherwise close the line."""
+        mti = exc.mti
+        partial = exc.partial
+        if not mti or mti[2:] not in ("00", "20", "40"):
+            self._record_error(now, partial, f"unreadable message: {exc}; connection closed")
+            return Outcome(None, close=True)
+        resp = {"t": m.response_mti(mti), "39": "30"}
+        resp.update({f: partial[f] for f in ("3", "4", "11", "41", "42") if f in partial})
+        header = framing.make_header(frame.header[3:6], app_class=frame.header[0])
+        tpdu = framing.swap_tpdu(frame.tpdu)
+        try:
+            wire = m.pack(resp, tpdu=tpdu, header=header)
+        except MessageFormatError:
+            resp = {"t": resp["t"], "39": "30"}
+            wire = m.pack(resp, tpdu=tpdu, header=header)
+        self._record_error(now, partial, str(exc), rc="30", kind="format_error")
+        if self.config.log_exchanges:
+            events.log("host", f"format error: {exc} -> {describe(resp)}")
+        return Outcome(wire)
+
+    def reject_frame(self, reason: str) -> None:
+        """The server could not even frame the input: journal why it closed the line."""
+        self._record_error(self.config.clock(), {}, reason)
+
+    def _record_error(self, now: datetime, req: dict[str, str], note: str, *,
+                      rc: str | None = None, kind: str = "rejected") -> None:
+        self.journal.record(
+            at=now.isoformat(timespec="milliseconds"), tid=req.get("41"), mid=req.get("42"),
+            mti=req.get("t"), kind=kind, stan=req.get("11"), rc=rc, note=note)
+        if self.config.log_exchanges and kind == "rejected":
+            events.log("host", f"rejected: {note}")
+
+    # -- checks shared by flows -------------------------------------------------------------
+    def require_terminal(self, ctx: Ctx) -> TerminalState:
+        term = ctx.term
+        if term is None:
+            raise Decline("97", f"terminal {ctx.req.get('41', '?')!r} is not registered")
+        if term.config.mid is not None and ctx.req.get("42") != term.config.mid:
+            raise Decline("03", f"merchant {ctx.req.get('42')!r} is not this terminal's")
+        return term
+
+    def verify_mac(self, ctx: Ctx, term: TerminalState) -> None:
+        """A0 for a wrong or missing MAC; without working keys the MAC cannot be checked,
+        so the answer is A0 with the order to sign in again (processing requirement 3)."""
+        if term.working is None:
+            raise Decline("A0", "terminal not signed in: MAC cannot be verified",
+                          proc_req=m.PROC_SIGNIN)
+        body = ctx.frame.body
+        if "64" not in ctx.req:
+            raise Decline("A0", f"{ctx.req['t']} carries no MAC")
+        if not mac_matches(term.config.mac_alg, term.working.mak, body[:-8], body[-8:]):
+            raise Decline("A0", "MAC does not verify")
+        ctx.mac = True
+
+
+def _refuse(rc: str, note: str) -> Handler:
+    def handler(core: HostCore, ctx: Ctx) -> None:
+        ctx.echo("3", "4", "11", "41", "42")
+        raise Decline(rc, note)
+    return handler

@@ -1,0 +1,94 @@
+"""Helpers to drive the host from tests and scenarios: the lab's fixtures as a host
+configuration, and a loopback terminal built from :class:`TerminalSession` that keeps its
+own trace and batch numbers as a real terminal does."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from devices.cards import Card
+from devices.host.config import HostConfig, TerminalKeys, load_cards, load_terminal_keys
+from devices.payments import framing
+from devices.payments.terminal_side import (
+    CardRead,
+    FinancialResult,
+    Outgoing,
+    SigninResult,
+    TerminalConfig,
+    TerminalSession,
+)
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+MERCHANT = "898100012340001"  # fixtures/terminals/posrig-sim.yaml host_profile.merchant_id
+#: Minimal chip data: an ARQC tag with a dummy cryptogram (the host does not check it).
+ICC_DATA = bytes.fromhex("9F2608") + bytes(8)
+
+
+def lab_config(**overrides: Any) -> HostConfig:
+    """The host as the virtual lab runs it: fixture terminals and cards, in-memory journal."""
+    terminals = load_terminal_keys(FIXTURES / "keys" / "terminals.yaml")
+    cards = load_cards(FIXTURES / "cards.yaml")
+    return HostConfig(terminals=terminals, cards=cards, **overrides)
+
+
+def lab_card(card_id: str) -> Card:
+    for card in load_cards(FIXTURES / "cards.yaml"):
+        if card.card_id == card_id:
+            return card
+    raise KeyError(f"no card {card_id!r} in fixtures/cards.yaml")
+
+
+def card_read(card: Card, entry: str = "chip") -> CardRead:
+    icc = entry in ("chip", "contactless")
+    return CardRead(pan=card.pan, track2=card.track2, expiry=card.expiry, entry=entry,
+                    seq_no=card.seq_no if icc else None, icc=ICC_DATA if icc else None)
+
+
+def terminal_config(tid: str, keys: TerminalKeys, **overrides: Any) -> TerminalConfig:
+    cfg = TerminalConfig(tid=tid, mid=keys.mid or MERCHANT, tmk=keys.tmk,
+                         key_mode=keys.key_mode, mac_alg=keys.mac_alg,
+                         key_layout=keys.key_layout)
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+class LoopbackTerminal:
+    """One terminal talking to a host on loopback, one connection per exchange."""
+
+    def __init__(self, port: int, cfg: TerminalConfig, *, host: str = "127.0.0.1",
+                 timeout: float = 10.0):
+        self.session = TerminalSession(cfg)
+        self.addr = (host, port)
+        self.timeout = timeout
+        self.stan = 0
+        self.batch = 1
+
+    def __repr__(self) -> str:
+        return f"LoopbackTerminal({self.session.cfg.tid}, stan {self.stan}, batch {self.batch})"
+
+    def next_stan(self) -> int:
+        self.stan = self.stan % 999_999 + 1
+        return self.stan
+
+    def send(self, out: Outgoing) -> bytes:
+        return framing.exchange(*self.addr, out.wire, self.timeout)
+
+    def signin(self, operator: str = "01") -> SigninResult:
+        out = self.session.signin_request(stan=self.next_stan(), batch=self.batch,
+                                          operator=operator)
+        result = self.session.signin_response(out, self.send(out))
+        if result.approved:
+            self.batch = int(result.batch)
+        return result
+
+    def sale_request(self, card: Card, amount: int, *, entry: str = "chip",
+                     pin: str | None = "card") -> Outgoing:
+        """``pin="card"`` types the card's own PIN; None sends no PIN block."""
+        return self.session.sale_request(
+            stan=self.next_stan(), batch=self.batch, amount=amount, read=card_read(card, entry),
+            pin=card.pin if pin == "card" else pin)
+
+    def sale(self, card: Card, amount: int, **kwargs: Any) -> FinancialResult:
+        out = self.sale_request(card, amount, **kwargs)
+        return self.session.financial_response(out, self.send(out))

@@ -1,0 +1,190 @@
+"""The CUP POS ISO 8583 profile (iso8583-cup.md §1.4-§2) as a pyiso8583 spec.
+
+Numeric fields are BCD: pyiso8583 sees them as binary (``data_enc: "b"``) fields whose
+length counts nibbles, so the decoded value is the digit string itself. Variable numeric
+fields are left-aligned with a trailing 0 pad nibble; fixed ones are right-aligned with a
+leading 0, except DE22 which CUP left-aligns (``021`` goes out as ``02 10``). Track data
+(z) rides in the same BCD form with ``=`` written as the nibble D; :func:`track_to_z` and
+:func:`z_to_track` convert.
+
+The MTI, bitmap and fields are all this module encodes: the TPDU and the 6-byte header
+belong to :mod:`devices.payments.framing`.
+
+Receive limits are the larger of the two sources' maxima (DE54 120, DE63 163). A
+secondary bitmap or a field outside this table is a format error, which a host answers
+with response code 30 (reference, "field limits on receive").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import iso8583
+
+from devices.masking import mask_pan
+
+Spec = dict[str, dict[str, Any]]
+
+
+class MessageFormatError(ValueError):
+    """A message that does not follow the profile. ``field`` names the culprit when known."""
+
+    def __init__(self, message: str, *, field: str | None = None, mti: str | None = None,
+                 partial: dict[str, str] | None = None):
+        super().__init__(message)
+        self.field = field
+        self.mti = mti
+        #: Fields decoded before the error: enough for a receiver to echo DE11/DE41.
+        self.partial = partial or {}
+
+
+def _n(max_len: int, *, var: int = 0, right_aligned: bool = True, desc: str = "") -> dict[str, Any]:
+    """BCD numeric: fixed (var=0) or LL/LLL (var=1/2 length bytes, BCD, counting digits)."""
+    pad = {"left_pad": "0"} if right_aligned and var == 0 else {"right_pad": "0"}
+    return {
+        "data_enc": "b", "len_enc": "bcd", "len_type": var, "max_len": max_len,
+        "len_count": "nibbles", "desc": desc, **pad,
+    }
+
+
+def _a(max_len: int, *, var: int = 0, enc: str = "ascii", desc: str = "") -> dict[str, Any]:
+    """Text: fixed, or LL/LLL with a BCD length counting bytes."""
+    return {
+        "data_enc": enc, "len_enc": "bcd", "len_type": var, "max_len": max_len,
+        "len_count": "bytes", "desc": desc,
+    }
+
+
+def _b(max_len: int, *, var: int = 0, desc: str = "") -> dict[str, Any]:
+    """Raw bytes, shown by pyiso8583 as upper-case hex; LLL lengths count bytes."""
+    return {
+        "data_enc": "b", "len_enc": "bcd", "len_type": var, "max_len": max_len,
+        "len_count": "bytes", "desc": desc,
+    }
+
+
+CUP_SPEC: Spec = {
+    # No ISO header here: framing strips the TPDU and CUP's 6-byte header first.
+    "h": _b(0, desc="Message header (handled by framing)"),
+    "t": _b(2, desc="Message type indicator, 2 bytes BCD"),
+    "p": _b(8, desc="Primary bitmap, 8 bytes binary"),
+    "1": _b(8, desc="Secondary bitmap (never valid in this profile)"),
+    "2": _n(19, var=1, desc="Primary account number"),
+    "3": _n(6, desc="Processing code"),
+    "4": _n(12, desc="Amount, fen"),
+    "11": _n(6, desc="System trace audit number"),
+    "12": _n(6, desc="Local time hhmmss"),
+    "13": _n(4, desc="Local date MMDD"),
+    "14": _n(4, desc="Expiry YYMM"),
+    "15": _n(4, desc="Settlement date MMDD"),
+    # CUP sends 3 significant digits left-aligned: "021" -> 02 10.
+    "22": {**_n(3, desc="POS entry mode"), "left_pad": "", "right_pad": "0"},
+    "23": _n(3, desc="Card sequence number"),
+    "25": _n(2, desc="POS condition code"),
+    "26": _n(2, desc="PIN capture code"),
+    "32": _n(11, var=1, desc="Acquiring institution ID"),
+    "35": _n(37, var=1, desc="Track 2 (z: '=' as D)"),
+    "36": _n(104, var=2, desc="Track 3 (z: '=' as D)"),
+    "37": _a(12, desc="Retrieval reference number"),
+    "38": _a(6, desc="Authorisation code"),
+    "39": _a(2, desc="Response code"),
+    "41": _a(8, desc="Terminal ID"),
+    "42": _a(15, desc="Merchant ID"),
+    "44": _a(25, var=1, desc="Additional response data"),
+    "48": _n(322, var=2, desc="Additional data - private (totals, batch records)"),
+    "49": _a(3, desc="Currency code"),
+    "52": _b(8, desc="PIN block (encrypted)"),
+    "53": _n(16, desc="Security related control information"),
+    "54": _a(120, var=2, desc="Additional amounts"),
+    "55": _b(255, var=2, desc="ICC data"),
+    "58": _b(100, var=2, desc="EP data"),
+    "60": _n(30, var=2, desc="Reserved private: 60.1 type, 60.2 batch, 60.3 NMI, ..."),
+    "61": _n(29, var=2, desc="Original message data"),
+    "62": _b(512, var=2, desc="Reserved private (working keys, upload data)"),
+    # Host texts are GB2312; gb18030 is its superset and reads the ASCII parts unchanged.
+    "63": _a(163, var=2, enc="gb18030", desc="Reserved private (operator, card org, texts)"),
+    "64": _b(8, desc="MAC"),
+}
+
+#: Data elements the profile defines; anything else in a bitmap is a format error.
+FIELDS: frozenset[int] = frozenset(int(k) for k in CUP_SPEC if k.isdigit() and k != "1")
+_ALLOWED_MASK = sum(1 << (64 - f) for f in FIELDS)
+
+
+def encode_message(doc: dict[str, str]) -> bytes:
+    """MTI + bitmap + fields. ``doc`` is a pyiso8583 dict (``"t"`` and field numbers as
+    strings); it is copied, so the caller's dict keeps no library-added keys."""
+    try:
+        data, _ = iso8583.encode(dict(doc), CUP_SPEC)
+    except iso8583.EncodeError as exc:
+        raise MessageFormatError(
+            f"cannot encode {doc.get('t', 'message')}: {exc.msg} in DE{exc.field}",
+            field=exc.field, mti=doc.get("t"),
+        ) from None
+    return bytes(data)
+
+
+def decode_message(body: bytes) -> dict[str, str]:
+    """Decode MTI + bitmap + fields, refusing what the profile does not allow.
+
+    The bitmap is checked before pyiso8583 sees it so that an unknown field or a
+    secondary bitmap is reported as such, not as a KeyError from inside the library.
+    """
+    if len(body) < 10:
+        raise MessageFormatError(
+            f"message is {len(body)} bytes; an MTI and a bitmap alone take 10")
+    mti = body[:2].hex()
+    if not mti.isdigit():
+        raise MessageFormatError(f"MTI {mti.upper()} is not BCD digits", field="t")
+    bitmap = int.from_bytes(body[2:10], "big")
+    stray = bitmap & ~_ALLOWED_MASK
+    if stray:
+        names = [str(64 - i) for i in range(64) if stray >> i & 1]
+        what = "a secondary bitmap (bit 1)" if "1" in names else "DE" + ", DE".join(
+            sorted(names, key=int))
+        raise MessageFormatError(
+            f"{mti}: bitmap names {what}, which the CUP POS profile does not define",
+            field=names[0], mti=mti, partial={"t": mti})
+    try:
+        doc, _ = iso8583.decode(body, CUP_SPEC)
+    except iso8583.DecodeError as exc:
+        raise MessageFormatError(
+            f"{mti}: {exc.msg} in DE{exc.field} at byte {exc.pos}", field=exc.field, mti=mti,
+            partial={k: v for k, v in exc.doc_dec.items() if k != exc.field},
+        ) from None
+    return doc
+
+
+def track_to_z(track: str) -> str:
+    """ISO 7813 track text to the BCD nibble string DE35/36 carry (``=`` becomes D)."""
+    return track.replace("=", "D")
+
+
+def z_to_track(z: str) -> str:
+    return z.upper().replace("D", "=")
+
+
+def field60(doc: dict[str, str]) -> tuple[str, str, str, str]:
+    """(60.1 type, 60.2 batch, 60.3 NMI code, the rest) of a message's DE60."""
+    v = doc.get("60", "")
+    return v[0:2], v[2:8], v[8:11], v[11:]
+
+
+_HIDDEN = {"52": "***", "62": "***"}
+
+
+def describe(doc: dict[str, str]) -> str:
+    """One line for a log: card data masked, PIN block and keys never shown."""
+    parts = [doc.get("t", "????")]
+    for key in sorted((k for k in doc if k.isdigit()), key=int):
+        value = doc[key]
+        if key in _HIDDEN:
+            value = _HIDDEN[key]
+        elif key == "2":
+            value = mask_pan(value)
+        elif key in ("35", "36"):
+            value = f"<{len(value)} digits>"
+        elif key == "55":
+            value = f"<{len(value) // 2} bytes>"
+        parts.append(f"{key}={value}")
+    return " ".join(parts)

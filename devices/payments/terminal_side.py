@@ -1,0 +1,297 @@
+"""The terminal's half of the CUP protocol: build requests, check responses.
+
+Used by the simulated terminal and by the host's tests as the test client. It keeps the
+working keys of a sign-in and nothing else: trace and batch numbers, the pending reversal
+and the transaction log belong to whoever drives it (they survive power cuts there).
+
+Checks on a response follow the reference: the MTI is request + 10, the TPDU is the
+request's swapped, DE3, DE11 and DE41 echo the request always, DE4 except on code 10, DE42
+on 00; a MAC present is always checked and an approval must carry one. A failed check
+raises :class:`ProtocolError` (reversal reason 06); a failed MAC :class:`MacError`
+(reversal reason A0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from devices.masking import mask_pan
+from devices.payments import framing
+from devices.payments import messages as m
+from devices.payments.crypto import CryptoError, Key, encrypt_pin, encrypt_track
+from devices.payments.framing import FramingError
+from devices.payments.keys import KEY_MODES, WorkingKeys, unpack_de62
+from devices.payments.spec import MessageFormatError, track_to_z
+
+
+class ProtocolError(Exception):
+    """A response the terminal must not accept. ``reversal_reason`` is what a terminal
+    stores for the pending reversal (06 other; :class:`MacError` has A0)."""
+
+    reversal_reason = "06"
+
+    def __init__(self, message: str, *, rc: str | None = None):
+        super().__init__(message)
+        self.rc = rc
+
+
+class MacError(ProtocolError):
+    reversal_reason = "A0"
+
+
+@dataclass(frozen=True)
+class TerminalConfig:
+    tid: str  # 8 chars, DE41
+    mid: str  # 15 chars, DE42
+    tmk: bytes = field(repr=False)  # 16 bytes (single-DES terminals use the first 8)
+    tpdu: bytes = bytes.fromhex("6000030000")
+    key_mode: str = "003"  # "001" | "003" | "004"
+    mac_alg: str = "cup-ecb"  # or "x9.19"
+    header_version: bytes = bytes.fromhex("310000")
+    key_layout: int = 60  # DE62 length for key mode 004: 60 ([C]) or 52 ([J])
+
+    def __post_init__(self) -> None:
+        if len(self.tid) != 8:
+            raise ValueError(f"terminal ID (DE41) must be 8 characters, got {self.tid!r}")
+        if len(self.mid) != 15:
+            raise ValueError(f"merchant ID (DE42) must be 15 characters, got {self.mid!r}")
+        if len(self.tmk) != 16:
+            raise ValueError(f"terminal {self.tid}: the TMK must be 16 bytes (key not shown)")
+        if len(self.tpdu) != 5 or self.tpdu[0] != 0x60:
+            raise ValueError(f"TPDU must be 5 bytes starting 60, got {self.tpdu.hex()}")
+        if self.key_mode not in KEY_MODES:
+            raise ValueError(f"key mode must be one of {KEY_MODES}, got {self.key_mode!r}")
+        if self.mac_alg not in ("cup-ecb", "x9.19"):
+            raise ValueError(f"MAC algorithm must be cup-ecb or x9.19, got {self.mac_alg!r}")
+        if self.key_layout not in (60, 52):
+            raise ValueError(f"key layout must be 60 or 52, got {self.key_layout!r}")
+
+
+@dataclass(frozen=True)
+class CardRead:
+    """What the terminal read from the card."""
+
+    pan: str = field(repr=False)
+    track2: str = field(repr=False)
+    expiry: str  # YYMM
+    entry: str  # "chip" | "swipe" | "contactless" | "fallback"
+    seq_no: str | None = None  # DE23, chip and contactless
+    icc: bytes | None = field(default=None, repr=False)  # DE55, chip and contactless
+
+    def __post_init__(self) -> None:
+        if self.entry not in ("chip", "swipe", "contactless", "fallback"):
+            raise ValueError(f"entry must be chip, swipe, contactless or fallback, "
+                             f"got {self.entry!r}")
+
+    def __repr__(self) -> str:
+        return f"CardRead({mask_pan(self.pan)}, {self.entry}, exp {self.expiry})"
+
+
+@dataclass
+class Outgoing:
+    """A request as sent; keep it to build a reversal or check the echo."""
+
+    mti: str
+    fields: dict = field(repr=False)  # pyiso8583 dict, "t" and field numbers as str
+    wire: bytes = field(repr=False)  # full bytes incl. length prefix
+    pan_masked: str = ""
+
+    def __repr__(self) -> str:
+        return (f"Outgoing({self.mti}, stan {self.fields.get('11', '-')}, "
+                f"{self.pan_masked or 'no card'})")
+
+
+@dataclass(frozen=True)
+class SigninResult:
+    rc: str
+    batch: str
+    host_datetime: datetime | None
+    proc_req: int
+
+    @property
+    def approved(self) -> bool:
+        return self.rc == "00"
+
+
+@dataclass(frozen=True)
+class FinancialResult:
+    rc: str
+    approved: bool
+    rrn: str | None
+    auth_code: str | None
+    host_date: str | None  # MMDD
+    host_time: str | None  # hhmmss
+    mac_ok: bool  # True: DE64 present and right; False: the response carried no MAC
+    proc_req: int
+    pan_masked: str
+    amount: int  # fen, as the response states it
+
+
+def _clock(doc: dict[str, str]) -> datetime | None:
+    date, time_ = doc.get("13"), doc.get("12")
+    if not (date and time_):
+        return None
+    try:
+        return datetime.strptime(f"{datetime.now().year}{date}{time_}", "%Y%m%d%H%M%S")
+    except ValueError:
+        raise ProtocolError(f"host clock DE13/DE12 {date}/{time_} is not a valid date") from None
+
+
+class TerminalSession:
+    """One terminal's protocol state: its configuration and, once signed in, its keys."""
+
+    def __init__(self, cfg: TerminalConfig):
+        self.cfg = cfg
+        self._tmk = Key(cfg.tmk)
+        self._keys: WorkingKeys | None = None
+
+    def __repr__(self) -> str:
+        return f"TerminalSession({self.cfg.tid}, signed_in={self.signed_in})"
+
+    @property
+    def signed_in(self) -> bool:
+        return self._keys is not None
+
+    def sign_out(self) -> None:
+        """Forget the working keys (power cut, sign-off, host ordered a re-sign-in)."""
+        self._keys = None
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _base(self, mti: str, stan: int | None) -> dict[str, str]:
+        doc = {"t": mti, "41": self.cfg.tid, "42": self.cfg.mid}
+        if stan is not None:
+            if not 0 < stan <= 999_999:
+                raise ValueError(f"STAN must be 1..999999, got {stan}")
+            doc["11"] = f"{stan:06d}"
+        return doc
+
+    def _send(self, doc: dict[str, str], *, mac: bool, pan: str = "") -> Outgoing:
+        header = framing.make_header(self.cfg.header_version)
+        mak = self._require_keys().mak if mac else None
+        wire = m.pack(doc, tpdu=self.cfg.tpdu, header=header, mak=mak, mac_alg=self.cfg.mac_alg)
+        return Outgoing(doc["t"], doc, wire, mask_pan(pan) if pan else "")
+
+    def _require_keys(self) -> WorkingKeys:
+        if self._keys is None:
+            raise ProtocolError(f"terminal {self.cfg.tid} is not signed in: sign in first")
+        return self._keys
+
+    def _receive(self, out: Outgoing, wire: bytes) -> m.Decoded:
+        try:
+            got = m.unpack(wire)
+        except (FramingError, MessageFormatError) as exc:
+            raise ProtocolError(f"response to {out.mti} is malformed: {exc}") from None
+        if got.frame.tpdu != framing.swap_tpdu(self.cfg.tpdu):
+            raise ProtocolError(
+                f"response TPDU {got.frame.tpdu.hex()} is not the request's "
+                f"{self.cfg.tpdu.hex()} with destination and source swapped")
+        want = m.response_mti(out.mti)
+        if got.mti != want:
+            raise ProtocolError(f"response MTI is {got.mti}, expected {want} for {out.mti}")
+        if "39" not in got.doc:
+            raise ProtocolError(f"{got.mti} carries no response code (DE39)")
+        return got
+
+    @staticmethod
+    def _echo(out: Outgoing, got: m.Decoded, fields: tuple[str, ...]) -> None:
+        for f in fields:
+            if f in out.fields and got.doc.get(f) != out.fields[f]:
+                raise ProtocolError(
+                    f"{got.mti} DE{f} is {got.doc.get(f)!r}, the request sent "
+                    f"{out.fields[f]!r}: not the answer to this request", rc=got.doc["39"])
+
+    # -- sign-in ----------------------------------------------------------------------------
+    def signin_request(self, *, stan: int, batch: int, operator: str) -> Outgoing:
+        """0800 with 60.3 = the configured key mode; no DE62 (reference)."""
+        doc = self._base("0800", stan)
+        doc["60"] = m.de60_management(f"{batch:06d}", self.cfg.key_mode)
+        doc["63"] = f"{operator:0>2}"[:2] + " "
+        return self._send(doc, mac=False)
+
+    def signin_response(self, out: Outgoing, wire: bytes) -> SigninResult:
+        got = self._receive(out, wire)
+        rc = got.doc["39"]
+        self._echo(out, got, ("11", "41"))
+        batch = got.doc.get("60", "")[2:8]
+        result = SigninResult(rc, batch, _clock(got.doc), got.frame.proc_req)
+        if rc != "00":
+            return result
+        self._echo(out, got, ("42",))
+        nmi = got.doc.get("60", "")[8:11]
+        if nmi != self.cfg.key_mode:
+            raise ProtocolError(f"0810 60.3 is {nmi!r}, the terminal asked for "
+                                f"{self.cfg.key_mode}")
+        if not (len(batch) == 6 and batch.isdigit()):
+            raise ProtocolError(f"0810 60.2 batch {batch!r} is not 6 digits")
+        if "62" not in got.doc:
+            raise ProtocolError("approved 0810 carries no working keys (DE62)")
+        try:
+            self._keys = unpack_de62(self._tmk, bytes.fromhex(got.doc["62"]),
+                                     self.cfg.key_mode, self.cfg.key_layout)
+        except CryptoError as exc:
+            raise ProtocolError(f"sign-in keys rejected: {exc}", rc=rc) from None
+        return result
+
+    # -- sale -------------------------------------------------------------------------------
+    def sale_request(self, *, stan: int, batch: int, amount: int, read: CardRead,
+                     pin: str | None) -> Outgoing:
+        """0200, DE3 000000, 60.1 22 (amount in fen)."""
+        if amount <= 0:
+            raise ValueError(f"a sale amount must be positive, got {amount} fen")
+        doc = self._base("0200", stan)
+        doc.update(self._card_fields(read, pin))
+        doc["3"] = m.PC_SALE
+        doc["4"] = m.fmt_amount(amount)
+        doc["25"] = "00"
+        doc["49"] = m.CURRENCY_CNY
+        doc["60"] = m.de60_financial(m.TYPE_SALE, f"{batch:06d}",
+                                     contactless=read.entry == "contactless",
+                                     fallback=read.entry == "fallback")
+        return self._send(doc, mac=True, pan=read.pan)
+
+    def _card_fields(self, read: CardRead, pin: str | None) -> dict[str, str]:
+        """DE2/14/22/23/26/35/52/53/55 for how the card was read (reference §3.3)."""
+        keys = self._require_keys()
+        doc: dict[str, str] = {}
+        icc = read.entry in ("chip", "contactless")
+        if icc:
+            doc["2"] = read.pan
+            doc["14"] = read.expiry
+            if read.seq_no is not None:
+                doc["23"] = read.seq_no
+            if read.icc is not None:
+                doc["55"] = read.icc.hex().upper()
+        doc["22"] = m.ENTRY_PAN_MODE[read.entry] + ("1" if pin else "2")
+        track = track_to_z(read.track2)
+        encrypted = keys.tdk is not None
+        doc["35"] = encrypt_track(keys.tdk, track) if keys.tdk is not None else track
+        if pin:
+            doc["26"] = "12"
+            doc["52"] = encrypt_pin(keys.pik, pin, read.pan).hex().upper()
+        doc["53"] = m.de53(pin=bool(pin), double_length=self.cfg.key_mode != "001",
+                           track_encrypted=encrypted)
+        return doc
+
+    def financial_response(self, out: Outgoing, wire: bytes) -> FinancialResult:
+        got = self._receive(out, wire)
+        rc = got.doc["39"]
+        keys = self._require_keys()
+        verified = m.mac_verdict(got, keys.mak, self.cfg.mac_alg)
+        if verified is False:
+            raise MacError(f"{got.mti} MAC does not verify (response code {rc}): store "
+                           f"reversal reason A0 and sign in again", rc=rc)
+        if verified is None and rc == "00":
+            raise MacError(f"approved {got.mti} carries no MAC (DE64)", rc=rc)
+        self._echo(out, got, ("3", "11", "41"))
+        if rc != "10":
+            self._echo(out, got, ("4",))
+        if rc == "00":
+            self._echo(out, got, ("42",))
+        pan = got.doc.get("2")
+        amount = got.doc.get("4") or out.fields.get("4") or "0"
+        return FinancialResult(
+            rc=rc, approved=rc in m.APPROVED_CODES, rrn=got.doc.get("37"),
+            auth_code=got.doc.get("38"), host_date=got.doc.get("13"),
+            host_time=got.doc.get("12"), mac_ok=bool(verified), proc_req=got.frame.proc_req,
+            pan_masked=mask_pan(pan) if pan else out.pan_masked, amount=int(amount))
