@@ -272,3 +272,77 @@ def test_the_timed_simulator_moves_the_card_as_the_instant_one(model: BenchModel
         robot.return_card()
         assert model.place_of(1) is Place.MAGAZINE
         assert sim.head == Position(*GEOMETRY.magazine.xy(1), GEOMETRY.safe_z)
+
+
+# -- swipe and tap ------------------------------------------------------------------------------
+def _sim_log(heard: list) -> list[str]:
+    return [e.text for e in heard
+            if isinstance(e, events.LogEvent) and e.source == "st-r/robot-sim"]
+
+
+@pytest.mark.parametrize("direction", ["forward", "backward"])
+def test_a_swipe_through_the_whole_reader_is_read(robot: GcodeRobot, model: BenchModel,
+                                                  heard: list, direction: str) -> None:
+    robot.pick(3)
+    robot.swipe(speed_mm_s=400, direction=direction)
+    assert model.take_swipe() is model.magazine[3]
+    assert model.take_swipe() is None
+    assert model.place_of(3) is Place.GRIPPER
+    assert "card of slot 3 swiped at 400 mm/s" in _sim_log(heard)
+    stroke = "G1 X220 F24000" if direction == "forward" else "G1 X120 F24000"
+    step = next(e for e in heard if isinstance(e, events.StepEvent) and e.title == "swipe card"
+                and e.phase == "end")
+    assert f"> {stroke}" in step.attachments[0].body
+
+
+def test_a_stroke_too_slow_for_the_reader_is_not_read(robot: GcodeRobot, model: BenchModel,
+                                                      heard: list) -> None:
+    robot.pick(3)
+    robot.swipe(speed_mm_s=20)
+    assert model.take_swipe() is None
+    assert any("cannot decode it outside 50..1500 mm/s" in t for t in _sim_log(heard))
+
+
+def test_a_swipe_faster_than_the_controller_is_refused(robot: GcodeRobot) -> None:
+    robot.pick(3)
+    with pytest.raises(RobotError, match="swipe speed 2000 mm/s is not within the controller's"):
+        robot.swipe(speed_mm_s=2000)
+    assert robot.homed  # refused before moving: nothing to recover
+
+
+def test_a_tap_rests_the_card_on_the_antenna_for_the_dwell(robot: GcodeRobot, model: BenchModel,
+                                                           heard: list) -> None:
+    robot.pick(1)
+    robot.tap(duration_s=0.2)
+    assert model.place_of(1) is Place.GRIPPER
+    assert [t for t in _sim_log(heard) if t.startswith("card of slot 1")] == [
+        "card of slot 1 -> gripper", "card of slot 1 -> antenna", "card of slot 1 -> gripper"]
+    body = next(e for e in heard if isinstance(e, events.StepEvent) and e.title == "tap card"
+                and e.phase == "end").attachments[0].body
+    down, dwell, up = (body.index(f"> {line}") for line in ("G1 Z-15", "G4 P0.2", "G1 Z0"))
+    assert down < dwell < up  # the card leaves the antenna only after the dwell
+
+
+def test_a_terminal_waiting_on_the_model_sees_the_tap(robot: GcodeRobot, model: BenchModel) -> None:
+    robot.pick(1)
+    seen = threading.Event()
+
+    def terminal() -> None:  # as the simulated terminal does: it learns only from the model
+        if model.wait_until(lambda: model.card_at(Place.ANTENNA) is not None, timeout=10):
+            seen.set()
+
+    watcher = threading.Thread(target=terminal)
+    watcher.start()
+    robot.tap(duration_s=0.1)
+    watcher.join()
+    assert seen.is_set()
+
+
+def test_dollar_h_homing(model: BenchModel) -> None:
+    dollar_h = dataclasses.replace(GEOMETRY, homing="$H", home=Position(0, 240, 0))
+    with SimulatedRobot(model, dollar_h) as sim, \
+            GcodeRobot(sim.url, dollar_h, station="st-r", timeout=5.0) as robot:
+        robot.home()
+        assert robot.position() == Position(0, 240, 0)
+        robot.pick(1)
+        assert model.place_of(1) is Place.GRIPPER

@@ -74,8 +74,8 @@ class BenchPhysics:
             if miss:
                 self._log(f"fault: the jaws closed beside the card of slot {slot} (missed pick)")
                 return
-            self.gripped = slot
             self._move_card(slot, Place.GRIPPER)
+            self.gripped = slot
             return
         seated = self.model.card_at(Place.CHIP_READER)
         if seated is not None and self._at_reader(at):

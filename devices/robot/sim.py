@@ -9,6 +9,7 @@ point of it. Faults are armed on demand or drawn from a seeded generator, so a r
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -101,6 +102,13 @@ class SimulatedRobot:
 
     # -- the loop -----------------------------------------------------------------------------
     def _run(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # leave a trace in the evidence, not only on stderr
+            self._log(f"simulator stopped: {type(exc).__name__}: {exc}")
+            raise
+
+    def _loop(self) -> None:
         while not self._stop.is_set():
             self._advance(time.monotonic())
             self._dispatch()
@@ -182,7 +190,8 @@ class SimulatedRobot:
 
     def _soft_reset(self) -> None:
         if self._current is not None and self._current.kind != "dwell":
-            self._stop_block(self._now_head())
+            with contextlib.suppress(Blocked):  # it stops here whatever it ran into
+                self._stop_block(self._now_head())
             self._say("ALARM:3")
             self._homed = False
         self._reset_modes()
@@ -334,10 +343,14 @@ class SimulatedRobot:
         if g.gripper_close in block.commands or g.gripper_open in block.commands:
             close = g.gripper_close in block.commands
             miss = close and self._chance(Fault.MISSED_PICK)
-            if close:
-                self._physics.close_gripper(self._head, miss=miss)
-            else:
-                self._physics.open_gripper(self._head)
+            try:
+                if close:
+                    self._physics.close_gripper(self._head, miss=miss)
+                else:
+                    self._physics.open_gripper(self._head)
+            except Blocked as exc:
+                self._alarm(1, f"blocked: {exc}")
+                return None
             return "ok"
         if "G28" in block.commands:  # a $H machine's G28: go to the home position
             return self._move_to(self._machine(g.home), g.max_feed_mm_min)
