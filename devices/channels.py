@@ -9,6 +9,7 @@ pseudo-terminal (``PtyPort``) and hand its slave path out as the device URL.
 from __future__ import annotations
 
 import array
+import contextlib
 import fcntl
 import os
 import select
@@ -100,10 +101,8 @@ class PtyPort:
             return
         self._closed.set()
         for fd in (self._master, self._slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
     @property
     def closed(self) -> bool:

@@ -1,0 +1,220 @@
+"""The ECR link: ``STX payload ETX LRC`` frames with ACK/NAK, over any serial-like port.
+
+Written once and used by both ends: the terminal driver runs it over pyserial
+(``serial_for_url``), the simulated terminal over the master side of its pty. The payload
+is a dialect's business; this module never looks inside it.
+
+- LRC is the XOR of every payload byte and ETX.
+- The receiver answers ACK for a good frame and NAK for a bad LRC.
+- The sender repeats on NAK or on silence (``ack_timeout``), ``repeats`` times after the
+  first send, then raises ``LinkError`` naming the port and what it heard.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+import time
+from dataclasses import dataclass
+
+import serial
+
+from devices import events
+
+STX, ETX, ACK, NAK = 0x02, 0x03, 0x06, 0x15
+MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message
+
+
+class LinkError(Exception):
+    """The link failed: no ACK after every repeat, or the port went away."""
+
+
+class LinkTimeout(LinkError):
+    """Nothing arrived in time."""
+
+
+def lrc(payload: bytes) -> int:
+    value = 0
+    for byte in payload:
+        value ^= byte
+    return value ^ ETX
+
+
+def encode_frame(payload: bytes) -> bytes:
+    if STX in payload or ETX in payload:
+        raise ValueError("an ECR payload may not contain raw STX or ETX bytes")
+    return bytes([STX]) + payload + bytes([ETX, lrc(payload)])
+
+
+@dataclass(frozen=True)
+class Received:
+    kind: str  # "frame" (good), "bad" (LRC mismatch), "ack", "nak"
+    payload: bytes = b""
+
+
+class FrameDecoder:
+    """Incremental decoder: feed bytes as they arrive, get whole frames and control bytes."""
+
+    def __init__(self) -> None:
+        self._buf: bytearray | None = None  # None: between frames
+        self._await_lrc = False
+
+    def feed(self, data: bytes) -> list[Received]:
+        out: list[Received] = []
+        for byte in data:
+            if self._buf is None:
+                if byte == ACK:
+                    out.append(Received("ack"))
+                elif byte == NAK:
+                    out.append(Received("nak"))
+                elif byte == STX:
+                    self._buf = bytearray()
+                # anything else between frames is noise: a real line has it, drop it
+            elif self._await_lrc:
+                payload = bytes(self._buf)
+                out.append(Received("frame" if byte == lrc(payload) else "bad", payload))
+                self._buf, self._await_lrc = None, False
+            elif byte == ETX:
+                self._await_lrc = True
+            elif byte == STX:  # a new frame began: the previous one was cut short
+                self._buf = bytearray()
+            else:
+                self._buf.append(byte)
+                if len(self._buf) > MAX_PAYLOAD:
+                    out.append(Received("bad", b""))
+                    self._buf = None
+        return out
+
+
+class EcrLink:
+    """One end of an ECR link. A reader thread ACKs/NAKs frames and queues good payloads."""
+
+    def __init__(self, port, *, name: str, ack_timeout: float = 1.0, repeats: int = 3,
+                 log_source: str | None = None):
+        self.port = port
+        self.name = name  # e.g. "station-1 terminal ECR port /dev/pts/4": goes into every error
+        self.ack_timeout = ack_timeout
+        self.repeats = repeats
+        self.log_source = log_source or name
+        self._inbox: queue.Queue[bytes] = queue.Queue()
+        self._acks: queue.Queue[str] = queue.Queue()
+        self._write_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None
+        self._decoder = FrameDecoder()
+        # A muted link is a UART without power: bytes arriving are lost, nothing is sent.
+        self._muted = False
+        self._thread = threading.Thread(target=self._read_loop, name=f"ecr-link {name}", daemon=True)
+        self._thread.start()
+
+    def mute(self, muted: bool) -> None:
+        self._muted = muted
+        self._decoder = FrameDecoder()
+        while not self._inbox.empty():
+            self._inbox.get_nowait()
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, payload: bytes) -> None:
+        frame = encode_frame(payload)
+        heard: list[str] = []
+        self._drain_acks()
+        for attempt in range(1 + self.repeats):
+            self._check_alive()
+            if self._muted:
+                raise LinkError(f"{self.name}: cannot send, the device has no power")
+            self._write(frame)
+            repeat = f" (repeat {attempt})" if attempt else ""
+            self._log(f"-> {payload.decode('utf-8', 'replace')}{repeat}")
+            try:
+                answer = self._acks.get(timeout=self.ack_timeout)
+            except queue.Empty:
+                self._check_alive()
+                heard.append("silence")
+                continue
+            if answer == "ack":
+                return
+            heard.append("NAK")
+        raise LinkError(
+            f"{self.name}: no ACK after {1 + self.repeats} sends (heard: {', '.join(heard)}). "
+            "Check the cable/port and that the terminal is powered and in ECR mode."
+        )
+
+    def _write(self, data: bytes) -> None:
+        try:
+            with self._write_lock:
+                self.port.write(data)
+                self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"{self.name}: write failed, the port is gone ({exc}). "
+                            "Reconnect the device and reopen the link.") from exc
+
+    def _drain_acks(self) -> None:
+        while not self._acks.empty():
+            self._acks.get_nowait()
+
+    # -- receiving --------------------------------------------------------------------------
+    def receive(self, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LinkTimeout(f"{self.name}: nothing received within {timeout:.1f} s")
+            try:
+                return self._inbox.get(timeout=min(remaining, 0.2))
+            except queue.Empty:
+                continue
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.port.read(1)
+                if data:
+                    waiting = self.port.in_waiting
+                    if waiting:
+                        data += self.port.read(waiting)
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                # TypeError/AttributeError: pyserial's fd is already gone during close()
+                if not self._stop.is_set():
+                    self._failure = exc
+                return
+            except Exception as exc:  # a channel closed under us
+                if not self._stop.is_set():
+                    self._failure = exc
+                return
+            if self._muted:
+                continue
+            for item in self._decoder.feed(data):
+                self._on_received(item)
+
+    def _on_received(self, item: Received) -> None:
+        if item.kind in ("ack", "nak"):
+            self._acks.put(item.kind)
+        elif item.kind == "bad":
+            self._log("<- frame with bad LRC: NAK")
+            self._safe_write(bytes([NAK]))
+        else:
+            self._safe_write(bytes([ACK]))
+            self._log(f"<- {item.payload.decode('utf-8', 'replace')}")
+            self._inbox.put(item.payload)
+
+    def _safe_write(self, data: bytes) -> None:
+        try:
+            self._write(data)
+        except LinkError as exc:
+            self._failure = exc
+
+    def _check_alive(self) -> None:
+        if self._failure is not None:
+            raise LinkError(f"{self.name}: the port failed ({self._failure}). "
+                            "Reconnect the device, then reopen the link.") from self._failure
+
+    def _log(self, text: str) -> None:
+        events.log(self.log_source, text)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        with contextlib.suppress(Exception):  # a port that already vanished needs no closing
+            self.port.close()

@@ -1,0 +1,1 @@
+"""The engine: lab inventory, stations, flows, evidence, the pytest plugin, the CLI."""

@@ -1,0 +1,75 @@
+"""The ``posrig`` command: ``lab up``, ``host serve``, ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from harness.config import ConfigError
+
+
+def _lab_up(args: argparse.Namespace) -> int:
+    from harness.inventory import load_inventory
+    from harness.paths import DEFAULT_LAB
+    from harness.virtual_lab import VirtualLab
+
+    inventory = load_inventory(args.lab or DEFAULT_LAB).first(args.stations)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with tempfile.TemporaryDirectory(prefix="posrig-lab-") as tmp:
+        workdir = Path(args.workdir) if args.workdir else Path(tmp)
+        lab = VirtualLab(inventory, workdir, instant=not args.real_time)
+        try:
+            live = lab.start()
+            # First line: the live inventory, for a second shell or `pytest --lab`.
+            print(live.to_json(), flush=True)
+            print(f"virtual lab up: {len(live.stations)} station(s), host on "
+                  f"{live.host.host}:{live.host.port}; Ctrl-C stops it", file=sys.stderr, flush=True)
+            stop.wait()
+        finally:
+            lab.stop()
+            print("virtual lab stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.run import run_suite
+
+    return run_suite(lab=args.lab, out=Path(args.out), pytest_args=args.pytest_args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="posrig", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    lab = sub.add_parser("lab", help="the virtual lab").add_subparsers(dest="lab_command",
+                                                                        required=True)
+    up = lab.add_parser("up", help="start the virtual lab's simulators until Ctrl-C")
+    up.add_argument("--stations", type=int, default=1, help="how many stations (default 1)")
+    up.add_argument("--lab", default=None, help="inventory to take the stations from")
+    up.add_argument("--workdir", default=None, help="keep journal and terminal state here")
+    up.add_argument("--real-time", action="store_true",
+                    help="robot moves take the time their feed rate says")
+    up.set_defaults(func=_lab_up)
+
+    run = sub.add_parser("run", help="run the certification suite and build the report")
+    run.add_argument("--lab", default=None, help="lab inventory (default: the virtual lab)")
+    run.add_argument("--out", default="out", help="where results and the report go")
+    run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
+    run.set_defaults(func=_run)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"posrig: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

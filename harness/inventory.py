@@ -1,0 +1,167 @@
+"""The lab inventory: which stations exist and how to reach each of their devices.
+
+``fixtures/labs/virtual.yaml`` is the default. A URL of the form ``sim://…`` means "a
+simulator posrig starts"; the virtual-lab launcher replaces it with the live channel (a
+pty path, a loopback port) and can write the result back out as an inventory that
+names every channel for real, so a second process can use the same lab.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from harness.config import ConfigError, Node, load_yaml
+from harness.paths import resolve
+
+URL_PATTERN = r"(sim://\w+|/dev/\S+|(rfc2217|socket|loop|spy|alt|hwgrep|tcp|usb)://\S*)"
+URL_EXPECTED = ("a device URL: sim://NAME (simulator), /dev/ttyUSB0, rfc2217://host:port, "
+                "socket://host:port or usb://VID:PID")
+
+
+@dataclass(frozen=True)
+class TerminalSpec:
+    profile: Path
+    tid: str
+    ecr: str
+    console: str | None = None
+
+
+@dataclass(frozen=True)
+class RobotSpec:
+    url: str
+
+
+@dataclass(frozen=True)
+class StationSpec:
+    name: str
+    terminal: TerminalSpec
+    robot: RobotSpec
+    magazine: dict[int, str]  # slot -> card id from fixtures/cards.yaml
+    power: str | None = None
+    camera: str | None = None
+
+    def slot_of(self, card_id: str) -> int:
+        for slot, cid in self.magazine.items():
+            if cid == card_id:
+                return slot
+        raise LookupError(f"{self.name}: no magazine slot holds card {card_id!r}; "
+                          f"loaded: {sorted(self.magazine.values())}")
+
+    @property
+    def virtual(self) -> bool:
+        return self.terminal.ecr.startswith("sim://")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    host: str
+    port: int
+    journal: Path | None = None
+    managed: bool = True  # True: the rig starts the host; False: one is already running
+
+
+@dataclass(frozen=True)
+class LabInventory:
+    name: str
+    source: Path
+    host: HostSpec
+    stations: tuple[StationSpec, ...]
+    cards: Path = field(default_factory=lambda: resolve("cards.yaml"))
+    keys: Path = field(default_factory=lambda: resolve("keys/terminals.yaml"))
+
+    @property
+    def virtual(self) -> bool:
+        return any(s.virtual for s in self.stations)
+
+    def station(self, name: str) -> StationSpec:
+        for s in self.stations:
+            if s.name == name:
+                return s
+        raise LookupError(f"lab {self.name!r} has no station {name!r}; "
+                          f"it has {[s.name for s in self.stations]}")
+
+    def first(self, count: int) -> LabInventory:
+        if not 1 <= count <= len(self.stations):
+            raise ConfigError(f"{self.source}: asked for {count} stations, the inventory "
+                              f"lists {len(self.stations)}; add stations to it")
+        return replace(self, stations=self.stations[:count])
+
+    def to_json(self) -> str:
+        def plain(obj: Any) -> Any:
+            if isinstance(obj, Path):
+                return str(obj)
+            if isinstance(obj, dict):
+                return {str(k): plain(v) for k, v in obj.items() if v is not None}
+            if isinstance(obj, list | tuple):
+                return [plain(v) for v in obj]
+            return obj
+
+        data = plain(asdict(self))
+        data["host"]["listen"] = f"tcp://{self.host.host}:{self.host.port}"
+        for key in ("host", "port"):
+            data["host"].pop(key)
+        for st in data["stations"]:
+            st["robot"] = st["robot"]["url"]
+        return json.dumps(data, ensure_ascii=False)
+
+
+def _parse_listen(node: Node, key: str) -> tuple[str, int]:
+    value = node.str(key, pattern=r"tcp://[\w.\-]+:\d{1,5}", expected="tcp://HOST:PORT")
+    host, port = value.removeprefix("tcp://").rsplit(":", 1)
+    return host, int(port)
+
+
+def load_inventory(path: str | Path) -> LabInventory:
+    path = Path(path)
+    root = Node(load_yaml(path, "lab inventory"), path)
+    here = path.parent
+    host_node = root.node("host")
+    host, port = _parse_listen(host_node, "listen")
+    journal = host_node.str("journal", None)
+    host_spec = HostSpec(host, port, Path(journal) if journal else None,
+                         host_node.bool("managed", True))
+    stations = []
+    for st in root.nodes("stations"):
+        term = st.node("terminal")
+        profile = resolve(term.str("profile"), here)
+        if not profile.exists():
+            raise term.error("profile", "a terminal profile file that exists", str(profile))
+        magazine_node = st.node("magazine")
+        magazine: dict[int, str] = {}
+        for slot, _card in magazine_node.data.items():
+            if not (isinstance(slot, int) or (isinstance(slot, str) and slot.isdigit())):
+                raise magazine_node.error(slot, "a slot number as the key")
+            magazine[int(slot)] = magazine_node.str(slot, expected="a card id from cards.yaml")
+        robot = st.raw("robot")
+        robot_url = robot["url"] if isinstance(robot, dict) and "url" in robot else robot
+        st_robot = Node({"url": robot_url}, path, f"{st.where}.robot")
+        stations.append(StationSpec(
+            name=st.str("name", pattern=r"[\w\-]+", expected="a station name (letters, digits, -)"),
+            terminal=TerminalSpec(profile=profile, tid=term.str("tid", pattern=r"\d{8}",
+                                                                  expected="an 8-digit terminal id"),
+                                  ecr=term.str("ecr", pattern=URL_PATTERN, expected=URL_EXPECTED),
+                                  console=term.str("console", None, pattern=URL_PATTERN,
+                                                   expected=URL_EXPECTED)),
+            robot=RobotSpec(st_robot.str("url", pattern=URL_PATTERN, expected=URL_EXPECTED)),
+            magazine=magazine,
+            power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),
+            camera=st.str("camera", None),
+        ))
+    names = [s.name for s in stations]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: stations: names must be unique, got {names}")
+    inv = LabInventory(name=root.str("name", path.stem), source=path, host=host_spec,
+                       stations=tuple(stations))
+    if root.has("cards"):
+        inv = replace(inv, cards=resolve(root.str("cards"), here))
+    if root.has("keys"):
+        inv = replace(inv, keys=resolve(root.str("keys"), here))
+    return inv
+
+
+def is_sim(url: str | None) -> bool:
+    return bool(url) and bool(re.match(r"sim://", url or ""))

@@ -1,0 +1,89 @@
+"""Terminal profiles, the card list and the test keys, loaded from fixtures/."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devices.cards import Card, CardDataError
+from harness.config import ConfigError, Node, load_yaml
+from harness.paths import resolve
+
+
+@dataclass(frozen=True)
+class TerminalProfile:
+    source: Path
+    model: str
+    vendor: str
+    firmware: str
+    dialect: str
+    baudrate: int
+    ack_timeout: float
+    repeats: int
+    response_timeout: float
+    tpdu: bytes
+    key_mode: str
+    mac_alg: str
+    merchant_id: str
+    merchant_name: str
+    host_timeout: float
+    operator_id: str
+    operator_password: str = field(repr=False)
+    supervisor_password: str = field(repr=False)
+    pin_on_chip: bool
+    max_amount: int
+    robot: dict[str, Any]  # raw geometry; devices.robot validates it
+    receipt_template: dict[str, Any]
+
+
+def load_profile(path: Path) -> TerminalProfile:
+    root = Node(load_yaml(path, "terminal profile"), path)
+    ecr, host, op, caps = (root.node(k) for k in ("ecr", "host_profile", "operator", "capabilities"))
+    receipt = root.node("receipt")
+    template_path = resolve(f"receipts/{receipt.str('template')}.yaml", path.parent)
+    template = load_yaml(template_path, "receipt template")
+    return TerminalProfile(
+        source=path,
+        model=root.str("model"), vendor=root.str("vendor"), firmware=root.str("firmware"),
+        dialect=root.str("dialect", pattern=r"posrig-ecr/1", expected="posrig-ecr/1"),
+        baudrate=ecr.int("baudrate", min=300), ack_timeout=ecr.float("ack_timeout_s"),
+        repeats=ecr.int("repeats", min=0), response_timeout=ecr.float("response_timeout_s"),
+        tpdu=bytes.fromhex(host.str("tpdu", pattern=r"60[0-9A-Fa-f]{8}",
+                                    expected="10 hex digits starting 60")),
+        key_mode=host.str("key_mode", pattern=r"00[134]", expected="001, 003 or 004"),
+        mac_alg=host.str("mac", pattern=r"cup-ecb|x9\.19", expected="cup-ecb or x9.19"),
+        merchant_id=host.str("merchant_id", pattern=r"\d{15}", expected="a 15-digit merchant id"),
+        merchant_name=host.str("merchant_name"), host_timeout=host.float("host_timeout_s"),
+        operator_id=op.str("id", pattern=r"\d{2}", expected="a 2-digit operator id"),
+        operator_password=op.str("password"),
+        supervisor_password=root.str("supervisor_password"),
+        pin_on_chip=caps.bool("pin_on_chip"), max_amount=caps.int("max_amount", min=1),
+        robot=root.node("robot").data, receipt_template=template,
+    )
+
+
+def load_cards(path: Path) -> dict[str, Card]:
+    root = Node(load_yaml(path, "card list"), path)
+    cards: dict[str, Card] = {}
+    for node in root.nodes("cards"):
+        data = dict(node.data)
+        card_id = node.str("id")
+        data.pop("id")
+        try:
+            cards[card_id] = Card(card_id=card_id, **{k: (str(v) if k in (
+                "pan", "expiry", "service_code", "pin", "seq_no") else v) for k, v in data.items()})
+        except (CardDataError, TypeError) as exc:
+            raise ConfigError(f"{path}: {node.where}: {exc}") from exc
+    return cards
+
+
+def load_master_keys(path: Path) -> dict[str, bytes]:
+    root = Node(load_yaml(path, "test key file"), path)
+    terminals = root.node("terminals")
+    keys = {}
+    for tid in terminals.data:
+        entry = terminals.node(str(tid))
+        keys[str(tid)] = bytes.fromhex(entry.str("tmk", pattern=r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}",
+                                                 expected="16 or 32 hex digits"))
+    return keys

@@ -1,0 +1,102 @@
+"""A station: one bench's drivers together, and the state flows move it through.
+
+Like a labgrid strategy, a station knows its state (off, powered, logged in, signed in,
+in a transaction) and goes *broken* after an infrastructure failure (a port gone, a
+jammed robot, an unreachable host): a broken station takes no more tests, and the tests
+that wanted it are reported broken, not failed, while other stations go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from enum import StrEnum
+
+from devices.cards import Card
+from devices.power import PowerRelay
+from devices.power.driver import SerialPowerRelay
+from devices.robot import CardRobot, RobotGeometry
+from devices.robot.driver import GcodeRobot
+from devices.terminal import Terminal
+from devices.terminal.driver import EcrTerminal
+from harness.hostlink import HostLink
+from harness.inventory import StationSpec
+from harness.profiles import TerminalProfile
+
+
+class StationState(StrEnum):
+    OFF = "off"
+    POWERED = "powered"
+    LOGGED_IN = "logged_in"
+    SIGNED_IN = "signed_in"
+    IN_TRANSACTION = "in_transaction"
+    BROKEN = "broken"
+
+
+class StationBroken(Exception):
+    """The station cannot run tests: an infrastructure failure, not a terminal defect."""
+
+
+class Station:
+    def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
+                 terminal: Terminal, robot: CardRobot, host: HostLink,
+                 power: PowerRelay | None = None):
+        self.spec, self.profile, self.cards = spec, profile, cards
+        self.terminal, self.robot, self.host, self.power = terminal, robot, host, power
+        self.state = StationState.POWERED
+        self.broken_reason: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def tid(self) -> str:
+        return self.spec.terminal.tid
+
+    @classmethod
+    def open(cls, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
+             host: HostLink) -> Station:
+        """Open every driver the inventory names; any failure leaves nothing open."""
+        opened: list = []
+        try:
+            terminal = EcrTerminal(spec.terminal.ecr, station=spec.name,
+                                   baudrate=profile.baudrate, ack_timeout=profile.ack_timeout,
+                                   repeats=profile.repeats,
+                                   response_timeout=profile.response_timeout)
+            opened.append(terminal)
+            robot = GcodeRobot(spec.robot.url, RobotGeometry.from_dict(
+                profile.robot, source=str(profile.source)), station=spec.name)
+            opened.append(robot)
+            robot.home()
+            power = SerialPowerRelay(spec.power, station=spec.name) if spec.power else None
+        except Exception as exc:
+            for device in opened:
+                device.close()
+            raise StationBroken(f"{spec.name}: cannot open its devices: {exc}") from exc
+        return cls(spec, profile, cards, terminal, robot, host, power)
+
+    def card(self, card: Card | str) -> Card:
+        if isinstance(card, Card):
+            return card
+        try:
+            return self.cards[card]
+        except KeyError:
+            raise LookupError(f"no card {card!r} in the card list; known: {sorted(self.cards)}") from None
+
+    def slot_of(self, card: Card) -> int:
+        return self.spec.slot_of(card.card_id)
+
+    def mark_broken(self, reason: str) -> None:
+        self.state = StationState.BROKEN
+        self.broken_reason = reason
+
+    def check_usable(self) -> None:
+        if self.state is StationState.BROKEN:
+            raise StationBroken(f"{self.name} is broken ({self.broken_reason}); "
+                                "it takes no more tests until the bench is fixed")
+
+    def close(self) -> None:
+        for device in (self.terminal, self.robot, self.power):
+            if device is not None:
+                with contextlib.suppress(Exception):  # a vanished device needs no closing
+                    device.close()

@@ -1,0 +1,118 @@
+"""The virtual lab: every sim:// device of an inventory started as a simulator.
+
+For each station: a bench model, the simulated terminal (ECR link on a pty), the
+simulated card robot (G-code on a pty) and the simulated power relay; one acquirer host on
+loopback for the whole lab. ``start()`` returns the *live* inventory, where every sim://
+URL is replaced by the channel to reach it, so drivers open it exactly as a real bench.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from devices.bench import BenchModel
+from devices.cards import Card
+from devices.host import AcquirerHost, HostConfig, TerminalKeys
+from devices.power.sim import SimulatedPowerRelay
+from devices.robot import RobotGeometry
+from devices.robot.sim import SimulatedRobot
+from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
+from harness.inventory import HostSpec, LabInventory, RobotSpec, StationSpec, is_sim
+from harness.profiles import TerminalProfile, load_cards, load_master_keys, load_profile
+
+
+def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, HostSpec]:
+    """The rig's acquirer host, configured with every station's terminal and the cards."""
+    keys = load_master_keys(inventory.keys)
+    terminals = {}
+    for spec in inventory.stations:
+        profile = load_profile(spec.terminal.profile)
+        if spec.terminal.tid not in keys:
+            raise LookupError(f"{inventory.keys}: no master key for terminal {spec.terminal.tid} "
+                              f"of {spec.name}; add one (test keys only)")
+        terminals[spec.terminal.tid] = TerminalKeys(tmk=keys[spec.terminal.tid],
+                                                    key_mode=profile.key_mode,
+                                                    mac_alg=profile.mac_alg,
+                                                    mid=profile.merchant_id)
+    journal = inventory.host.journal or workdir / "host-journal.sqlite"
+    host = AcquirerHost(HostConfig(terminals=terminals,
+                                   cards=list(load_cards(inventory.cards).values()),
+                                   journal_path=journal,
+                                   listen=(inventory.host.host, inventory.host.port)))
+    port = host.start_in_thread()
+    return host, HostSpec(inventory.host.host, port, journal, managed=False)
+
+
+class VirtualStation:
+    def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
+                 tmk: bytes, host: tuple[str, int], workdir: Path, instant: bool):
+        missing = [cid for cid in spec.magazine.values() if cid not in cards]
+        if missing:
+            raise LookupError(f"{spec.name}: magazine names cards not in cards.yaml: {missing}")
+        self.spec = spec
+        self.model = BenchModel(spec.name, {slot: cards[cid] for slot, cid in spec.magazine.items()})
+        self.terminal = SimulatedTerminal(self.model, SimTerminalConfig(
+            tid=spec.terminal.tid, mid=profile.merchant_id, tmk=tmk, host=host,
+            state_dir=workdir / "terminals", merchant_name=profile.merchant_name,
+            tpdu=profile.tpdu, key_mode=profile.key_mode, mac_alg=profile.mac_alg,
+            operator_id=profile.operator_id, operator_password=profile.operator_password,
+            supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
+            max_amount=profile.max_amount, receipt_template=profile.receipt_template))
+        geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
+        self.robot = SimulatedRobot(self.model, geometry, instant=instant)
+        self.power = SimulatedPowerRelay(self.model)
+
+    def start(self) -> StationSpec:
+        for device in (self.terminal, self.robot, self.power):
+            device.start()
+        spec = self.spec
+        return replace(spec,
+                       terminal=replace(spec.terminal, ecr=self.terminal.url),
+                       robot=RobotSpec(self.robot.url),
+                       power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power)
+
+    def stop(self) -> None:
+        for device in (self.terminal, self.robot, self.power):
+            device.stop()
+
+
+class VirtualLab:
+    def __init__(self, inventory: LabInventory, workdir: Path, *, instant: bool = True):
+        self.inventory = inventory
+        self.workdir = workdir
+        self.instant = instant
+        self.host: AcquirerHost | None = None
+        self.stations: dict[str, VirtualStation] = {}
+
+    def start(self) -> LabInventory:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.host, host_spec = start_host(self.inventory, self.workdir)
+            cards = load_cards(self.inventory.cards)
+            keys = load_master_keys(self.inventory.keys)
+            live = []
+            for spec in self.inventory.stations:
+                if not spec.virtual:
+                    live.append(spec)
+                    continue
+                station = VirtualStation(spec, load_profile(spec.terminal.profile), cards,
+                                         keys[spec.terminal.tid], (host_spec.host, host_spec.port),
+                                         self.workdir, self.instant)
+                self.stations[spec.name] = station
+                live.append(station.start())
+        except BaseException:
+            self.stop()
+            raise
+        return replace(self.inventory, host=host_spec, stations=tuple(live))
+
+    def model(self, station: str) -> BenchModel:
+        return self.stations[station].model
+
+    def stop(self) -> None:
+        for station in self.stations.values():
+            station.stop()
+        self.stations.clear()
+        if self.host is not None:
+            self.host.stop()
+            self.host = None

@@ -1,0 +1,52 @@
+"""Sign-in and a chip sale: the terminal, the host and the card must tell one story."""
+
+from __future__ import annotations
+
+import allure
+
+from harness import flows
+
+pytestmark = [allure.epic("CUP POS certification"), allure.feature("Sale")]
+
+
+@allure.story("Approved chip sale with PIN after sign-in")
+@allure.severity(allure.severity_level.BLOCKER)
+def test_signed_in_chip_sale_is_approved_and_witnesses_agree(fresh_station, cards):
+    station = fresh_station
+    card = cards["cup-debit-chip"]
+
+    signin = flows.sign_in(station)
+    assert signin.status == "ok", f"sign-in was {signin.status}: {signin.reason}"
+
+    result = flows.sale(station, 12_345, card, entry="insert")
+
+    assert result.status == "approved", f"sale {result.status}, rc={result.rc} ({result.reason})"
+    assert result.entry == "chip"
+    assert result.card == card.masked_pan
+    assert result.amount == 12_345
+    journal = station.host.last(station.tid, "sale")
+    assert journal is not None, "the host journaled no sale from this terminal"
+    assert journal.rc == "00"
+    assert journal.amount == result.amount
+    assert journal.pan_masked == card.masked_pan
+    assert int(journal.stan) == result.trace
+    assert journal.rrn == result.rrn
+    assert journal.auth_code == result.auth_code
+    assert int(journal.batch) == result.batch == signin.batch
+    # the card is back in its magazine slot: the teardown did not have to rescue it
+    assert station.robot.holding is None
+
+
+@allure.story("Sale before sign-in is refused by the terminal")
+@allure.severity(allure.severity_level.CRITICAL)
+def test_sale_before_sign_in_is_refused_without_host_traffic(fresh_station, cards):
+    station = fresh_station
+    before = len(station.host.entries(station.tid))
+
+    login = flows.login(station)
+    assert login.ok, f"operator login refused: {login.data}"
+    result = flows.sale(station, 500, cards["cup-debit-chip"], entry="insert")
+
+    assert result.status == "refused"
+    assert result.reason == "not_signed_in"
+    assert len(station.host.entries(station.tid)) == before, "the terminal went online anyway"

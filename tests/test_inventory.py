@@ -1,0 +1,102 @@
+"""Lab inventory, profile and card files: typed on load, and errors that point at the fault."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from harness.config import ConfigError
+from harness.inventory import load_inventory
+from harness.paths import DEFAULT_LAB, FIXTURES
+from harness.profiles import load_cards, load_master_keys, load_profile
+
+GOOD = """
+name: bench-a
+host: { listen: "tcp://0.0.0.0:5000" }
+stations:
+  - name: bench-a-1
+    terminal: { profile: terminals/posrig-sim.yaml, tid: "10000001", ecr: /dev/ttyUSB0 }
+    robot: rfc2217://labhost:4001?ign_set_control
+    power: /dev/ttyUSB2
+    magazine: { 1: cup-debit-chip }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lab.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_default_virtual_lab_loads_typed():
+    inv = load_inventory(DEFAULT_LAB)
+    assert inv.virtual and len(inv.stations) >= 2
+    first = inv.stations[0]
+    assert first.terminal.tid == "10000001"
+    assert first.terminal.profile.exists()
+    assert first.magazine[1] == "cup-debit-chip"
+    assert first.slot_of("cup-credit-chip") == 2
+    assert (inv.host.host, inv.host.port) == ("127.0.0.1", 0)
+
+
+def test_real_bench_inventory_loads(tmp_path):
+    inv = load_inventory(write(tmp_path, GOOD))
+    st = inv.stations[0]
+    assert not inv.virtual
+    assert st.robot.url.startswith("rfc2217://")
+    assert st.power == "/dev/ttyUSB2"
+    assert inv.host.port == 5000
+
+
+@pytest.mark.parametrize("broken, where, expected", [
+    (GOOD.replace('tid: "10000001"', "tid: 1234"), "stations[0].terminal.tid", "8-digit terminal id"),
+    (GOOD.replace("ecr: /dev/ttyUSB0", "ecr: COM3"), "stations[0].terminal.ecr", "device URL"),
+    (GOOD.replace('listen: "tcp://0.0.0.0:5000"', "listen: 5000"), "host.listen", "tcp://HOST:PORT"),
+    (GOOD.replace("    robot: rfc2217://labhost:4001?ign_set_control\n", ""), "stations[0].robot",
+     "missing"),
+    (GOOD.replace("posrig-sim.yaml", "nope.yaml"), "stations[0].terminal.profile", "exists"),
+    ("stations: []\nhost: {listen: tcp://a:1}\n", "stations", "non-empty list"),
+])
+def test_inventory_errors_name_file_key_and_expectation(tmp_path, broken, where, expected):
+    path = write(tmp_path, broken)
+    with pytest.raises(ConfigError) as err:
+        load_inventory(path)
+    message = str(err.value)
+    assert str(path) in message and where in message and expected in message
+
+
+def test_not_yaml_at_all(tmp_path):
+    path = write(tmp_path, "stations: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_inventory(path)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"nowhere\.yaml"):
+        load_inventory(tmp_path / "nowhere.yaml")
+
+
+def test_asking_for_more_stations_than_listed():
+    with pytest.raises(ConfigError, match="asked for 99 stations"):
+        load_inventory(DEFAULT_LAB).first(99)
+
+
+def test_profile_cards_and_keys_load():
+    profile = load_profile(FIXTURES / "terminals" / "posrig-sim.yaml")
+    assert profile.key_mode in ("001", "003", "004")
+    assert "123456" not in repr(profile)  # the supervisor password stays out of reprs
+    cards = load_cards(FIXTURES / "cards.yaml")
+    assert all(c.pan not in repr(c) for c in cards.values())
+    assert cards["cup-debit-chip"].service_code.startswith("2")
+    keys = load_master_keys(FIXTURES / "keys" / "terminals.yaml")
+    assert len(keys["10000001"]) == 16
+
+
+def test_card_with_bad_luhn_is_refused_with_its_place(tmp_path):
+    path = tmp_path / "cards.yaml"
+    path.write_text('cards:\n  - {id: x, pan: "6212340000000018", expiry: "3012", '
+                    'service_code: "220", pin: "1234"}\n')
+    with pytest.raises(ConfigError, match=r"cards\[0\].*Luhn"):
+        load_cards(path)
