@@ -15,11 +15,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from devices import events
 from devices.host.config import HostConfig
 from devices.host.issuer import Issuer
 from devices.host.journal import Journal
+from devices.host.script import Behaviour, Script
 from devices.host.state import TerminalState, Txn, TxnKey
 from devices.payments import framing
 from devices.payments import messages as m
@@ -58,6 +60,7 @@ class Ctx:
     term: TerminalState | None = None
     mac: bool = False  # MAC the response (if the terminal has a MAK and rc is not A0)
     proc_req: int = m.PROC_NONE
+    behaviour: Behaviour | None = None
     row: dict[str, object] = field(default_factory=dict)
     after: list[Callable[[int], None]] = field(default_factory=list)  # run with journal id
 
@@ -87,6 +90,8 @@ class HostCore:
         self.terminals = {tid: TerminalState(tid, keys, Key(keys.tmk))
                           for tid, keys in config.terminals.items()}
         self.ledger: dict[TxnKey, Txn] = {}
+        self.uploads: dict[tuple[str, str], Any] = {}  # (TID, batch) -> upload in progress
+        self.script = Script()
         self._seq = itertools.count(1)
         self._rng = random.Random()
 
@@ -112,9 +117,17 @@ class HostCore:
                 return Outcome(None, close=True)
             rc = "40" if mti in UNSUPPORTED else "30"
             handler = _refuse(rc, f"MTI {mti} is not handled by this host")
+        kind = _classify(mti, req, kind)
         ctx = Ctx(frame, req, {"t": m.response_mti(mti)}, kind, now)
         ctx.resp["12"], ctx.resp["13"] = f"{now:%H%M%S}", f"{now:%m%d}"
         ctx.term = self.terminals.get(req.get("41", ""))
+        behaviour = ctx.behaviour = self.script.take(req.get("41"), mti, kind)
+        if behaviour is not None:
+            ctx.row["behaviour"] = behaviour.describe()
+            if behaviour.rc not in (None, "00"):
+                handler = _scripted(behaviour.rc)
+            if behaviour.resign:
+                ctx.proc_req = m.PROC_SIGNIN
         try:
             handler(self, ctx)
             rc = ctx.resp.setdefault("39", "00")
@@ -123,7 +136,10 @@ class HostCore:
             ctx.row["note"] = d.note
             if d.proc_req is not None:
                 ctx.proc_req = d.proc_req
-        return self._finish(ctx, rc)
+        outcome = self._finish(ctx, rc)
+        if behaviour is not None:
+            outcome = _carry_out(behaviour, outcome, ctx)
+        return outcome
 
     def _finish(self, ctx: Ctx, rc: str) -> Outcome:
         req, resp, term = ctx.req, ctx.resp, ctx.term
@@ -203,6 +219,40 @@ class HostCore:
         if not mac_matches(term.config.mac_alg, term.working.mak, body[:-8], body[-8:]):
             raise Decline("A0", "MAC does not verify")
         ctx.mac = True
+
+
+def _classify(mti: str, req: dict[str, str], kind: str) -> str:
+    """The kind a script can match before the handler runs (0200 and 0820 hold several)."""
+    if mti == "0200":
+        return {m.PC_SALE: "sale", m.PC_VOID: "void"}.get(req.get("3", ""), "financial")
+    if mti == "0820":
+        nmi = req.get("60", "")[8:11]
+        return {m.NMI_SIGNOFF: "signoff", m.NMI_ECHO: "echo"}.get(nmi, "management")
+    return kind
+
+
+def _scripted(rc: str) -> Handler:
+    """Answer ``rc`` without processing; MAC'd requests still have their MAC checked, so
+    the scripted answer carries a MAC as a real one would."""
+    def handler(core: HostCore, ctx: Ctx) -> None:
+        ctx.echo("2", "3", "4", "11", "25", "41", "42", "49", "60")
+        term = core.require_terminal(ctx)
+        if ctx.req["t"] in m.MAC_MTIS:
+            core.verify_mac(ctx, term)
+        amount = ctx.req.get("4", "")
+        if amount.isdigit():
+            ctx.row["amount"] = int(amount)
+        raise Decline(rc, "scripted response code")
+    return handler
+
+
+def _carry_out(behaviour: Behaviour, outcome: Outcome, ctx: Ctx) -> Outcome:
+    wire = outcome.wire
+    if wire is not None and behaviour.corrupt_mac and "64" in ctx.resp:
+        wire = wire[:-1] + bytes([wire[-1] ^ 0x01])
+    if behaviour.drop or behaviour.close:
+        wire = None
+    return Outcome(wire, close=behaviour.close, delay_s=behaviour.delay_ms / 1000)
 
 
 def _refuse(rc: str, note: str) -> Handler:

@@ -74,9 +74,7 @@ def sale(core: HostCore, ctx: Ctx) -> None:
     amount = check_amount(ctx)
     account, card_row = read_card(core, ctx, term)
     ctx.row.update(card_row)
-    key = (term.tid, ctx.req["60"][2:8], ctx.req["11"])
-    if key in core.ledger:
-        raise Decline("94", f"trace {key[2]} of batch {key[1]} was already used")
+    key = booking_key(core, ctx, term)
     check_pin(ctx, term, account)
     if not core.issuer.debit(account, amount):
         raise Decline("51", f"available {account.available} fen < {amount} fen")
@@ -87,6 +85,17 @@ def sale(core: HostCore, ctx: Ctx) -> None:
 
 
 FINANCIAL[(m.PC_SALE, m.TYPE_SALE)] = sale
+
+
+def booking_key(core: HostCore, ctx: Ctx, term: TerminalState) -> tuple[str, str, str]:
+    """TID, batch, trace of a new financial transaction: a trace already used in the batch
+    is 94; a batch the host has settled is closed (22)."""
+    key = (term.tid, ctx.req["60"][2:8], ctx.req["11"])
+    if key[1] in term.settled_batches:
+        raise Decline("22", f"batch {key[1]} is settled: sign in for the next batch")
+    if key in core.ledger:
+        raise Decline("94", f"trace {key[2]} of batch {key[1]} was already used")
+    return key
 
 
 def approve(core: HostCore, ctx: Ctx, txn: Txn) -> None:

@@ -32,3 +32,7 @@ class Issuer:
 
     def credit(self, account: Account, amount: int) -> None:
         account.available += amount
+
+    def take_back(self, account: Account, amount: int) -> None:
+        """Undo a credit (a reversed void): the money was the merchant's, so no limit."""
+        account.available -= amount

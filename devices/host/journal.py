@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
+
+from devices.payments.settlement import SideTotals, Totals
 
 _COLUMNS = (
     ("id", "INTEGER PRIMARY KEY AUTOINCREMENT"),
@@ -132,6 +134,26 @@ class Journal:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [JournalEntry(*row) for row in rows]
+
+    def totals(self, tid: str, batch: str) -> Totals:
+        """A batch's totals read off the journal alone (settlement's rule: debit = approved
+        sales, voided or not; credit = approved voids; reversed rows are out)."""
+        sql = ("SELECT kind, scheme, SUM(amount), COUNT(*) FROM journal WHERE tid = ? AND "
+               "batch = ? AND rc = '00' AND ((kind = 'sale' AND state IN ('approved', "
+               "'voided')) OR (kind = 'void' AND state = 'approved')) GROUP BY kind, scheme")
+        with self._lock:
+            rows = self._db.execute(sql, (tid, batch)).fetchall()
+        sides = {True: SideTotals(), False: SideTotals()}
+        for kind, scheme, amount, count in rows:
+            side = sides[scheme == "CUP"]
+            if kind == "sale":
+                side = replace(side, debit_amount=side.debit_amount + amount,
+                               debit_count=side.debit_count + count)
+            else:
+                side = replace(side, credit_amount=side.credit_amount + amount,
+                               credit_count=side.credit_count + count)
+            sides[scheme == "CUP"] = side
+        return Totals(sides[True], sides[False])
 
     def close(self) -> None:
         with self._lock:

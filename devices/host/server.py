@@ -14,7 +14,7 @@ import contextlib
 import threading
 
 from devices import events
-from devices.host import flows  # noqa: F401 - registers the flow handlers
+from devices.host import flows, flows_settle, flows_undo  # noqa: F401 - register handlers
 from devices.host.config import HostConfig
 from devices.host.core import HostCore
 from devices.host.journal import Journal
@@ -33,6 +33,7 @@ class AcquirerHost:
         self.config = config
         self.journal = Journal(config.journal_path)
         self.core = HostCore(config, self.journal)
+        self.script = self.core.script
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -11,10 +11,14 @@ from typing import Any
 from devices.cards import Card
 from devices.host.config import HostConfig, TerminalKeys, load_cards, load_terminal_keys
 from devices.payments import framing
+from devices.payments import messages as m
+from devices.payments.settlement import BatchItem, Totals, plan_uploads
 from devices.payments.terminal_side import (
     CardRead,
     FinancialResult,
+    ManagementResult,
     Outgoing,
+    SettleResult,
     SigninResult,
     TerminalConfig,
     TerminalSession,
@@ -63,6 +67,8 @@ class LoopbackTerminal:
         self.timeout = timeout
         self.stan = 0
         self.batch = 1
+        #: The terminal's own batch record: trace -> item, approved and not reversed.
+        self.items: dict[str, BatchItem] = {}
 
     def __repr__(self) -> str:
         return f"LoopbackTerminal({self.session.cfg.tid}, stan {self.stan}, batch {self.batch})"
@@ -91,4 +97,61 @@ class LoopbackTerminal:
 
     def sale(self, card: Card, amount: int, **kwargs: Any) -> FinancialResult:
         out = self.sale_request(card, amount, **kwargs)
-        return self.session.financial_response(out, self.send(out))
+        return self.book(out, card, self.session.financial_response(out, self.send(out)))
+
+    def book(self, out: Outgoing, card: Card, result: FinancialResult) -> FinancialResult:
+        """Keep an approved sale or void in the terminal's batch, as a terminal does."""
+        if result.rc == "00":
+            entry = m.ENTRY_NAMES.get(out.fields["22"][:2], "swipe")
+            self.items[out.fields["11"]] = BatchItem(
+                stan=out.fields["11"], pan=card.pan, amount=result.amount,
+                kind="void" if out.fields["3"] == m.PC_VOID else "sale",
+                ic=entry in ("chip", "contactless"), domestic=card.scheme == "CUP",
+                entry_mode=out.fields["22"], seq_no=out.fields.get("23"),
+                icc=bytes.fromhex(out.fields["55"]) if "55" in out.fields else None)
+        return result
+
+    def void_request(self, card: Card, sale_out: Outgoing, sale: FinancialResult, *,
+                     entry: str = "chip", pin: str | None = None) -> Outgoing:
+        return self.session.void_request(
+            stan=self.next_stan(), batch=self.batch, amount=sale.amount,
+            read=card_read(card, entry), pin=card.pin if pin == "card" else pin,
+            orig_batch=int(sale_out.fields["60"][2:8]), orig_stan=int(sale_out.fields["11"]),
+            orig_rrn=sale.rrn, orig_auth=sale.auth_code)
+
+    def void(self, card: Card, sale_out: Outgoing, sale: FinancialResult,
+             **kwargs: Any) -> FinancialResult:
+        out = self.void_request(card, sale_out, sale, **kwargs)
+        return self.book(out, card, self.session.financial_response(out, self.send(out)))
+
+    def reverse(self, out: Outgoing, reason: str = "98",
+                auth_code: str | None = None) -> FinancialResult:
+        """Send the reversal of ``out`` and drop it from the terminal's batch."""
+        rev = self.session.reversal_request(out, reason, auth_code=auth_code)
+        result = self.session.financial_response(rev, self.send(rev))
+        if result.rc == "00":
+            self.items.pop(out.fields["11"], None)
+        return result
+
+    def settle(self) -> SettleResult:
+        out = self.session.settle_request(stan=self.next_stan(), batch=self.batch,
+                                          totals=Totals.of(self.items.values()))
+        return self.session.settle_response(out, self.send(out))
+
+    def upload(self, result: SettleResult) -> list[ManagementResult]:
+        """The batch upload the settlement result calls for, then its end message."""
+        plan = plan_uploads(list(self.items.values()), result.domestic_flag,
+                            result.foreign_flag)
+        balanced = plan.end_nmi == "207"
+        outs = [self.session.batch_upload_mag_request(stan=self.next_stan(), batch=self.batch,
+                                                      items=group) for group in plan.mag]
+        outs += [self.session.batch_upload_ic_request(batch=self.batch, item=item,
+                                                      balanced=balanced) for item in plan.ic]
+        outs.append(self.session.batch_upload_end_request(
+            stan=self.next_stan(), batch=self.batch, count=plan.count, balanced=balanced))
+        return [self.session.management_response(o, self.send(o)) for o in outs]
+
+    def close_batch(self) -> None:
+        """After settlement: a new, empty batch."""
+        self.items.clear()
+        self.batch = self.batch % 999_999 + 1

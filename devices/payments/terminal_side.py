@@ -22,22 +22,14 @@ from devices.payments import messages as m
 from devices.payments.crypto import CryptoError, Key, encrypt_pin, encrypt_track
 from devices.payments.framing import FramingError
 from devices.payments.keys import KEY_MODES, WorkingKeys, unpack_de62
+from devices.payments.protocol_errors import MacError, ProtocolError
 from devices.payments.spec import MessageFormatError, track_to_z
+from devices.payments.terminal_admin import AdminMixin, ManagementResult, SettleResult
 
-
-class ProtocolError(Exception):
-    """A response the terminal must not accept. ``reversal_reason`` is what a terminal
-    stores for the pending reversal (06 other; :class:`MacError` has A0)."""
-
-    reversal_reason = "06"
-
-    def __init__(self, message: str, *, rc: str | None = None):
-        super().__init__(message)
-        self.rc = rc
-
-
-class MacError(ProtocolError):
-    reversal_reason = "A0"
+__all__ = [
+    "CardRead", "FinancialResult", "MacError", "ManagementResult", "Outgoing", "ProtocolError",
+    "SettleResult", "SigninResult", "TerminalConfig", "TerminalSession",
+]
 
 
 @dataclass(frozen=True)
@@ -138,8 +130,11 @@ def _clock(doc: dict[str, str]) -> datetime | None:
         raise ProtocolError(f"host clock DE13/DE12 {date}/{time_} is not a valid date") from None
 
 
-class TerminalSession:
-    """One terminal's protocol state: its configuration and, once signed in, its keys."""
+class TerminalSession(AdminMixin):
+    """One terminal's protocol state: its configuration and, once signed in, its keys.
+
+    Sign-in, sale, void and reversal are here; settlement, batch upload, sign-off and echo
+    come from :class:`devices.payments.terminal_admin.AdminMixin`."""
 
     def __init__(self, cfg: TerminalConfig):
         self.cfg = cfg
@@ -177,7 +172,7 @@ class TerminalSession:
             raise ProtocolError(f"terminal {self.cfg.tid} is not signed in: sign in first")
         return self._keys
 
-    def _receive(self, out: Outgoing, wire: bytes) -> m.Decoded:
+    def _receive(self, out: Outgoing, wire: bytes, *, need_rc: bool = True) -> m.Decoded:
         try:
             got = m.unpack(wire)
         except (FramingError, MessageFormatError) as exc:
@@ -189,7 +184,7 @@ class TerminalSession:
         want = m.response_mti(out.mti)
         if got.mti != want:
             raise ProtocolError(f"response MTI is {got.mti}, expected {want} for {out.mti}")
-        if "39" not in got.doc:
+        if need_rc and "39" not in got.doc:
             raise ProtocolError(f"{got.mti} carries no response code (DE39)")
         return got
 
@@ -249,6 +244,49 @@ class TerminalSession:
                                      contactless=read.entry == "contactless",
                                      fallback=read.entry == "fallback")
         return self._send(doc, mac=True, pan=read.pan)
+
+    # -- void and reversal ------------------------------------------------------------------
+    def void_request(self, *, stan: int, batch: int, amount: int, read: CardRead,
+                     pin: str | None, orig_batch: int, orig_stan: int,
+                     orig_rrn: str | None = None, orig_auth: str | None = None) -> Outgoing:
+        """0200, DE3 200000, 60.1 23: the card presented again, DE4 = the original amount,
+        DE37/38 the original's reference and authorisation, DE61 original batch + trace."""
+        doc = self._base("0200", stan)
+        doc.update(self._card_fields(read, pin))
+        doc["3"] = m.PC_VOID
+        doc["4"] = m.fmt_amount(amount)
+        doc["25"] = "00"
+        doc["37"] = orig_rrn or "0" * 12
+        if orig_auth:
+            doc["38"] = orig_auth
+        doc["49"] = m.CURRENCY_CNY
+        doc["60"] = m.de60_financial(m.TYPE_VOID, f"{batch:06d}",
+                                     contactless=read.entry == "contactless",
+                                     fallback=read.entry == "fallback")
+        doc["61"] = f"{orig_batch:06d}{orig_stan:06d}"
+        return self._send(doc, mac=True, pan=read.pan)
+
+    def reversal_request(self, out: Outgoing, reason: str, *, auth_code: str | None = None,
+                         icc: bytes | None = None) -> Outgoing:
+        """0400 from the original request: DE39 = reason (98 no response, A0 MAC failure,
+        06 other); DE38 = the authorisation code when the terminal learnt it; DE35, 36,
+        52, 26, 53 and 37 removed; DE11, DE22 and DE60 as in the original. ``icc``
+        replaces DE55 (the reversal's own chip tags) when given."""
+        if reason not in ("98", "A0", "06"):
+            raise ValueError(f"reversal reason must be 98, A0 or 06, got {reason!r}")
+        if out.mti != "0200":
+            raise ValueError(f"only a 0200 is reversed here, not a {out.mti}")
+        doc = {k: v for k, v in out.fields.items()
+               if k not in ("p", "26", "35", "36", "37", "52", "53", "64")}
+        doc["t"] = "0400"
+        doc["39"] = reason
+        if auth_code:
+            doc["38"] = auth_code
+        if icc is not None:
+            doc["55"] = icc.hex().upper()
+        reversal = self._send(doc, mac=True)
+        reversal.pan_masked = out.pan_masked
+        return reversal
 
     def _card_fields(self, read: CardRead, pin: str | None) -> dict[str, str]:
         """DE2/14/22/23/26/35/52/53/55 for how the card was read (reference §3.3)."""
