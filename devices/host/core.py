@@ -23,6 +23,7 @@ from devices.host.issuer import Issuer
 from devices.host.journal import Journal
 from devices.host.script import Behaviour, Script
 from devices.host.state import TerminalState, Txn, TxnKey
+from devices.masking import mask_pan
 from devices.payments import framing
 from devices.payments import messages as m
 from devices.payments.crypto import Key, mac_matches
@@ -242,6 +243,10 @@ def _scripted(rc: str) -> Handler:
         amount = ctx.req.get("4", "")
         if amount.isdigit():
             ctx.row["amount"] = int(amount)
+        if ctx.req.get("2", "").isdigit():
+            ctx.row["pan_masked"] = mask_pan(ctx.req["2"])
+        if "22" in ctx.req:
+            ctx.row["entry_mode"] = m.ENTRY_NAMES.get(ctx.req["22"][:2])
         raise Decline(rc, "scripted response code")
     return handler
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from pathlib import Path
 
 from devices import events
 from devices.host import flows, flows_settle, flows_undo  # noqa: F401 - register handlers
 from devices.host.config import HostConfig
+from devices.host.control import start_control
 from devices.host.core import HostCore
 from devices.host.journal import Journal
 from devices.masking import scrub
@@ -40,6 +42,7 @@ class AcquirerHost:
         self._thread: threading.Thread | None = None
         self._stopping: asyncio.Event | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._control: asyncio.AbstractServer | None = None
 
     def __repr__(self) -> str:
         return f"AcquirerHost({self.config.listen[0]}:{self.port}, " \
@@ -54,7 +57,10 @@ class AcquirerHost:
         self._server = await asyncio.start_server(self._connection, host, port,
                                                   limit=self.config.max_frame + 2)
         self.port = self._server.sockets[0].getsockname()[1]
-        events.log("host", f"acquirer host listening on {host}:{self.port}")
+        if self.config.control_path is not None:
+            self._control = await start_control(self, self.config.control_path)
+        events.log("host", f"acquirer host listening on {host}:{self.port}"
+                   + (f", control at {self.config.control_path}" if self._control else ""))
         return self.port
 
     async def serve(self) -> None:
@@ -68,6 +74,11 @@ class AcquirerHost:
             await self._shutdown()
 
     async def _shutdown(self) -> None:
+        if self._control is not None:
+            self._control.close()
+            self._control = None
+            with contextlib.suppress(OSError):
+                Path(str(self.config.control_path)).unlink()
         if self._server is not None:
             self._server.close()
         for task in list(self._connections):

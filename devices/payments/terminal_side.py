@@ -328,6 +328,8 @@ class TerminalSession(AdminMixin):
             self._echo(out, got, ("42",))
         pan = got.doc.get("2")
         amount = got.doc.get("4") or out.fields.get("4") or "0"
+        if not amount.isdigit():
+            raise ProtocolError(f"{got.mti} DE4 {amount!r} is not an amount", rc=rc)
         return FinancialResult(
             rc=rc, approved=rc in m.APPROVED_CODES, rrn=got.doc.get("37"),
             auth_code=got.doc.get("38"), host_date=got.doc.get("13"),

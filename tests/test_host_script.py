@@ -1,0 +1,150 @@
+"""Scripted behaviours, from Python and over the control channel."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+from devices.host import AcquirerHost
+from devices.host.control import ControlError, HostControl
+from devices.host.script import Behaviour, ScriptError
+from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
+from devices.payments.framing import FramingError
+from devices.payments.terminal_side import MacError
+
+CLOCK = datetime(2026, 3, 4, 5, 6, 7)
+CHIP = lab_card("cup-debit-chip")
+LOW = lab_card("cup-low-funds")  # 1000 fen
+
+
+@pytest.fixture
+def host(tmp_path) -> Iterator[AcquirerHost]:
+    host = AcquirerHost(lab_config(clock=lambda: CLOCK, control_path=tmp_path / "host.ctl"))
+    host.start_in_thread()
+    yield host
+    host.stop()
+
+
+def signed_in(host: AcquirerHost, tid: str = "10000001", timeout: float = 10.0):
+    assert host.port is not None
+    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]),
+                         timeout=timeout)
+    assert t.signin().approved
+    return t
+
+
+def test_scripted_rc_is_answered_without_booking(host):
+    t = signed_in(host)
+    host.script.next(rc="05")
+    result = t.sale(LOW, 1000)
+    assert result.rc == "05" and result.mac_ok  # a scripted decline is MAC'd like a real one
+    assert t.sale(LOW, 1000).rc == "00"  # nothing was debited by the scripted one
+    first = host.journal.entries(kind="sale")[0]
+    assert (first.rc, first.behaviour, first.amount) == ("05", "rc 05", 1000)
+    assert host.journal.entries(kind="sale")[1].behaviour is None
+
+
+def test_per_terminal_and_per_kind_rules(host):
+    a, b = signed_in(host, "10000001"), signed_in(host, "10000002")
+    host.script.next(tid="10000002", kind="sale", rc="51")
+    host.script.next(kind="signin", rc="97")
+    assert a.sale(CHIP, 100).rc == "00"
+    assert a.signin().rc == "97"
+    assert b.sale(CHIP, 100).rc == "51"
+    assert b.sale(CHIP, 100).rc == "00"
+    assert host.script.pending() == []
+
+
+def test_always_until_cleared(host):
+    t = signed_in(host)
+    host.script.always(tid="10000001", rc="96")
+    assert [t.sale(CHIP, 10).rc for _ in range(3)] == ["96"] * 3
+    host.script.clear("10000001")
+    assert t.sale(CHIP, 10).rc == "00"
+
+
+def test_delay_is_journaled(host):
+    t = signed_in(host)
+    host.script.next(delay_ms=30)
+    assert t.sale(CHIP, 10).rc == "00"
+    assert host.journal.entries(kind="sale")[0].behaviour == "delay 30 ms"
+
+
+def test_drop_books_the_sale_and_the_98_reversal_undoes_it(host):
+    t = signed_in(host, timeout=0.5)
+    host.script.next(kind="sale", drop=True)
+    out = t.sale_request(LOW, 1000)
+    with pytest.raises(TimeoutError):
+        t.send(out)
+    row = host.journal.entries(kind="sale")[0]
+    assert (row.rc, row.state, row.behaviour) == ("00", "approved", "drop")
+    assert t.reverse(out, "98").rc == "00"
+    assert host.journal.entries(kind="sale")[0].state == "reversed"
+    assert t.sale(LOW, 1000).rc == "00"
+
+
+def test_close_loses_the_answer(host):
+    t = signed_in(host)
+    host.script.next(close=True)
+    with pytest.raises(FramingError, match="closed"):
+        t.sale(CHIP, 10)
+    assert host.journal.entries(kind="sale")[0].behaviour == "close"
+
+
+def test_corrupt_mac_makes_the_terminal_reverse_with_a0(host):
+    t = signed_in(host)
+    host.script.next(kind="sale", corrupt_mac=True)
+    out = t.sale_request(LOW, 1000)
+    with pytest.raises(MacError) as exc:
+        t.session.financial_response(out, t.send(out))
+    assert exc.value.reversal_reason == "A0"
+    assert t.reverse(out, exc.value.reversal_reason).rc == "00"
+    assert t.sale(LOW, 1000).rc == "00"
+
+
+def test_unbalanced_settlement_on_demand(host):
+    t = signed_in(host)
+    host.script.next(kind="settlement", unbalanced=True)
+    result = t.settle()
+    assert (result.domestic_flag, result.foreign_flag) == ("2", "2")
+    assert host.journal.entries(kind="settlement")[0].state == "unbalanced"
+
+
+def test_order_resign_in_header(host):
+    t = signed_in(host)
+    host.script.next(resign=True)
+    result = t.sale(CHIP, 10)
+    assert result.rc == "00" and result.proc_req == 3
+    assert host.journal.entries(kind="sale")[0].behaviour == "resign"
+
+
+def test_bad_scripts_are_refused():
+    with pytest.raises(ScriptError, match="unknown behaviour"):
+        Behaviour.from_dict({"explode": True})
+    with pytest.raises(ScriptError, match="pick one"):
+        Behaviour(drop=True, close=True)
+    with pytest.raises(ScriptError, match="2 characters"):
+        Behaviour(rc="5")
+
+
+def test_control_channel_scripts_a_host_in_another_process(host, tmp_path):
+    path = tmp_path / "host.ctl"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    ctl = HostControl(path)
+    t = signed_in(host)
+    ctl.next(tid="10000001", kind="sale", rc="51")
+    assert ctl.pending()[0]["behaviour"] == {"rc": "51"}
+    assert t.sale(CHIP, 10).rc == "51"
+    assert ctl.status()["signed_in"] == ["10000001"]
+    [row] = ctl.entries(kind="sale")
+    assert row["rc"] == "51" and row["pan_masked"] == "621234******0019"
+    ctl.always(corrupt_mac=True)
+    ctl.clear()
+    assert ctl.pending() == []
+    with pytest.raises(ControlError, match="unknown behaviour"):
+        ctl.next(explode=True)
+    with pytest.raises(ControlError, match="Is the host running"):
+        HostControl(tmp_path / "nothing.ctl").status()
