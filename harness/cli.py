@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import tempfile
@@ -37,6 +38,32 @@ def _lab_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _host_serve(args: argparse.Namespace) -> int:
+    """The acquirer host alone, in the foreground, logging each exchange decoded and masked."""
+    import asyncio
+    from dataclasses import replace
+
+    from devices import events
+    from devices.events import LogEvent
+    from devices.host import AcquirerHost
+    from harness.inventory import load_inventory
+    from harness.paths import DEFAULT_LAB
+    from harness.virtual_lab import host_config
+
+    inventory = load_inventory(args.lab or DEFAULT_LAB)
+    workdir = Path(args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    config = host_config(inventory, workdir)
+    host_name, port = args.listen.removeprefix("tcp://").rsplit(":", 1)
+    config = replace(config, listen=(host_name, int(port)))
+    events.subscribe(lambda e: print(e.text, flush=True) if isinstance(e, LogEvent) else None)
+    print(f"acquirer host on {host_name}:{port} for terminals {sorted(config.terminals)}; "
+          f"journal {config.journal_path}; Ctrl-C stops it", file=sys.stderr, flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(AcquirerHost(config).serve())
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     from harness.run import run_suite
 
@@ -56,6 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--real-time", action="store_true",
                     help="robot moves take the time their feed rate says")
     up.set_defaults(func=_lab_up)
+
+    host = sub.add_parser("host", help="the acquirer host").add_subparsers(dest="host_command",
+                                                                           required=True)
+    serve = host.add_parser("serve", help="run the acquirer host standalone until Ctrl-C")
+    serve.add_argument("--lab", default=None, help="inventory naming the terminals (default: virtual)")
+    serve.add_argument("--listen", default="tcp://127.0.0.1:5000", help="address (loopback default)")
+    serve.add_argument("--workdir", default=".", help="where the SQLite journal goes")
+    serve.set_defaults(func=_host_serve)
 
     run = sub.add_parser("run", help="run the certification suite and build the report")
     run.add_argument("--lab", default=None, help="lab inventory (default: the virtual lab)")

@@ -22,8 +22,8 @@ from harness.inventory import HostSpec, LabInventory, RobotSpec, StationSpec, is
 from harness.profiles import TerminalProfile, load_cards, load_master_keys, load_profile
 
 
-def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, HostSpec]:
-    """The rig's acquirer host, configured with every station's terminal and the cards."""
+def host_config(inventory: LabInventory, workdir: Path) -> HostConfig:
+    """The host's configuration: every station's terminal, its master key, the cards."""
     keys = load_master_keys(inventory.keys)
     terminals = {}
     for spec in inventory.stations:
@@ -35,13 +35,17 @@ def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, Ho
                                                     key_mode=profile.key_mode,
                                                     mac_alg=profile.mac_alg,
                                                     mid=profile.merchant_id)
-    journal = inventory.host.journal or workdir / "host-journal.sqlite"
-    host = AcquirerHost(HostConfig(terminals=terminals,
-                                   cards=list(load_cards(inventory.cards).values()),
-                                   journal_path=journal,
-                                   listen=(inventory.host.host, inventory.host.port)))
+    return HostConfig(terminals=terminals, cards=list(load_cards(inventory.cards).values()),
+                      journal_path=inventory.host.journal or workdir / "host-journal.sqlite",
+                      listen=(inventory.host.host, inventory.host.port))
+
+
+def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, HostSpec]:
+    """The rig's acquirer host in its own thread; the spec names the port it took."""
+    config = host_config(inventory, workdir)
+    host = AcquirerHost(config)
     port = host.start_in_thread()
-    return host, HostSpec(inventory.host.host, port, journal, managed=False)
+    return host, HostSpec(inventory.host.host, port, config.journal_path, managed=False)
 
 
 class VirtualStation:

@@ -1,0 +1,38 @@
+"""`posrig host serve`: a standalone host a terminal signs in and sells against."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+
+from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_host_serve_signs_in_sells_and_logs_masked(tmp_path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "host", "serve", "--listen", f"tcp://127.0.0.1:{port}",
+         "--workdir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "acquirer host on" in proc.stderr.readline()
+        assert "listening" in proc.stdout.readline()  # the port is bound: connect now
+        keys = lab_config().terminals["10000001"]
+        terminal = LoopbackTerminal(port, terminal_config("10000001", keys))
+        assert terminal.signin().approved
+        card = lab_card("cup-debit-chip")
+        assert terminal.sale(card, 1_000).rc == "00"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert card.masked_pan in out, "the sale's decoded exchange was not logged"
+    assert card.pan not in out + err
+    assert (tmp_path / "host-journal.sqlite").exists()
