@@ -1,4 +1,4 @@
-"""Reporters on the step-event stream: one log file per device, and Allure steps.
+"""Reporters on the step-event stream: one log file per device, and Allure steps with evidence.
 
 Devices know nothing of either; they publish ``devices.events`` and these subscribe.
 """
@@ -6,6 +6,7 @@ Devices know nothing of either; they publish ``devices.events`` and these subscr
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from uuid import uuid4
@@ -16,6 +17,7 @@ from allure_commons import plugin_manager
 from devices import events
 from devices.events import LogEvent, StepEvent
 from devices.masking import scrub
+from harness.verdict import status_of_name
 
 
 class DeviceLogs:
@@ -72,39 +74,100 @@ class DeviceLogs:
         self._unsubscribe()
 
 
-class StepFailed(Exception):
-    """Carries a step's error into Allure; the real exception propagates on its own."""
+class StepFailed(AssertionError):
+    """A step the terminal got wrong: shown failed, as its test is."""
+
+
+class StepBroken(Exception):
+    """A step the bench could not carry out: shown broken."""
+
+
+#: What each kind of evidence is called in the report, by the log source it comes from.
+EVIDENCE_NAMES = {"terminal": "ECR frames", "console": "debug console", "host": "ISO 8583 exchange"}
+
+
+@dataclass
+class _OpenStep:
+    uuid: str
+    evidence: dict[str, list[str]] = field(default_factory=dict)
 
 
 class AllureSteps:
-    """Turns the step events of one thread (the test's) into nested Allure steps."""
+    """Turns one station's step events into nested Allure steps, each with its evidence.
 
-    def __init__(self, thread_id: int | None = None):
+    Steps come from the thread that runs the test; evidence comes from any thread (the
+    ECR link's reader, the host's loop) while a step is open, and is attached to the
+    innermost open step, where it happened: the ECR frames of the station's terminal, its
+    debug console, and the host's decoded ISO 8583 exchanges with this terminal (the host
+    masks them; ``devices.events.log`` has scrubbed them again). A robot step attaches its
+    own G-code. The host serves every station, so its lines are picked by terminal id.
+    """
+
+    def __init__(self, station: str | None = None, tid: str | None = None,
+                 thread_id: int | None = None):
+        self.station, self.tid = station, tid
         self.thread_id = thread_id or threading.get_ident()
-        self._open: list[str] = []
+        self._open: list[_OpenStep] = []
+        self._lock = threading.Lock()
         self._unsubscribe = events.subscribe(self._on_event)
 
+    def _kind_of(self, event: LogEvent) -> str | None:
+        if event.source == "host":
+            return "host" if self.tid and f"41={self.tid}" in event.text else None
+        station, _, device = event.source.partition("/")
+        if self.station is None or station != self.station:
+            return None
+        return device if device in ("terminal", "console") else None
+
     def _on_event(self, event: LogEvent | StepEvent) -> None:
-        if not isinstance(event, StepEvent) or event.thread != self.thread_id:
+        if isinstance(event, LogEvent):
+            kind = self._kind_of(event)
+            if kind is not None:
+                stamp = datetime.now().isoformat(timespec="milliseconds")
+                with self._lock:
+                    if self._open:
+                        self._open[-1].evidence.setdefault(kind, []).append(f"{stamp} {event.text}")
+            return
+        if event.thread != self.thread_id:
             return
         if event.phase == "start":
-            uuid = str(uuid4())
-            self._open.append(uuid)
-            plugin_manager.hook.start_step(uuid=uuid, title=f"{event.source}: {event.title}",
+            step = _OpenStep(str(uuid4()))
+            with self._lock:
+                self._open.append(step)
+            plugin_manager.hook.start_step(uuid=step.uuid, title=f"{event.source}: {event.title}",
                                            params=event.args)
             return
-        if not self._open:
-            return
+        with self._lock:
+            if not self._open:
+                return
+            step = self._open.pop()
         for attachment in event.attachments:
-            kind = (allure.attachment_type.PNG if attachment.mime == "image/png"
-                    else allure.attachment_type.JSON if attachment.mime == "application/json"
-                    else allure.attachment_type.TEXT)
-            allure.attach(attachment.body, name=attachment.name, attachment_type=kind)
-        uuid = self._open.pop()
-        error = StepFailed(event.error) if event.error else None
-        plugin_manager.hook.stop_step(uuid=uuid, title=event.title,
+            _attach(attachment.name, attachment.body, attachment.mime)
+        for kind, lines in step.evidence.items():
+            _attach(EVIDENCE_NAMES[kind], "\n".join(lines) + "\n", "text/plain")
+        error = _step_error(event.error) if event.error else None
+        plugin_manager.hook.stop_step(uuid=step.uuid, title=event.title,
                                       exc_type=type(error) if error else None,
                                       exc_val=error, exc_tb=None)
 
     def close(self) -> None:
         self._unsubscribe()
+
+
+def _step_error(text: str) -> Exception:
+    type_name = text.split(":", 1)[0]
+    return (StepFailed if status_of_name(type_name) == "failed" else StepBroken)(text)
+
+
+def _attach(name: str, body: bytes | str, mime: str) -> None:
+    kind = {"image/png": allure.attachment_type.PNG, "image/jpeg": allure.attachment_type.JPG,
+            "application/json": allure.attachment_type.JSON}.get(mime, allure.attachment_type.TEXT)
+    if isinstance(body, str):
+        body = scrub(body)  # a last guard: nothing leaves for the report unmasked
+    allure.attach(body, name=name, attachment_type=kind)
+
+
+def attach_device_logs(logs: DeviceLogs, mark: dict[Path, int], *, suffix: str = "") -> None:
+    """Each device's log lines since ``mark``, attached to whatever Allure item is open."""
+    for source, text in sorted(logs.since(mark).items()):
+        allure.attach(text, name=f"{source}.log{suffix}", attachment_type=allure.attachment_type.TEXT)

@@ -4,17 +4,34 @@
 in-process for the session. Fixtures: ``lab`` (the running lab), ``station`` (a station
 brought back to a known state after every test), ``fresh_station`` (power-cycled first, so
 the terminal is neither logged in nor signed in), ``cards``.
+
+Reporting: every test on a station carries the station, terminal model, firmware and
+serial as Allure parameters; a test marked ``@pytest.mark.case("ID")`` is labelled from
+the certification plan (the ``certification_plan`` fixture names it); flow steps become
+Allure steps with their evidence; each device's log lines of the test are attached to the
+test itself, the teardown's to the teardown. An infrastructure error takes the station out
+of service, and its remaining tests are skipped (harness/verdict.py decides which).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
 
 import allure
 import pytest
 
 from harness import flows
-from harness.evidence import AllureSteps
+from harness.evidence import AllureSteps, attach_device_logs
 from harness.lab import Lab
+from harness.plan import CertificationPlan
+from harness.report_files import rig_environment, update_environment
 from harness.station import Station, StationBroken
+from harness.verdict import describe_fault, is_station_fault
+
+_STATION = pytest.StashKey[Station]()
+_LOG_MARK = pytest.StashKey[dict]()
+_LAB = pytest.StashKey[Lab]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -28,11 +45,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "station_state(state): the state a test needs")
+    config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
 
 
 @pytest.fixture(scope="session")
-def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     running = Lab.from_path(request.config.getoption("--lab"), tmp_path_factory.mktemp("posrig-lab"))
+    request.config.stash[_LAB] = running
     try:
         running.start()
         yield running
@@ -45,29 +64,55 @@ def cards(lab: Lab):
     return lab.cards
 
 
+@pytest.fixture(scope="session")
+def _identities() -> dict[str, flows.TerminalIdentity]:
+    return {}
+
+
+@pytest.fixture(autouse=True)
+def _plan_case(request: pytest.FixtureRequest) -> None:
+    """Label a ``case``-marked test from the plan first, so even a test that cannot get
+    its station is filed where the plan puts it."""
+    marker = request.node.get_closest_marker("case")
+    if marker is None:
+        return
+    plan: CertificationPlan = request.getfixturevalue("certification_plan")
+    plan.label(marker.args[0])
+
+
 @pytest.fixture
-def station(request: pytest.FixtureRequest, lab: Lab):
+def station(request: pytest.FixtureRequest, lab: Lab,
+            _identities: dict[str, flows.TerminalIdentity]) -> Iterator[Station]:
     name = request.config.getoption("--station")
     try:
         st = lab.station(name)
     except StationBroken as exc:
         pytest.skip(str(exc))
-    if st.broken_reason:
-        pytest.skip(f"{st.name} is broken ({st.broken_reason})")
     allure.dynamic.parameter("station", st.name)
-    allure.dynamic.label("station", st.name)
-    allure.dynamic.label("terminal_model", st.profile.model)
-    steps = AllureSteps()
-    mark = lab.logs.mark()
+    if st.broken_reason:
+        pytest.skip(f"{st.name} is out of service: {st.broken_reason}")
+    request.node.stash[_STATION] = st
+    steps = AllureSteps(st.name, st.tid)
+    request.node.stash[_LOG_MARK] = lab.logs.mark()
     try:
+        if st.name not in _identities:
+            _identities[st.name] = flows.identify(st)
+        _parameters(_identities[st.name])
         yield st
     finally:
+        mark = lab.logs.mark()
         try:
-            _return_to_known_state(st)
+            flows.restore_bench(st)
         finally:
-            for source, text in lab.logs.since(mark).items():
-                allure.attach(text, name=f"{source}.log", attachment_type=allure.attachment_type.TEXT)
+            attach_device_logs(lab.logs, request.node.stash.get(_LOG_MARK, mark), suffix=" (teardown)")
             steps.close()
+
+
+def _parameters(identity: flows.TerminalIdentity) -> None:
+    # Excluded from the history id: the same test on a new firmware continues its trend.
+    for name, value in (("terminal model", identity.model), ("firmware", identity.firmware),
+                        ("serial", identity.serial)):
+        allure.dynamic.parameter(name, value, excluded=True)
 
 
 @pytest.fixture
@@ -77,10 +122,35 @@ def fresh_station(station: Station) -> Station:
     return station
 
 
-def _return_to_known_state(st: Station) -> None:
-    """Teardown that always runs: card back in its slot, robot homed."""
-    try:
-        flows.restore_bench(st)
-    except Exception as exc:
-        st.mark_broken(f"teardown could not restore the bench: {exc}")
-        raise
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    yield
+    # The device logs of setup and call go to the test itself, not to a fixture's teardown,
+    # so a vendor opening the test sees what every device said during it.
+    lab, mark = item.config.stash.get(_LAB, None), item.stash.get(_LOG_MARK, None)
+    if lab is not None and mark is not None:
+        attach_device_logs(lab.logs, mark)
+        item.stash[_LOG_MARK] = lab.logs.mark()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    yield
+    st = item.stash.get(_STATION, None)
+    if st is None or call.excinfo is None:
+        return
+    exc = call.excinfo.value
+    if is_station_fault(exc) and not st.broken_reason:
+        st.mark_broken(f"{item.name} ({call.when}): {describe_fault(exc)}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    lab = session.config.stash.get(_LAB, None)
+    results = getattr(session.config.option, "allure_report_dir", None)
+    if lab is None or not results or lab.live is None:
+        return
+    entries = {**rig_environment(), "lab": lab.live.name,
+               "lab.stations": ", ".join(s.name for s in lab.live.stations)}
+    for st in lab.live.stations:
+        entries[f"{st.name}.terminal"] = f"{Path(st.terminal.profile).stem} TID {st.terminal.tid}"
+    update_environment(Path(results), entries)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import allure
+import pytest
 
 from harness import flows
 
-pytestmark = [allure.epic("CUP POS certification"), allure.feature("Sale")]
 
-
-@allure.story("Approved chip sale with PIN after sign-in")
-@allure.severity(allure.severity_level.BLOCKER)
+@pytest.mark.case("CUP-SALE-001")
 def test_signed_in_chip_sale_is_approved_and_witnesses_agree(fresh_station, cards):
     station = fresh_station
     card = cards["cup-debit-chip"]
@@ -37,8 +34,7 @@ def test_signed_in_chip_sale_is_approved_and_witnesses_agree(fresh_station, card
     assert station.robot.holding is None
 
 
-@allure.story("Sale before sign-in is refused by the terminal")
-@allure.severity(allure.severity_level.CRITICAL)
+@pytest.mark.case("CUP-SALE-003")
 def test_sale_before_sign_in_is_refused_without_host_traffic(fresh_station, cards):
     station = fresh_station
     before = len(station.host.entries(station.tid))

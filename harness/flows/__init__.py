@@ -1,0 +1,30 @@
+"""Flows in lab words: each a sequence of steps across the station's devices.
+
+Every step is announced on the event stream (and so becomes a step in the report, with
+its evidence). A flow returns a typed result built from what the terminal reported over
+its ECR link; the host's journal is the second witness a scenario compares it with.
+"""
+
+from harness.flows.bench import power_cycle, restore_bench
+from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
+from harness.flows.host import host_will, journal, last_journaled
+from harness.flows.sale import ENTRY_ACTIONS, sale
+from harness.flows.session import SignInResult, login, sign_in, status
+
+__all__ = [
+    "ENTRY_ACTIONS",
+    "FlowError",
+    "SignInResult",
+    "TerminalIdentity",
+    "TransactionResult",
+    "host_will",
+    "identify",
+    "journal",
+    "last_journaled",
+    "login",
+    "power_cycle",
+    "restore_bench",
+    "sale",
+    "sign_in",
+    "status",
+]

@@ -1,0 +1,114 @@
+"""What every flow shares: its errors, its results, and talking to the terminal.
+
+A terminal that answers wrongly or not at all is a terminal defect, raised as
+``FlowError`` (an AssertionError, so the report says *failed*). A link that gives up, a
+port that vanished, a robot that jams are the station's faults and travel up as they are
+(*broken*, see harness/verdict.py).
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from devices import events
+from devices.terminal.dialect import Response
+from devices.terminal.driver import Pending, TerminalError
+from harness.station import Station, StationBroken
+
+
+class FlowError(AssertionError):
+    """The terminal did not behave as the flow requires: a terminal defect, shown as failed."""
+
+
+@dataclass(frozen=True)
+class TransactionResult:
+    kind: str
+    status: str  # approved / declined / refused / failed / cancelled
+    amount: int
+    card: str | None = None  # masked, as the terminal reported it
+    entry: str | None = None
+    rc: str | None = None
+    trace: int | None = None
+    batch: int | None = None
+    rrn: str | None = None
+    auth_code: str | None = None
+    reason: str | None = None
+    receipt: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def approved(self) -> bool:
+        return self.status == "approved"
+
+    @classmethod
+    def from_response(cls, kind: str, amount: int, response: Response) -> TransactionResult:
+        d = response.data
+        return cls(kind=kind, status=response.status, amount=int(d.get("amount", amount)),
+                   card=d.get("card"), entry=d.get("entry"), rc=d.get("rc"), trace=d.get("trace"),
+                   batch=d.get("batch"), rrn=d.get("rrn"), auth_code=d.get("auth_code"),
+                   reason=d.get("reason"), receipt=tuple(d.get("receipt", ())), raw=dict(d))
+
+
+@dataclass(frozen=True)
+class TerminalIdentity:
+    """What the report names the device under test by."""
+
+    model: str
+    vendor: str
+    firmware: str
+    serial: str
+
+
+def source(station: Station) -> str:
+    return f"{station.name}/flow"
+
+
+def call(station: Station, cmd: str, timeout: float | None = None, **args: object) -> Response:
+    """A command and its response; a terminal that never answers is a defect."""
+    try:
+        return station.terminal.call(cmd, timeout=timeout, **args)
+    except TerminalError as exc:
+        raise FlowError(str(exc)) from exc
+
+
+def result(pending: Pending, timeout: float | None = None) -> Response:
+    try:
+        return pending.result(timeout)
+    except TerminalError as exc:
+        raise FlowError(str(exc)) from exc
+
+
+def identify(station: Station) -> TerminalIdentity:
+    """Model and vendor from the profile; firmware and serial as the terminal reports them
+    in ``status`` (a terminal that does not report them is named by its profile and TID)."""
+    with events.step(source(station), "identify the terminal") as s:
+        data = call(station, "status").data
+        profile = station.profile
+        identity = TerminalIdentity(
+            model=str(data.get("model") or profile.model), vendor=profile.vendor,
+            firmware=str(data.get("firmware") or profile.firmware),
+            serial=str(data.get("serial") or f"not reported (TID {station.tid})"))
+        s.result = f"{identity.model} firmware {identity.firmware} serial {identity.serial}"
+    return identity
+
+
+def check_host_reachable(station: Station, response: Response) -> None:
+    """The terminal says the host is unreachable: is it, from the rig too?
+
+    The host is the rig's, so if the rig cannot reach it either the station is at fault
+    (broken); if the rig can, the terminal's claim stands and the flow goes on to judge it.
+    """
+    if response.data.get("reason") != "host_unreachable":
+        return
+    host = station.host.host
+    if host is None or host.port is None:
+        return  # a host run elsewhere: the rig cannot tell, the terminal's word stands
+    address = (host.config.listen[0], host.port)
+    try:
+        with socket.create_connection(address, timeout=2.0):
+            pass
+    except OSError as exc:
+        raise StationBroken(f"{station.name}: the acquirer host at {address[0]}:{address[1]} "
+                            f"is unreachable from the rig too ({exc}); restart the host") from exc
