@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +45,7 @@ _COLUMNS = (
     ("response_mti", "TEXT"),
 )
 _NAMES = tuple(name for name, _ in _COLUMNS)
+_COLUMN_SET = frozenset(_NAMES[1:])
 
 
 class JournalError(Exception):
@@ -82,6 +86,11 @@ class Journal:
     def __init__(self, path: Path | None = None, *, _readonly: bool = False):
         self.path = path
         self._lock = threading.Lock()
+        self._pending: list[tuple[str, tuple[Any, ...]]] = []
+        #: Write-behind: when set, ``record`` queues the row and calls this once per batch
+        #: (the host schedules :meth:`flush` for the end of its loop iteration), so rows
+        #: written in one burst share one SQLite transaction. Unset: written at once.
+        self.on_pending: Callable[[], None] | None = None
         if _readonly:
             assert path is not None
             if not Path(path).exists():
@@ -99,8 +108,10 @@ class Journal:
         cols = ", ".join(f"{name} {decl}" for name, decl in _COLUMNS)
         self._db.execute(f"CREATE TABLE IF NOT EXISTS journal ({cols})")
         self._db.execute("CREATE INDEX IF NOT EXISTS journal_tid ON journal (tid, kind)")
-        self._insert = (f"INSERT INTO journal ({', '.join(_NAMES[1:])}) "
-                        f"VALUES ({', '.join('?' for _ in _NAMES[1:])})")
+        self._insert = (f"INSERT INTO journal ({', '.join(_NAMES)}) "
+                        f"VALUES ({', '.join('?' for _ in _NAMES)})")
+        self._next_id = int(self._db.execute(
+            "SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]) + 1
 
     @classmethod
     def open(cls, path: Path | str) -> Journal:
@@ -109,16 +120,42 @@ class Journal:
 
     def record(self, **values: Any) -> int:
         """Append a row; returns its id. Unknown keys are a programming error."""
-        unknown = set(values) - set(_NAMES[1:])
+        unknown = values.keys() - _COLUMN_SET
         if unknown:
             raise JournalError(f"journal has no column(s) {sorted(unknown)}")
-        row = tuple(values.get(name) for name in _NAMES[1:])
         with self._lock:
-            return int(self._db.execute(self._insert, row).lastrowid or 0)
+            entry_id = self._next_id
+            self._next_id += 1
+            self._queue(self._insert, (entry_id, *map(values.get, _NAMES[1:])))
+        return entry_id
 
     def set_state(self, entry_id: int, state: str) -> None:
         with self._lock:
-            self._db.execute("UPDATE journal SET state = ? WHERE id = ?", (state, entry_id))
+            self._queue("UPDATE journal SET state = ? WHERE id = ?", (state, entry_id))
+
+    def _queue(self, sql: str, params: tuple[Any, ...]) -> None:
+        self._pending.append((sql, params))
+        if self.on_pending is None:
+            self._flush_locked()
+        elif len(self._pending) == 1:
+            self.on_pending()
+
+    def flush(self) -> None:
+        """Write what is queued (readers call it first, so they never see a stale journal)."""
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if not self._pending:
+            return
+        ops, self._pending = self._pending, []
+        self._db.execute("BEGIN")
+        try:
+            # Runs of the same statement (a burst of inserts) go in one executemany call.
+            for sql, run in groupby(ops, key=itemgetter(0)):
+                self._db.executemany(sql, [params for _, params in run])
+        finally:
+            self._db.execute("COMMIT")
 
     def entries(self, tid: str | None = None, kind: str | None = None) -> list[JournalEntry]:
         where, args = [], []
@@ -132,6 +169,7 @@ class Journal:
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._lock:
+            self._flush_locked()
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [JournalEntry(*row) for row in rows]
 
@@ -142,6 +180,7 @@ class Journal:
                "batch = ? AND rc = '00' AND ((kind = 'sale' AND state IN ('approved', "
                "'voided')) OR (kind = 'void' AND state = 'approved')) GROUP BY kind, scheme")
         with self._lock:
+            self._flush_locked()
             rows = self._db.execute(sql, (tid, batch)).fetchall()
         sides = {True: SideTotals(), False: SideTotals()}
         for kind, scheme, amount, count in rows:
@@ -157,4 +196,5 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
+            self._flush_locked()
             self._db.close()

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import hmac
 import os
+import struct
 from collections.abc import Callable
+from functools import reduce
+from operator import xor
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -174,10 +177,12 @@ def decrypt_pin(pik: Key, block: bytes, pan: str) -> str:
 def _xor_blocks(data: bytes, size: int) -> bytes:
     if len(data) % size:
         data += bytes(size - len(data) % size)
-    acc = 0
-    for i in range(0, len(data), size):
-        acc ^= int.from_bytes(data[i:i + size], "big")
-    return acc.to_bytes(size, "big")
+    # One struct call for all 8-byte words is several times faster than a Python loop of
+    # int.from_bytes; an SM4 block is two words, folded pairwise.
+    words = struct.unpack(f">{len(data) // 8}Q", data)
+    if size == 8:
+        return struct.pack(">Q", reduce(xor, words, 0))
+    return struct.pack(">QQ", reduce(xor, words[0::2], 0), reduce(xor, words[1::2], 0))
 
 
 def mac_cup_ecb(mak: Key, data: bytes) -> bytes:
