@@ -261,6 +261,10 @@ class _Connection(asyncio.Protocol):
 
     def _deliver(self, outcome: Outcome) -> None:
         assert self.transport is not None
+        if self.host.journal.path is not None:
+            # Another process may read a file journal the moment the terminal has its
+            # answer: commit the row first. In memory, readers flush for themselves.
+            self.host.journal.flush()
         if outcome.wire is not None:
             self.transport.write(outcome.wire)
         if outcome.close:
