@@ -25,13 +25,17 @@ from harness import flows
 from harness.evidence import AllureSteps, attach_device_logs
 from harness.lab import Lab
 from harness.plan import CertificationPlan
+from harness.progress import Progress
 from harness.report_files import rig_environment, update_environment
 from harness.station import Station, StationBroken
-from harness.verdict import describe_fault, is_station_fault
+from harness.verdict import describe_fault, is_station_fault, status_of
 
 _STATION = pytest.StashKey[Station]()
 _LOG_MARK = pytest.StashKey[dict]()
 _LAB = pytest.StashKey[Lab]()
+_PROGRESS = pytest.StashKey[Progress]()
+_OUTCOME = pytest.StashKey[tuple[str, str]]()
+_DURATION = pytest.StashKey[float]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -41,11 +45,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "default: start the virtual lab in-process")
     group.addoption("--station", default=None, metavar="NAME",
                     help="run on this station of the inventory (default: the first)")
+    group.addoption("--posrig-progress", action="store_true",
+                    help="one line per scenario as it ends (what `posrig run` shows)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "station_state(state): the state a test needs")
     config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
+    if config.getoption("--posrig-progress"):
+        config.stash[_PROGRESS] = Progress("pytest")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    progress = session.config.stash.get(_PROGRESS, None)
+    if progress is not None:
+        progress.start(len(session.items))
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed:
+        # with `posrig run` the terminal reporter is off: a module that cannot be
+        # collected must still say why
+        print(f"posrig: cannot collect {report.nodeid}:\n{report.longreprtext}", flush=True)
 
 
 @pytest.fixture(scope="session")
@@ -135,13 +156,35 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
-    yield
+    report = (yield).get_result()
+    item.stash[_DURATION] = item.stash.get(_DURATION, 0.0) + call.duration
     st = item.stash.get(_STATION, None)
-    if st is None or call.excinfo is None:
-        return
-    exc = call.excinfo.value
-    if is_station_fault(exc) and not st.broken_reason:
-        st.mark_broken(f"{item.name} ({call.when}): {describe_fault(exc)}")
+    status = _status(report, call)
+    if status in ("failed", "broken") and not item.stash.get(_OUTCOME, ("", ""))[1]:
+        crash = getattr(report.longrepr, "reprcrash", None)
+        item.stash[_OUTCOME] = (status, crash.message if crash else report.longreprtext)
+    elif status == "skipped" and _OUTCOME not in item.stash:
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""
+        item.stash[_OUTCOME] = (status, str(reason))
+    if st is not None and call.excinfo is not None and is_station_fault(call.excinfo.value) \
+            and not st.broken_reason:
+        st.mark_broken(f"{item.name} ({call.when}): {describe_fault(call.excinfo.value)}")
+    progress = item.config.stash.get(_PROGRESS, None)
+    if call.when == "teardown" and progress is not None:
+        status, reason = item.stash.get(_OUTCOME, ("passed", ""))
+        marker = item.get_closest_marker("case")
+        name = f"{marker.args[0]} {item.name}" if marker else item.nodeid
+        progress.ended(name, status, item.stash[_DURATION], station=st.name if st else "", reason=reason)
+
+
+def _status(report: pytest.TestReport, call: pytest.CallInfo) -> str:
+    if report.skipped:
+        return "skipped"
+    if not report.failed:
+        return "passed"
+    return status_of(call.excinfo.value) if call.excinfo is not None else "failed"
+
+
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

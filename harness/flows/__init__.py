@@ -10,6 +10,7 @@ from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, i
 from harness.flows.host import host_will, journal, last_journaled
 from harness.flows.sale import ENTRY_ACTIONS, sale
 from harness.flows.session import SignInResult, login, sign_in, status
+from harness.flows.witness import check_witnesses, journaled
 
 __all__ = [
     "ENTRY_ACTIONS",
@@ -17,9 +18,11 @@ __all__ = [
     "SignInResult",
     "TerminalIdentity",
     "TransactionResult",
+    "check_witnesses",
     "host_will",
     "identify",
     "journal",
+    "journaled",
     "last_journaled",
     "login",
     "power_cycle",
