@@ -23,7 +23,10 @@ NAME = "posrig-ecr/1"
 COMMANDS = ("login", "signin", "sale", "void", "settle", "reprint", "status")
 STATUSES = ("ok", "approved", "declined", "refused", "failed", "cancelled", "error")
 EVENTS = ("display", "prompt", "printing")
-PROMPTS = ("insert_card", "enter_pin", "remove_card", "supervisor_password")
+PROMPTS = ("insert_card", "swipe_card", "enter_pin", "remove_card", "supervisor_password")
+PRINTING_STATES = ("started", "done", "out_of_paper")
+#: Argument names whose values never reach a log line: ``describe`` shows them as ****.
+SECRET_ARGS = frozenset({"password", "pin", "supervisor_password"})
 
 
 class DialectError(ValueError):
@@ -70,6 +73,21 @@ def encode(message: Message) -> bytes:
     # ensure_ascii=False keeps Chinese receipt lines readable; JSON never emits raw
     # control bytes, so STX/ETX cannot appear inside a payload.
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def describe(payload: bytes) -> str:
+    """A frame as a log line: the JSON with every secret argument replaced by ``****``
+    (card numbers are masked later by the event stream, whatever the dialect)."""
+    text = payload.decode("utf-8", "replace")
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(obj, dict) and isinstance(obj.get("args"), dict) and \
+            SECRET_ARGS & obj["args"].keys():
+        obj["args"] = {k: "****" if k in SECRET_ARGS else v for k, v in obj["args"].items()}
+        return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 def decode(payload: bytes) -> Message:

@@ -1,13 +1,19 @@
 """The ECR link: ``STX payload ETX LRC`` frames with ACK/NAK, over any serial-like port.
 
 Written once and used by both ends: the terminal driver runs it over pyserial
-(``serial_for_url``), the simulated terminal over the master side of its pty. The payload
-is a dialect's business; this module never looks inside it.
+(``serial_for_url``) or a USB bulk pair (``devices.terminal.usb``), the simulated terminal
+over the master side of its pty. The payload is a dialect's business; this module never
+looks inside it, except through the ``describe`` function a dialect hands in to turn a
+payload into a log line with its secrets (passwords, PINs) hidden.
 
 - LRC is the XOR of every payload byte and ETX.
 - The receiver answers ACK for a good frame and NAK for a bad LRC.
 - The sender repeats on NAK or on silence (``ack_timeout``), ``repeats`` times after the
   first send, then raises ``LinkError`` naming the port and what it heard.
+
+``PortReader`` is the part every byte-framed link shares (a reader thread, the failure it
+saw, muting while the device has no power); the Concert link (``devices.terminal.concert``)
+builds its ENQ/EOT session on it too.
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ import contextlib
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import serial
 
 from devices import events
 
-STX, ETX, ACK, NAK = 0x02, 0x03, 0x06, 0x15
+STX, ETX, EOT, ENQ, ACK, NAK = 0x02, 0x03, 0x04, 0x05, 0x06, 0x15
 MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message
+
+Describe = Callable[[bytes], str]
 
 
 class LinkError(Exception):
@@ -47,10 +57,17 @@ def encode_frame(payload: bytes) -> bytes:
     return bytes([STX]) + payload + bytes([ETX, lrc(payload)])
 
 
+def utf8_text(payload: bytes) -> str:
+    return payload.decode("utf-8", "replace")
+
+
 @dataclass(frozen=True)
 class Received:
-    kind: str  # "frame" (good), "bad" (LRC mismatch), "ack", "nak"
+    kind: str  # "frame" (good), "bad" (LRC mismatch), "ack", "nak", "enq", "eot"
     payload: bytes = b""
+
+
+_CONTROL = {ACK: "ack", NAK: "nak", ENQ: "enq", EOT: "eot"}
 
 
 class FrameDecoder:
@@ -60,14 +77,17 @@ class FrameDecoder:
         self._buf: bytearray | None = None  # None: between frames
         self._await_lrc = False
 
+    @property
+    def mid_frame(self) -> int | None:
+        """Bytes of a frame received so far, or None between frames."""
+        return None if self._buf is None else len(self._buf) + 1 + self._await_lrc
+
     def feed(self, data: bytes) -> list[Received]:
         out: list[Received] = []
         for byte in data:
             if self._buf is None:
-                if byte == ACK:
-                    out.append(Received("ack"))
-                elif byte == NAK:
-                    out.append(Received("nak"))
+                if byte in _CONTROL:
+                    out.append(Received(_CONTROL[byte]))
                 elif byte == STX:
                     self._buf = bytearray()
                 # anything else between frames is noise: a real line has it, drop it
@@ -87,25 +107,25 @@ class FrameDecoder:
         return out
 
 
-class EcrLink:
-    """One end of an ECR link. A reader thread ACKs/NAKs frames and queues good payloads."""
+class PortReader:
+    """A reader thread on a serial-like port (``read``, ``in_waiting``, ``write``, ``flush``,
+    ``close``), decoding frames; subclasses say what to do with each item."""
 
-    def __init__(self, port, *, name: str, ack_timeout: float = 1.0, repeats: int = 3,
-                 log_source: str | None = None):
+    def __init__(self, port: Any, *, name: str, log_source: str | None = None,
+                 describe: Describe = utf8_text, inbox: queue.Queue | None = None):
         self.port = port
         self.name = name  # e.g. "station-1 terminal ECR port /dev/pts/4": goes into every error
-        self.ack_timeout = ack_timeout
-        self.repeats = repeats
         self.log_source = log_source or name
-        self._inbox: queue.Queue[bytes] = queue.Queue()
-        self._acks: queue.Queue[str] = queue.Queue()
+        self.describe = describe
+        self._inbox: queue.Queue = inbox if inbox is not None else queue.Queue()
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
+        self._failed_mid_frame: int | None = None
         self._decoder = FrameDecoder()
         # A muted link is a UART without power: bytes arriving are lost, nothing is sent.
         self._muted = False
-        self._thread = threading.Thread(target=self._read_loop, name=f"ecr-link {name}", daemon=True)
+        self._thread = threading.Thread(target=self._read_loop, name=f"link {name}", daemon=True)
         self._thread.start()
 
     def mute(self, muted: bool) -> None:
@@ -114,50 +134,15 @@ class EcrLink:
         while not self._inbox.empty():
             self._inbox.get_nowait()
 
-    # -- sending ----------------------------------------------------------------------------
-    def send(self, payload: bytes) -> None:
-        frame = encode_frame(payload)
-        heard: list[str] = []
-        self._drain_acks()
-        for attempt in range(1 + self.repeats):
-            self._check_alive()
-            if self._muted:
-                raise LinkError(f"{self.name}: cannot send, the device has no power")
-            self._write(frame)
-            repeat = f" (repeat {attempt})" if attempt else ""
-            self._log(f"-> {payload.decode('utf-8', 'replace')}{repeat}")
-            try:
-                answer = self._acks.get(timeout=self.ack_timeout)
-            except queue.Empty:
-                self._check_alive()
-                heard.append("silence")
-                continue
-            if answer == "ack":
-                return
-            heard.append("NAK")
-        raise LinkError(
-            f"{self.name}: no ACK after {1 + self.repeats} sends (heard: {', '.join(heard)}). "
-            "Check the cable/port and that the terminal is powered and in ECR mode."
-        )
-
-    def _write(self, data: bytes) -> None:
-        try:
-            with self._write_lock:
-                self.port.write(data)
-                self.port.flush()
-        except (serial.SerialException, OSError) as exc:
-            raise LinkError(f"{self.name}: write failed, the port is gone ({exc}). "
-                            "Reconnect the device and reopen the link.") from exc
-
-    def _drain_acks(self) -> None:
-        while not self._acks.empty():
-            self._acks.get_nowait()
+    @property
+    def muted(self) -> bool:
+        return self._muted
 
     # -- receiving --------------------------------------------------------------------------
     def receive(self, timeout: float) -> bytes:
         deadline = time.monotonic() + timeout
         while True:
-            self._check_alive()
+            self.check_alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LinkTimeout(f"{self.name}: nothing received within {timeout:.1f} s")
@@ -174,13 +159,9 @@ class EcrLink:
                     waiting = self.port.in_waiting
                     if waiting:
                         data += self.port.read(waiting)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                # TypeError/AttributeError: pyserial's fd is already gone during close()
+            except Exception as exc:  # the port vanished (or closed under us during close())
                 if not self._stop.is_set():
-                    self._failure = exc
-                return
-            except Exception as exc:  # a channel closed under us
-                if not self._stop.is_set():
+                    self._failed_mid_frame = self._decoder.mid_frame
                     self._failure = exc
                 return
             if self._muted:
@@ -189,26 +170,38 @@ class EcrLink:
                 self._on_received(item)
 
     def _on_received(self, item: Received) -> None:
-        if item.kind in ("ack", "nak"):
-            self._acks.put(item.kind)
-        elif item.kind == "bad":
-            self._log("<- frame with bad LRC: NAK")
-            self._safe_write(bytes([NAK]))
-        else:
-            self._safe_write(bytes([ACK]))
-            self._log(f"<- {item.payload.decode('utf-8', 'replace')}")
-            self._inbox.put(item.payload)
+        raise NotImplementedError
+
+    def check_alive(self) -> None:
+        if self._failure is None:
+            return
+        where = ("" if self._failed_mid_frame is None
+                 else f" mid-frame, {self._failed_mid_frame} bytes of a frame received,")
+        raise LinkError(f"{self.name}: the port vanished{where} ({self._failure}). "
+                        "Reconnect the device, then reopen the link.") from self._failure
+
+    @property
+    def alive(self) -> bool:
+        return self._failure is None and not self._stop.is_set()
+
+    # -- writing ----------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        try:
+            with self._write_lock:
+                self.port.write(data)
+                self.port.flush()
+        except (serial.SerialException, OSError) as exc:
+            raise LinkError(f"{self.name}: write failed, the port is gone ({exc}). "
+                            "Reconnect the device and reopen the link.") from exc
+        except Exception as exc:  # a channel closed under us
+            raise LinkError(f"{self.name}: write failed, the port is closed ({exc}). "
+                            "Reopen the link.") from exc
 
     def _safe_write(self, data: bytes) -> None:
         try:
             self._write(data)
         except LinkError as exc:
             self._failure = exc
-
-    def _check_alive(self) -> None:
-        if self._failure is not None:
-            raise LinkError(f"{self.name}: the port failed ({self._failure}). "
-                            "Reconnect the device, then reopen the link.") from self._failure
 
     def _log(self, text: str) -> None:
         events.log(self.log_source, text)
@@ -218,3 +211,59 @@ class EcrLink:
         self._thread.join(timeout=2)
         with contextlib.suppress(Exception):  # a port that already vanished needs no closing
             self.port.close()
+
+
+class EcrLink(PortReader):
+    """One end of an ECR link. A reader thread ACKs/NAKs frames and queues good payloads."""
+
+    def __init__(self, port: Any, *, name: str, ack_timeout: float = 1.0, repeats: int = 3,
+                 log_source: str | None = None, describe: Describe = utf8_text):
+        self.ack_timeout = ack_timeout
+        self.repeats = repeats
+        self._acks: queue.Queue[str] = queue.Queue()
+        super().__init__(port, name=name, log_source=log_source, describe=describe)
+
+    # -- sending ----------------------------------------------------------------------------
+    def send(self, payload: bytes, *, corrupt_lrc: bool = False) -> None:
+        """Send one frame and wait for its ACK. ``corrupt_lrc`` sends the first copy with a
+        wrong LRC (a line fault the simulated terminal can be told to make)."""
+        frame = encode_frame(payload)
+        heard: list[str] = []
+        self._drain_acks()
+        for attempt in range(1 + self.repeats):
+            self.check_alive()
+            if self._muted:
+                raise LinkError(f"{self.name}: cannot send, the device has no power")
+            bad = corrupt_lrc and attempt == 0
+            self._write(frame[:-1] + bytes([frame[-1] ^ 0xFF]) if bad else frame)
+            repeat = f" (repeat {attempt})" if attempt else ""
+            self._log(f"-> {self.describe(payload)}{repeat}{' [LRC corrupted]' if bad else ''}")
+            try:
+                answer = self._acks.get(timeout=self.ack_timeout)
+            except queue.Empty:
+                self.check_alive()
+                heard.append("silence")
+                continue
+            if answer == "ack":
+                return
+            heard.append("NAK")
+        raise LinkError(
+            f"{self.name}: no ACK after {1 + self.repeats} sends (heard: {', '.join(heard)}). "
+            "Check the cable/port and that the terminal is powered and in ECR mode."
+        )
+
+    def _drain_acks(self) -> None:
+        while not self._acks.empty():
+            self._acks.get_nowait()
+
+    def _on_received(self, item: Received) -> None:
+        if item.kind in ("ack", "nak"):
+            self._acks.put(item.kind)
+        elif item.kind == "bad":
+            self._log("<- frame with bad LRC: NAK")
+            self._safe_write(bytes([NAK]))
+        elif item.kind == "frame":
+            self._safe_write(bytes([ACK]))
+            self._log(f"<- {self.describe(item.payload)}")
+            self._inbox.put(item.payload)
+        # ENQ and EOT belong to other link disciplines (Concert): noise here

@@ -1,10 +1,26 @@
-"""The simulated printer: a slip rendered from the profile's receipt template."""
+"""The simulated printer: slips rendered from the profile's receipt template, on the tray.
+
+A transaction prints a merchant copy and a customer copy (``SimTerminalConfig.receipt_copies``),
+a decline one merchant copy with the reason, a settlement its totals. Each print job
+announces ``printing`` started / done (or ``out_of_paper``) and draws the printer faults
+once: ``faded_print``, ``dead_column``, ``cut_short`` set ``Slip.quality`` (the camera renders
+it so), ``wrong_amount_on_slip`` prints an amount 1.00 above the transaction's, so the
+receipt reader's three-witness check has something to catch.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from devices.bench import Slip
+from devices.payments.settlement import Totals
+from devices.terminal.dialect import Event
+
+if TYPE_CHECKING:
+    from devices.terminal.sim.terminal import SimulatedTerminal
+
+WRONG_AMOUNT_DELTA = 100  # fen the faulty slip adds
+_QUALITY_FAULTS = (("faded_print", "faded"), ("dead_column", "dead_column"), ("cut_short", "cut_short"))
 
 
 def format_amount(fen: int) -> str:
@@ -12,9 +28,74 @@ def format_amount(fen: int) -> str:
 
 
 def render_slip(template: dict[str, Any], values: dict[str, str], copy: str = "merchant",
-                quality: str = "good") -> Slip:
-    """Lines in template order: title, copy marker, one ``LABEL: value`` line per field."""
+                quality: str = "good", notes: tuple[str, ...] = ()) -> Slip:
+    """Lines in template order: title, copy marker, one ``LABEL: value`` line per field,
+    then any notes (a decline's reason, REPRINT)."""
     lines = [template.get("title", ""), template.get("copies", {}).get(copy, copy)]
     for entry in template.get("fields", []):
         lines.append(f"{entry['label']}: {values.get(entry['key'], '')}")
+    lines.extend(notes)
     return Slip(tuple(lines), quality=quality)
+
+
+def slip_values(t: SimulatedTerminal, *, kind: str, card: str, trace: int, batch: int,
+                amount: int, auth_code: str | None, rrn: str | None) -> dict[str, Any]:
+    """What a transaction slip shows, kept in the batch so a reprint shows the same."""
+    template = t.cfg.receipt_template
+    return {
+        "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid,
+        "terminal_id": t.cfg.tid, "operator": t.ram.operator or "", "card_number": card,
+        "txn_type": template.get("txn_types", {}).get(kind, kind),
+        "batch": f"{batch:06d}", "trace": f"{trace:06d}", "auth_code": auth_code or "",
+        "rrn": rrn or "", "datetime": t.ram.now().strftime("%Y/%m/%d %H:%M:%S"),
+        "amount": format_amount(amount), "amount_fen": amount,
+    }
+
+
+def print_transaction(t: SimulatedTerminal, values: dict[str, Any], *,
+                      notes: tuple[str, ...] = (), copies: tuple[str, ...] | None = None
+                      ) -> tuple[list[str], bool]:
+    """Print a transaction slip; returns the merchant copy's lines and whether paper came out."""
+    copies = t.cfg.receipt_copies if copies is None else copies
+    printed = dict(values)
+    wrong = t.faults.fire("wrong_amount_on_slip")
+    if wrong:
+        printed["amount"] = format_amount(int(values["amount_fen"]) + WRONG_AMOUNT_DELTA)
+    slips = [render_slip(t.cfg.receipt_template, printed, copy, notes=notes) for copy in copies]
+    return list(slips[0].lines), _job(t, slips, wrong_amount=wrong)
+
+
+def print_lines(t: SimulatedTerminal, lines: list[str]) -> bool:
+    return _job(t, [Slip(tuple(lines))])
+
+
+def _job(t: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool = False) -> bool:
+    t.emit(Event("printing", {"state": "started"}))
+    if t.faults.is_set("out_of_paper"):
+        t.emit(Event("printing", {"state": "out_of_paper"}))
+        t.display("打印机缺纸 PRINTER OUT OF PAPER")
+        return False
+    quality = next((q for fault, q in _QUALITY_FAULTS if t.faults.fire(fault)), "good")
+    for slip in slips:
+        t.model.print_slip(Slip(slip.lines, quality=quality))
+    t.console(f"PRINT {len(slips)} slip(s), {len(slips[0].lines)} lines, quality {quality}"
+              + (", amount misprinted (fault)" if wrong_amount else ""))
+    t.emit(Event("printing", {"state": "done"}))
+    return True
+
+
+def settlement_lines(t: SimulatedTerminal, batch: int, totals: Totals, balanced: bool) -> list[str]:
+    d, f = totals.domestic, totals.foreign
+    return [
+        "结算单 SETTLEMENT",
+        f"商户名称 MERCHANT NAME: {t.cfg.merchant_name}",
+        f"商户编号 MERCHANT NO: {t.cfg.mid}",
+        f"终端编号 TERMINAL NO: {t.cfg.tid}",
+        f"批次号 BATCH NO: {batch:06d}",
+        f"日期/时间 DATE/TIME: {t.ram.now():%Y/%m/%d %H:%M:%S}",
+        f"内卡借记 DOMESTIC DEBIT: {d.debit_count} {format_amount(d.debit_amount)}",
+        f"内卡贷记 DOMESTIC CREDIT: {d.credit_count} {format_amount(d.credit_amount)}",
+        f"外卡借记 FOREIGN DEBIT: {f.debit_count} {format_amount(f.debit_amount)}",
+        f"外卡贷记 FOREIGN CREDIT: {f.credit_count} {format_amount(f.credit_amount)}",
+        "对账平 BALANCED" if balanced else "对账不平 NOT BALANCED (批上送 UPLOADED)",
+    ]

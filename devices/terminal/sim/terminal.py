@@ -1,8 +1,14 @@
-"""The simulated terminal: a CUP POS terminal speaking posrig-ecr/1 on a pty.
+"""The simulated terminal: a CUP POS terminal on a pty, speaking posrig-ecr/1 or Concert.
 
 It reads cards and keys only from the bench model (so only when the robot put them
 there), talks ISO 8583 to the acquirer host through the shared payments code, prints to
-the model's tray, and keeps trace, batch and pending reversal in its state file.
+the model's tray, keeps trace, batch and pending reversal in its state file, and prints
+what it does on its debug console (``console_url``).
+
+This module is the terminal's body: power, self-check, the request loop and the helpers
+every command uses. The commands live by concern in ``admin`` (status, login, sign-in,
+reprint), ``sale``, ``void``, ``settle``; the online exchange and the reversal in ``online``;
+card reading and keypad entry in ``reader``; the printer in ``printer``.
 """
 
 from __future__ import annotations
@@ -10,58 +16,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from devices import events
-from devices.bench import BenchModel, Place
-from devices.cards import Card
-from devices.channels import PtyPort
-from devices.payments.framing import exchange
-from devices.payments.terminal_side import CardRead, ProtocolError, TerminalConfig, TerminalSession
-from devices.terminal import dialect
-from devices.terminal.dialect import Event, Request, Response
-from devices.terminal.link import EcrLink, LinkError, LinkTimeout
-from devices.terminal.sim.chip import generate_ac
-from devices.terminal.sim.printer import format_amount, render_slip
-from devices.terminal.sim.state import RamState, StateFile
+from devices.bench import BenchModel
+from devices.payments.terminal_side import TerminalConfig, TerminalSession
+from devices.terminal.dialect import Event
+from devices.terminal.sim import admin, sale, settle, void
+from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal
+from devices.terminal.sim.config import SimTerminalConfig
+from devices.terminal.sim.console import DebugConsolePort
+from devices.terminal.sim.faults import Faults
+from devices.terminal.sim.frontend import make_frontend
+from devices.terminal.sim.state import CardVault, RamState, StateFile
 
-ENTRY_BY_PLACE = {Place.CHIP_READER: "chip", Place.ANTENNA: "contactless"}
+__all__ = ["PowerLost", "Refusal", "SimTerminalConfig", "SimulatedTerminal"]
 
-
-@dataclass
-class SimTerminalConfig:
-    tid: str
-    mid: str
-    tmk: bytes = field(repr=False)
-    host: tuple[str, int]
-    state_dir: Path
-    merchant_name: str = "POSRIG TEST MERCHANT"
-    tpdu: bytes = bytes.fromhex("6000030000")
-    key_mode: str = "003"
-    mac_alg: str = "cup-ecb"
-    operator_id: str = "01"
-    operator_password: str = field(default="0000", repr=False)
-    supervisor_password: str = field(default="123456", repr=False)
-    pin_on_chip: bool = True
-    max_amount: int = 99_999_999
-    host_timeout: float = 10.0
-    card_timeout: float = 30.0
-    pin_timeout: float = 30.0
-    max_login_failures: int = 3
-    receipt_template: dict[str, Any] = field(default_factory=dict)
-
-
-class PowerLost(Exception):
-    """The supply went while the terminal was working: nothing more is said or sent."""
-
-
-class Refusal(Exception):
-    def __init__(self, status: str, reason: str, display: str):
-        super().__init__(reason)
-        self.status, self.reason, self.display = status, reason, display
+Handler = Callable[["SimulatedTerminal", dict[str, Any]], dict[str, Any]]
+HANDLERS: dict[str, Handler] = {
+    "status": admin.status, "login": admin.login, "signin": admin.signin,
+    "reprint": admin.reprint, "sale": sale.sale, "void": void.void, "settle": settle.settle,
+}
+#: Commands a self-managed (Concert) terminal signs in for by itself.
+_ONLINE = frozenset({"sale", "void", "settle", "refund"})
 
 
 class SimulatedTerminal:
@@ -69,26 +46,40 @@ class SimulatedTerminal:
         self.model = model
         self.cfg = config
         self.source = f"{model.station}/sim-terminal"
-        self.pty = PtyPort()
-        self.link = EcrLink(self.pty, name=f"{model.station} simulated terminal {self.pty.path}",
-                            log_source=self.source)
+        self.faults = Faults(config.fault_seed)
+        self.vault = CardVault(config.tmk, config.tid)
         self.store = StateFile(config.state_dir / f"terminal-{config.tid}.json")
         self.state = self.store.load()
         self.ram = RamState()
         self.session = self._new_session()
+        self.console_port = DebugConsolePort()
+        self.frontend = make_frontend(config.dialect, model.station, self.faults, self.source)
+        self._epoch = 0  # counts power cuts: work begun before one must not go on after it
+        self._req_epoch = 0
+        self._in_request = False
+        self._power_on = threading.Event()
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=self.source, daemon=True)
-        self.link.mute(not model.powered)
         model.on_power(self._power_changed)
+        if model.powered:
+            self._power_on.set()
 
+    # -- what the lab sees ------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return self.pty.path
+        """The ECR port (a pty path); it changes after ``unplug()`` / ``replug()``."""
+        return self.frontend.url
 
-    def _new_session(self) -> TerminalSession:
-        cfg = self.cfg
-        return TerminalSession(TerminalConfig(tid=cfg.tid, mid=cfg.mid, tmk=cfg.tmk, tpdu=cfg.tpdu,
-                                              key_mode=cfg.key_mode, mac_alg=cfg.mac_alg))
+    @property
+    def console_url(self) -> str:
+        return self.console_port.path
+
+    def unplug(self) -> None:
+        self.frontend.unplug()
+
+    def replug(self) -> str:
+        return self.frontend.replug()
 
     def start(self) -> SimulatedTerminal:
         self._thread.start()
@@ -96,72 +87,138 @@ class SimulatedTerminal:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
-        self.link.close()
+        self.frontend.close()
+        self.console_port.close()
 
+    def _new_session(self) -> TerminalSession:
+        cfg = self.cfg
+        return TerminalSession(TerminalConfig(tid=cfg.tid, mid=cfg.mid, tmk=cfg.tmk, tpdu=cfg.tpdu,
+                                              key_mode=cfg.key_mode, mac_alg=cfg.mac_alg))
+
+    # -- power --------------------------------------------------------------------------------
     def _power_changed(self, on: bool) -> None:
-        """Called from the relay's thread: RAM state goes with the power, flash stays."""
+        """Called from the relay's thread: RAM goes with the power, flash stays. The boot
+        itself runs on the terminal's own thread, so the relay answers at once."""
         if not on:
-            self.link.mute(True)
+            self._epoch += 1
+            self._power_on.clear()
+            self.frontend.mute(True)
             self.ram = RamState()
             self.session = self._new_session()
-            return
-        self.state = self.store.load()
-        self.link.mute(False)
-        self._display("自检 SELF TEST", "POSRIG-SIM READY")
+        else:
+            self._power_on.set()
+        self._wake.set()
 
-    # -- the main loop ------------------------------------------------------------------------
+    def _boot(self) -> None:
+        epoch = self._epoch
+        if self.faults.is_set("no_power"):
+            events.log(self.source, "power applied, but the supply is dead: nothing happens")
+            return
+        self.console_port.power_on()
+        self.state = self.store.load()  # whatever RAM said before the cut is gone
+        self.ram = RamState()
+        self.session = self._new_session()
+        self.console(f"BOOT {self.cfg.model_name} {self.cfg.firmware} TID {self.cfg.tid}")
+        self.console("SELFTEST RAM OK")
+        if self.faults.is_set("stuck_in_self_test"):
+            self.console("SELFTEST FLASH FAIL: checksum error in sector 3")
+            self.console("HALTED: service required")
+            return
+        s = self.state
+        self.console(f"SELFTEST FLASH OK trace {s.trace:06d} batch {s.batch:06d} "
+                     f"items {len(s.batch_items)}"
+                     + (f" reversal pending for trace {s.pending_reversal['trace']:06d}"
+                        if s.pending_reversal else ""))
+        self.console("SELFTEST PRINTER " + ("PAPER OUT" if self.faults.is_set("out_of_paper")
+                                            else "OK"))
+        if self.cfg.boot_s:
+            self._stop.wait(self.cfg.boot_s)
+        if self._epoch != epoch or not self.model.powered:
+            return
+        self.ram.booted = True
+        self.frontend.mute(False)
+        self.console(f"READY dialect {self.frontend.name}")
+        self.display("POSRIG-SIM", "欢迎使用 WELCOME")
+
+    # -- the request loop ---------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                payload = self.link.receive(timeout=0.2)
-            except LinkTimeout:
+            if self._power_on.is_set():
+                self._power_on.clear()
+                self._boot()
                 continue
-            except LinkError:
-                return  # pty closed: the bench is being torn down
-            try:
-                message = dialect.decode(payload)
-            except dialect.DialectError as exc:
-                self._send(dialect.Response(0, "?", "error", {"reason": "bad_frame", "message": str(exc)}))
+            if not self.ram.booted:
+                self._wake.wait(0.2)
+                self._wake.clear()
                 continue
-            if isinstance(message, Request):
-                try:
-                    self._send(self._handle(message))
-                except PowerLost:
-                    continue
+            incoming = self.frontend.next_request(0.2)
+            if incoming is not None:
+                self._serve(incoming)
 
-    def _handle(self, req: Request) -> Response:
-        handler: Callable[[Request], dict[str, Any]] | None = getattr(self, f"_cmd_{req.cmd}", None)
+    def _serve(self, incoming: Incoming) -> None:
+        self._req_epoch = self._epoch
+        self._in_request = True
+        self.console(f"ECR request {incoming.cmd}")
+        try:
+            outcome = self._dispatch(incoming)
+        except PowerLost:
+            return
+        finally:
+            self._in_request = False
+        if self._epoch == self._req_epoch and self.model.powered:
+            self.console(f"ECR answer {incoming.cmd} {outcome.status}"
+                         + (f" {outcome.data['reason']}" if "reason" in outcome.data else ""))
+            self.frontend.reply(incoming, outcome)
+
+    def _dispatch(self, incoming: Incoming) -> Outcome:
+        handler = HANDLERS.get(incoming.cmd)
         if handler is None:
-            return Response(req.id, req.cmd, "refused", {"reason": "not_supported"})
+            return Outcome("refused", {"reason": "not_supported"})
         try:
-            data = handler(req)
+            if self.frontend.self_managed and incoming.cmd in _ONLINE:
+                admin.self_manage(self)
+            data = handler(self, dict(incoming.args))
             status = data.pop("status", "ok")
-            return Response(req.id, req.cmd, status, data)
+            return Outcome(status, data)
         except Refusal as refusal:
-            self._display(refusal.display)
-            return Response(req.id, req.cmd, refusal.status, {"reason": refusal.reason})
+            self.display(refusal.display)
+            return Outcome(refusal.status, {"reason": refusal.reason, **refusal.data})
         except (KeyError, TypeError, ValueError) as exc:
-            return Response(req.id, req.cmd, "error", {"reason": "bad_arguments", "message": str(exc)})
+            return Outcome("error", {"reason": "bad_arguments", "message": str(exc)})
 
-    def _send(self, message: Response | Event) -> None:
-        try:
-            self.link.send(dialect.encode(message))
-        except LinkError as exc:
-            events.log(self.source, f"could not deliver {type(message).__name__}: {exc}")
+    # -- helpers for the commands -------------------------------------------------------------
+    def alive(self) -> None:
+        """Raise ``PowerLost`` if the power went since the current request began."""
+        if not self.model.powered or self._epoch != self._req_epoch:
+            raise PowerLost()
 
-    def _display(self, *lines: str) -> None:
-        self._send(Event("display", {"lines": list(lines)}))
+    def console(self, text: str) -> None:
+        self.console_port.line(text)
 
-    def _prompt(self, prompt: str, **data: Any) -> None:
-        self._send(Event("prompt", {"prompt": prompt, **data}))
+    def emit(self, event: Event) -> None:
+        """Screen, prompts and printer state: always on the console; over the ECR link only
+        while a request runs (a terminal reports on the transaction the ECR started)."""
+        self.console(f"{event.event.upper()} " + " | ".join(
+            str(v) if not isinstance(v, list) else " | ".join(map(str, v))
+            for v in event.data.values()))
+        if self._in_request:
+            self.alive()
+            self.frontend.event(event)
+            self.alive()
 
-    def _wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait on the bench model in short slices so a stop request is never ignored."""
+    def display(self, *lines: str) -> None:
+        self.emit(Event("display", {"lines": list(lines)}))
+
+    def prompt(self, prompt: str, **data: Any) -> None:
+        self.emit(Event("prompt", {"prompt": prompt, **data}))
+
+    def wait(self, predicate: Callable[[], bool], timeout: float) -> bool:
+        """Wait on the bench model in short slices so a stop or a power cut is never missed."""
         deadline = time.monotonic() + timeout
         while not self._stop.is_set():
-            if not self.model.powered:
-                raise PowerLost()
+            self.alive()
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
@@ -169,158 +226,18 @@ class SimulatedTerminal:
                 return True
         return False
 
-    # -- commands -----------------------------------------------------------------------------
-    def _cmd_status(self, req: Request) -> dict[str, Any]:
-        return {"tid": self.cfg.tid, "dialect": dialect.NAME, "powered": self.model.powered,
-                "logged_in": self.ram.operator is not None, "signed_in": self.session.signed_in,
-                "batch": self.state.batch, "trace": self.state.trace,
-                "reversal_pending": self.state.pending_reversal is not None}
-
-    def _cmd_login(self, req: Request) -> dict[str, Any]:
-        if self.ram.locked:
-            raise Refusal("refused", "locked", "操作员已锁定 OPERATOR LOCKED")
-        operator, password = str(req.args["operator"]), str(req.args["password"])
-        if operator != self.cfg.operator_id or password != self.cfg.operator_password:
-            self.ram.failed_logins += 1
-            if self.ram.failed_logins >= self.cfg.max_login_failures:
-                self.ram.locked = True
-                raise Refusal("refused", "locked", "操作员已锁定 OPERATOR LOCKED")
-            raise Refusal("refused", "wrong_password", "密码错 WRONG PASSWORD")
-        self.ram.operator, self.ram.failed_logins = operator, 0
-        self._display("操作员登录成功 LOGIN OK", f"OPERATOR {operator}")
-        return {"operator": operator}
-
-    def _cmd_signin(self, req: Request) -> dict[str, Any]:
-        if self.ram.operator is None:
-            raise Refusal("refused", "not_logged_in", "请先登录 PLEASE LOG IN")
-        self._display("签到中 SIGNING IN")
-        out = self.session.signin_request(stan=self._next_trace(), batch=self.state.batch,
-                                          operator=self.ram.operator)
-        wire = self._online(out.wire)
-        try:
-            result = self.session.signin_response(out, wire)
-        except ProtocolError as exc:
-            raise Refusal("failed", "bad_host_response", "签到失败 SIGN-IN FAILED") from exc
-        if result.rc != "00":
-            return {"status": "declined", "rc": result.rc}
-        self.state.batch = int(result.batch)
+    def save(self) -> None:
+        """Write the flash; a terminal without power writes nothing."""
+        self.alive()
         self.store.save(self.state)
-        self._display("签到成功 SIGN-IN OK", f"BATCH {self.state.batch:06d}")
-        return {"batch": self.state.batch, "key_mode": self.cfg.key_mode,
-                "host_time": result.host_datetime.isoformat() if result.host_datetime else None}
 
-    def _cmd_sale(self, req: Request) -> dict[str, Any]:
-        amount = int(req.args["amount"])
-        self._require_ready()
-        if not 0 < amount <= self.cfg.max_amount:
-            raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID")
-        self._display("消费 SALE", f"金额 AMOUNT {format_amount(amount)}")
-        self._prompt("insert_card", amount=amount)
-        found = self._take_card()
-        if found is None:
-            raise Refusal("cancelled", "no_card", "交易超时 TIMEOUT")
-        _slot, card, entry = found
-        pin = self._ask_pin() if entry == "chip" and self.cfg.pin_on_chip else None
-        trace = self._next_trace()
-        on_chip = entry in ("chip", "contactless")
-        read = CardRead(pan=card.pan, track2=card.track2, expiry=card.expiry, entry=entry,
-                        seq_no=card.seq_no if on_chip else None,
-                        icc=generate_ac(card, amount, atc=trace) if on_chip else None)
-        out = self.session.sale_request(stan=trace, batch=self.state.batch, amount=amount,
-                                        read=read, pin=pin)
-        wire = self._online(out.wire)
-        try:
-            result = self.session.financial_response(out, wire)
-        except ProtocolError as exc:
-            raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED") from exc
-        data = {"rc": result.rc, "trace": trace, "batch": self.state.batch, "rrn": result.rrn,
-                "auth_code": result.auth_code, "card": card.masked_pan, "entry": entry,
-                "amount": amount, "host_date": result.host_date, "host_time": result.host_time}
-        if result.approved:
-            self.state.batch_items.append({"kind": "sale", "trace": trace, "amount": amount,
-                                           "rrn": result.rrn, "auth_code": result.auth_code,
-                                           "card": card.masked_pan})
-            self.store.save(self.state)
-            data["receipt"] = list(self._print(data, "sale").lines)
-            self._display("交易成功 APPROVED")
-        else:
-            self._display("交易拒绝 DECLINED", f"RC {result.rc}")
-        if entry == "chip":
-            self._prompt("remove_card")
-        data["status"] = "approved" if result.approved else "declined"
-        return data
+    def next_trace(self) -> int:
+        trace = self.state.next_trace()
+        self.save()  # a trace number is never reused, even after a power cut
+        return trace
 
-    # -- pieces of a transaction --------------------------------------------------------------
-    def _require_ready(self) -> None:
+    def require_ready(self) -> None:
         if self.ram.operator is None:
             raise Refusal("refused", "not_logged_in", "请先登录 PLEASE LOG IN")
         if not self.session.signed_in:
             raise Refusal("refused", "not_signed_in", "请先签到 PLEASE SIGN IN")
-
-    def _next_trace(self) -> int:
-        trace = self.state.next_trace()
-        self.store.save(self.state)  # a trace number is never reused, even after a power cut
-        return trace
-
-    def _take_card(self) -> tuple[int, Card, str] | None:
-        self.model.clear_inputs()
-        found: list[tuple[int, Card, str]] = []
-
-        def presented() -> bool:
-            for place, entry in ENTRY_BY_PLACE.items():
-                held = self.model.card_at(place)
-                if held is not None:
-                    found.append((held[0], held[1], entry))
-                    return True
-            return False
-
-        return found[0] if self._wait(presented, self.cfg.card_timeout) else None
-
-    def _ask_pin(self) -> str:
-        self._prompt("enter_pin")
-        digits: list[str] = []
-        deadline = time.monotonic() + self.cfg.pin_timeout
-        keys: list[str] = []
-
-        def pressed() -> bool:
-            key = self.model.take_key()
-            if key is not None:
-                keys.append(key)
-            return key is not None
-
-        while True:
-            if not self._wait(pressed, deadline - time.monotonic()):
-                raise Refusal("cancelled", "no_pin", "输入超时 PIN TIMEOUT")
-            key = keys.pop(0)
-            if key == "enter" and len(digits) >= 4:
-                return "".join(digits)
-            if key == "cancel":
-                raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED")
-            if key == "clear":
-                digits.clear()
-            elif key.isdigit() and len(digits) < 12:
-                digits.append(key)
-            self._display("请输入密码 ENTER PIN", "*" * len(digits))
-
-    def _online(self, wire: bytes) -> bytes:
-        try:
-            return exchange(self.cfg.host[0], self.cfg.host[1], wire, timeout=self.cfg.host_timeout)
-        except (OSError, TimeoutError, ProtocolError) as exc:
-            raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR") from exc
-
-    def _print(self, data: dict[str, Any], kind: str):
-        template = self.cfg.receipt_template
-        values = {
-            "merchant_name": self.cfg.merchant_name, "merchant_id": self.cfg.mid,
-            "terminal_id": self.cfg.tid, "operator": self.ram.operator or "",
-            "card_number": data["card"], "txn_type": template.get("txn_types", {}).get(kind, kind),
-            "batch": f"{data['batch']:06d}", "trace": f"{data['trace']:06d}",
-            "auth_code": data.get("auth_code") or "", "rrn": data.get("rrn") or "",
-            "datetime": datetime.now().strftime("%Y/%m/%d %H:%M:%S"),
-            "amount": format_amount(data["amount"]),
-        }
-        self._send(Event("printing", {"state": "started"}))
-        slip = render_slip(template, values)
-        self.model.print_slip(slip)
-        self._send(Event("printing", {"state": "done"}))
-        return slip

@@ -1,0 +1,168 @@
+"""Going online: one exchange with the host, and the reversal that protects a financial one.
+
+The reversal follows the reference ([C] ``trancomm.c``) and posrig's choices:
+
+1. Before a sale or void goes out, its reversal record is written to flash (reason 98).
+   If the power goes before the answer, the record is what the terminal finds at boot.
+2. Before the next online message (after a sign-in: reversals carry a MAC), a pending
+   reversal is sent first, repeated on silence up to ``reversal_retries`` times; while
+   it cannot be delivered, nothing else goes online.
+3. An answer the terminal can read (approved or declined) clears the record. No answer
+   leaves reason 98; an answer with a bad MAC, A0 (and the terminal must sign in again);
+   any other unacceptable answer, 06.
+
+A power cut abandons the exchange at once: the terminal does not read an answer it has no
+power to read, and writes nothing more to flash.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import time
+from typing import TYPE_CHECKING, Any
+
+from devices.payments import messages as m
+from devices.payments.framing import DEFAULT_MAX_LEN, FramingError
+from devices.payments.spec import MessageFormatError, describe
+from devices.payments.terminal_side import FinancialResult, MacError, Outgoing, ProtocolError
+from devices.terminal.sim.base import Refusal
+
+if TYPE_CHECKING:
+    from devices.terminal.sim.terminal import SimulatedTerminal
+
+#: Fields the reversal does not carry (reference: DE35, 36, 52, 26, 53, 37 removed).
+_NOT_STORED = ("p", "26", "35", "36", "37", "52", "53", "64")
+
+
+def exchange(t: SimulatedTerminal, out: Outgoing) -> bytes:
+    """Send ``out`` on a fresh connection and return the reply (length prefix included).
+    ``TimeoutError``: silence; ``FramingError`` / ``OSError``: the line failed."""
+    host, port = t.cfg.host
+    t.console(f"ISO8583 -> {describe(out.fields)}")
+    deadline = time.monotonic() + t.cfg.host_timeout
+    with socket.create_connection((host, port), timeout=t.cfg.host_timeout) as sock:
+        sock.sendall(out.wire)
+        buf, need = bytearray(), None
+        while need is None or len(buf) < need:
+            t.alive()  # a power cut ends the wait: the answer will never be read
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no reply from {host}:{port} within {t.cfg.host_timeout:g} s")
+            sock.settimeout(min(remaining, 0.1))
+            try:
+                chunk = sock.recv(4096)
+            except TimeoutError:
+                continue
+            if not chunk:
+                raise FramingError(f"the host closed the connection after {len(buf)} bytes")
+            buf += chunk
+            if need is None and len(buf) >= 2:
+                size = struct.unpack(">H", buf[:2])[0]
+                if size > DEFAULT_MAX_LEN:
+                    raise FramingError(f"length prefix announces {size} bytes")
+                need = 2 + size
+    wire = bytes(buf[:need])
+    try:
+        t.console(f"ISO8583 <- {describe(m.unpack(wire).doc)}")
+    except (FramingError, MessageFormatError) as exc:
+        t.console(f"ISO8583 <- unreadable answer: {exc}")
+    return wire
+
+
+def online(t: SimulatedTerminal, out: Outgoing) -> bytes:
+    """A non-financial exchange (sign-in, settlement, upload), errors made refusals."""
+    try:
+        return exchange(t, out)
+    except TimeoutError as exc:
+        raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE") from exc
+    except (OSError, FramingError) as exc:
+        raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR") from exc
+
+
+# -- the reversal -----------------------------------------------------------------------------
+
+def store_reversal(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> None:
+    fields = {k: v for k, v in out.fields.items() if k not in _NOT_STORED}
+    if "2" in fields:
+        fields["2"] = "sealed:" + t.vault.seal(fields["2"])
+    t.state.pending_reversal = {"kind": kind, "trace": int(out.fields["11"]), "amount": amount,
+                                "reason": "98", "auth_code": None, "fields": fields,
+                                "pan_masked": out.pan_masked, "attempts": 0}
+    t.save()
+    t.console(f"REVERSAL stored for {kind} trace {out.fields['11']} (reason 98 until answered)")
+
+
+def _set_reason(t: SimulatedTerminal, reason: str, auth_code: str | None = None) -> None:
+    record = t.state.pending_reversal
+    if record is not None:
+        record["reason"] = reason
+        if auth_code:
+            record["auth_code"] = auth_code
+        t.save()
+
+
+def flush_reversal(t: SimulatedTerminal) -> None:
+    """Send the pending reversal, if any, before anything else goes online."""
+    record = t.state.pending_reversal
+    if record is None:
+        return
+    fields: dict[str, Any] = dict(record["fields"])
+    if str(fields.get("2", "")).startswith("sealed:"):
+        fields["2"] = t.vault.open(fields["2"][len("sealed:"):])
+    original = Outgoing("0200", fields, b"", record["pan_masked"])
+    t.display("冲正中 SENDING REVERSAL")
+    for attempt in range(1 + t.cfg.reversal_retries):
+        rev = t.session.reversal_request(original, record["reason"], auth_code=record["auth_code"])
+        record["attempts"] += 1
+        t.save()
+        try:
+            result = t.session.financial_response(rev, exchange(t, rev))
+        except (TimeoutError, OSError, FramingError, ProtocolError) as exc:
+            t.console(f"REVERSAL attempt {attempt + 1} for trace {record['trace']:06d} failed: {exc}")
+            continue
+        t.console(f"REVERSAL trace {record['trace']:06d} reason {record['reason']} answered "
+                  f"{result.rc}")
+        t.state.pending_reversal = None
+        t.save()
+        after_answer(t, result.proc_req, result.rc)
+        return
+    raise Refusal("failed", "reversal_pending", "冲正失败 REVERSAL FAILED",
+                  reversal_trace=record["trace"])
+
+
+def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> FinancialResult:
+    """A sale or void online under reversal protection. Returns the host's answer (the
+    reversal record cleared in RAM: the caller saves it with the batch); raises
+    ``Refusal`` when there is no acceptable answer (the record stays, with its reason)."""
+    store_reversal(t, out, kind, amount)
+    try:
+        wire = exchange(t, out)
+    except TimeoutError as exc:
+        raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE",
+                      reversal_pending=True) from exc
+    except (OSError, FramingError) as exc:
+        raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR",
+                      reversal_pending=True) from exc
+    try:
+        result = t.session.financial_response(out, wire)
+    except MacError as exc:
+        _set_reason(t, "A0")
+        t.session.sign_out()  # keys in doubt: sign in again (reference: A0)
+        raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
+                      reversal_pending=True) from exc
+    except ProtocolError as exc:
+        _set_reason(t, exc.reversal_reason)
+        raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
+                      reversal_pending=True) from exc
+    t.state.pending_reversal = None
+    return result
+
+
+def after_answer(t: SimulatedTerminal, proc_req: int, rc: str | None = None) -> None:
+    """The host's orders in a response header: processing requirement 3 (and a response
+    code A0) mean sign in again before the next transaction."""
+    if proc_req == m.PROC_SIGNIN or rc == "A0":
+        t.session.sign_out()
+        t.console("HOST requires sign-in (processing requirement 3)"
+                  if proc_req == m.PROC_SIGNIN else "HOST answered A0: sign in again")

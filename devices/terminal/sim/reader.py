@@ -1,0 +1,156 @@
+"""Card readers and keypad: what the terminal learns from the bench model, and only there.
+
+A chip card is read when the robot has seated it in the chip reader, a contactless card
+while it is held over the antenna, a stripe when the robot has swiped it through the
+magnetic reader. The rules a CUP terminal applies:
+
+- a card with a chip (service code 2xx or 6xx) that is swiped is told to use the chip,
+  unless its chip just failed to answer: then the swipe is accepted as a fallback;
+- a chip that does not answer (``Card.chip_fault``) sends the cardholder to the stripe;
+- a card without a chip in the chip reader, or a card without contactless over the
+  antenna, is told to use another interface; a worn stripe is asked to be swiped again.
+
+Keys arrive from the robot's finger through the model; digits typed are never shown or
+logged, only their count as asterisks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from devices.bench import Place
+from devices.cards import Card
+from devices.terminal.sim.base import Refusal
+
+if TYPE_CHECKING:
+    from devices.terminal.sim.terminal import SimulatedTerminal
+
+
+@dataclass(frozen=True)
+class Presented:
+    card: Card
+    entry: str  # chip | swipe | contactless | fallback
+    slot: int | None = None
+
+
+def _chip_present(card: Card) -> bool:
+    return card.service_code[0] in "26"
+
+
+def take_card(t: SimulatedTerminal, amount: int) -> Presented:
+    """Ask for a card and wait until one is read, applying the reader rules above."""
+    t.model.clear_inputs()
+    t.prompt("insert_card", amount=amount)
+    deadline = time.monotonic() + t.cfg.card_timeout
+    fallback = False
+    ignored: set[tuple[Place, int]] = set()  # cards refused where they still lie
+    seen: list[tuple[str, int | None, Card]] = []
+
+    def something() -> bool:
+        for place in (Place.CHIP_READER, Place.ANTENNA):
+            held = t.model.card_at(place)
+            for key in [k for k in ignored if k[0] is place and (held is None or held[0] != k[1])]:
+                ignored.discard(key)  # it was taken away: the next card there is read again
+            if held is not None and (place, held[0]) not in ignored:
+                seen.append((str(place), held[0], held[1]))
+                return True
+        card = t.model.take_swipe()
+        if card is not None:
+            seen.append(("swipe", None, card))
+            return True
+        return False
+
+    while True:
+        if not t.wait(something, deadline - time.monotonic()):
+            raise Refusal("cancelled", "no_card", "交易超时 TIMEOUT")
+        where, slot, card = seen.pop()
+        t.console(f"CARD {where} {card.masked_pan}")
+        if where == Place.CHIP_READER:
+            if not card.chip:
+                ignored.add((Place.CHIP_READER, int(slot or 0)))
+                t.display("请刷卡 PLEASE SWIPE", "无芯片 NO CHIP")
+                t.prompt("swipe_card", reason="no_chip")
+                continue
+            if card.chip_fault:
+                ignored.add((Place.CHIP_READER, int(slot or 0)))
+                fallback = True
+                t.display("读卡失败 CHIP READ ERROR", "请刷卡 PLEASE SWIPE")
+                t.prompt("remove_card")
+                t.prompt("swipe_card", reason="fallback")
+                continue
+            return Presented(card, "chip", slot)
+        if where == Place.ANTENNA:
+            if not card.contactless:
+                ignored.add((Place.ANTENNA, int(slot or 0)))
+                t.display("请插卡 PLEASE INSERT CARD", "不支持非接 NO CONTACTLESS")
+                continue
+            t.console("BEEP contactless read complete")
+            return Presented(card, "contactless", slot)
+        if card.stripe_fault:
+            t.display("刷卡失败 READ ERROR", "请重刷 SWIPE AGAIN")
+            continue
+        if _chip_present(card) and not fallback:
+            t.display("请插卡 PLEASE INSERT CARD", "芯片卡 CHIP CARD")
+            t.prompt("insert_card", amount=amount, reason="chip_card_swiped")
+            continue
+        return Presented(card, "fallback" if fallback else "swipe")
+
+
+def needs_pin(t: SimulatedTerminal, entry: str, amount: int) -> bool:
+    if entry == "chip":
+        return t.cfg.pin_on_chip
+    if entry == "contactless":
+        return amount > t.cfg.contactless_pin_limit
+    return t.cfg.pin_on_swipe
+
+
+def read_secret(t: SimulatedTerminal, *, prompt: str, title: str, timeout: float,
+                min_len: int = 4, max_len: int = 12, timeout_reason: str = "no_pin") -> str:
+    """Digits typed on the keypad until ENTER; CLEAR starts over, CANCEL gives up."""
+    t.prompt(prompt)
+    digits: list[str] = []
+    keys: list[str] = []
+    deadline = time.monotonic() + timeout
+
+    def pressed() -> bool:
+        key = t.model.take_key()
+        if key is not None:
+            keys.append(key)
+        return key is not None
+
+    while True:
+        if not t.wait(pressed, deadline - time.monotonic()):
+            raise Refusal("cancelled", timeout_reason, "输入超时 INPUT TIMEOUT")
+        key = keys.pop(0)
+        if key == "enter" and len(digits) >= min_len:
+            return "".join(digits)
+        if key == "cancel":
+            raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED")
+        if key == "clear":
+            digits.clear()
+        elif key.isdigit() and len(digits) < max_len:
+            digits.append(key)
+        t.display(title, "*" * len(digits))
+
+
+def ask_pin(t: SimulatedTerminal, given: object | None) -> str:
+    if given is not None:
+        return str(given)  # over the link, where the profile allows it (checked by the caller)
+    return read_secret(t, prompt="enter_pin", title="请输入密码 ENTER PIN", timeout=t.cfg.pin_timeout)
+
+
+def check_supervisor(t: SimulatedTerminal, given: object | None) -> None:
+    """The supervisor (主管) password a void needs: in the request where the profile allows
+    it, else typed on the keypad after the ``supervisor_password`` prompt."""
+    if given is not None:
+        if not t.cfg.supervisor_password_over_link:
+            raise Refusal("refused", "supervisor_password_over_link_not_allowed",
+                          "请在键盘输入主管密码 USE THE KEYPAD")
+        password = str(given)
+    else:
+        password = read_secret(t, prompt="supervisor_password", title="主管密码 SUPERVISOR PWD",
+                               timeout=t.cfg.pin_timeout, timeout_reason="no_supervisor_password")
+    if password != t.cfg.supervisor_password:
+        raise Refusal("refused", "wrong_supervisor_password", "主管密码错 WRONG PASSWORD")

@@ -1,0 +1,75 @@
+"""Void (消费撤销) of a sale in the open batch: supervisor password, the card again, online.
+
+The original is named by its trace (posrig-ecr/1 ``trace``), by the private field a Concert
+answer carried (batch and trace), or, for a Concert cancellation without one, as the last
+sale of that amount not yet voided. The card must be the original's; a PIN is asked only
+when the profile says so (``pin_on_void``), as the reference has it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from devices.terminal.sim import online, reader
+from devices.terminal.sim.base import Refusal
+from devices.terminal.sim.printer import format_amount
+from devices.terminal.sim.sale import card_read, check_can_transact, finish
+
+if TYPE_CHECKING:
+    from devices.terminal.sim.terminal import SimulatedTerminal
+
+
+def _original(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    if args.get("trace") is not None:
+        trace = int(args["trace"])
+    elif args.get("private"):
+        private = str(args["private"])
+        if not private[4:10].isdigit():
+            raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND")
+        trace = int(private[4:10])
+    else:
+        amount = int(args["amount"])
+        candidates = [i for i in t.state.batch_items
+                      if i["kind"] == "sale" and not i["voided"] and i["amount"] == amount]
+        if not candidates:
+            raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND")
+        trace = candidates[-1]["trace"]
+    item = t.state.item(trace)
+    if item is None:
+        raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND", trace=trace)
+    if item["kind"] != "sale":
+        raise Refusal("refused", "not_a_sale", "非消费交易 NOT A SALE", trace=trace)
+    if item["voided"]:
+        raise Refusal("refused", "already_voided", "原交易已撤销 ALREADY VOIDED", trace=trace)
+    if "amount" in args and int(args["amount"]) != item["amount"]:
+        raise Refusal("refused", "amount_mismatch", "金额不符 AMOUNT MISMATCH", trace=trace)
+    return item
+
+
+def void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    check_can_transact(t, args)
+    original = _original(t, args)
+    amount = original["amount"]
+    t.display("消费撤销 VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
+    reader.check_supervisor(t, args.get("supervisor_password"))
+    presented = reader.take_card(t, amount)
+    if t.vault.open(original["pan_sealed"]) != presented.card.pan:
+        if presented.entry == "chip":
+            t.prompt("remove_card")
+        raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
+    pin = (reader.ask_pin(t, args.get("pin"))
+           if t.cfg.pin_on_void and reader.needs_pin(t, presented.entry, amount) else None)
+    online.flush_reversal(t)
+    trace = t.next_trace()
+    out = t.session.void_request(
+        stan=trace, batch=t.state.batch, amount=amount, read=card_read(presented, amount, trace),
+        pin=pin, orig_batch=t.state.batch, orig_stan=original["trace"],
+        orig_rrn=original["rrn"], orig_auth=original["auth_code"])
+    t.display("处理中 PROCESSING")
+    try:
+        result = online.financial(t, out, "void", amount)
+    finally:
+        if presented.entry == "chip":
+            t.prompt("remove_card")
+    return finish(t, out, presented, result, kind="void", amount=amount,
+                  orig_trace=original["trace"])

@@ -1,0 +1,195 @@
+"""One terminal bench for the terminal's own tests, every device reached through its driver.
+
+The simulated terminal, card robot and power relay sit on ptys around one ``BenchModel``;
+the acquirer host listens on loopback; the tests hold only drivers (``EcrTerminal`` or
+``ConcertTerminal``, ``Console``, ``GcodeRobot``, ``SerialPowerRelay``) and the host's
+journal and script, as a lab engineer would. The simulator objects are kept too, for the
+two things a test does to a device from outside: arm a fault, pull a cable.
+
+``devices`` may not import ``harness``, so the fixture files are read here directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from devices.bench import BenchModel
+from devices.cards import Card
+from devices.host import AcquirerHost
+from devices.host.testing import lab_config
+from devices.power.driver import SerialPowerRelay
+from devices.power.sim import SimulatedPowerRelay
+from devices.robot import GcodeRobot, RobotGeometry, SimulatedRobot
+from devices.terminal.console import Console
+from devices.terminal.dialect import Event, Response
+from devices.terminal.driver import EcrTerminal, Pending, TerminalDriver
+from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
+MAGAZINE = {1: "cup-debit-chip", 2: "cup-credit-chip", 3: "cup-magstripe", 4: "cup-expired",
+            5: "cup-low-funds"}
+
+
+class HostClock:
+    """The host's clock, which the terminal takes at sign-in; a test can move it on."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        with self._lock:
+            return datetime.now() + self.offset
+
+    def advance(self, **delta: float) -> None:
+        with self._lock:
+            self.offset += timedelta(**delta)
+
+
+@dataclass
+class TerminalBench:
+    model: BenchModel
+    host: AcquirerHost
+    clock: HostClock
+    sim: SimulatedTerminal
+    terminal: TerminalDriver
+    console: Console
+    robot: GcodeRobot
+    relay: SerialPowerRelay
+    cards: dict[str, Card]
+    tid: str
+    _closers: list[Any] = field(default_factory=list, repr=False)
+
+    def card(self, card_id: str) -> Card:
+        return self.cards[card_id]
+
+    def slot(self, card_id: str) -> int:
+        return next(slot for slot, cid in MAGAZINE.items() if cid == card_id)
+
+    # -- the operator's part --------------------------------------------------------------------
+    def sign_in(self) -> Response:
+        profile = load_profile()
+        login = self.terminal.call("login", operator=profile["operator"]["id"],
+                                   password=profile["operator"]["password"])
+        assert login.ok, f"login refused: {login.data}"
+        signin = self.terminal.call("signin", timeout=20)
+        assert signin.ok, f"sign-in {signin.status}: {signin.data}"
+        return signin
+
+    def present(self, card_id: str, entry: str = "insert") -> None:
+        """The robot takes the card from its slot and presents it: insert, tap or swipe."""
+        self.robot.pick(self.slot(card_id))
+        {"insert": self.robot.insert, "tap": self.robot.tap, "swipe": self.robot.swipe}[entry]()
+
+    def pay(self, pending: Pending, card_id: str, entry: str = "insert", *,
+            pin: str | None = "card", timeout: float = 20) -> Response:
+        """Serve a started sale or void: present the card when asked, type the PIN when
+        asked (``pin="card"`` the card's own), return the card, and give the answer."""
+        step = self.terminal.prompt_or_response(pending, ("insert_card",), timeout=timeout)
+        if isinstance(step, Response):
+            return step
+        try:
+            self.present(card_id, entry)
+            step = self.terminal.prompt_or_response(pending, ("enter_pin",), timeout=timeout)
+            if isinstance(step, Event):
+                typed = self.card(card_id).pin if pin == "card" else (pin or "")
+                self.robot.press_keys([*typed, "enter"], secret=True)
+                return pending.result(timeout)
+            return step
+        finally:
+            if self.robot.holding is not None:
+                self.robot.return_card()
+
+    def sale(self, amount: int, card_id: str = "cup-debit-chip", entry: str = "insert",
+             **kw: Any) -> Response:
+        return self.pay(self.terminal.send("sale", amount=amount), card_id, entry, **kw)
+
+    def type_supervisor_password(self, password: str = "123456") -> None:
+        self.terminal.expect_prompt("supervisor_password", timeout=10)
+        self.robot.press_keys([*password, "enter"], secret=True)
+
+    def power_cut(self) -> None:
+        self.relay.off()
+
+    def power_on(self, boot_timeout: float = 10) -> Response:
+        """Restore power and wait for the console to say the terminal is up."""
+        self.console.skip_to_end()
+        self.relay.on()
+        self.console.expect("READY", timeout=boot_timeout)
+        return self.terminal.call("status", timeout=10)
+
+    def journal(self, kind: str | None = None) -> list:
+        return self.host.journal.entries(tid=self.tid, kind=kind)
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            with contextlib.suppress(Exception):
+                closer()
+
+
+def load_profile() -> dict[str, Any]:
+    return yaml.safe_load(PROFILE.read_text())
+
+
+def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "10000001",
+               **overrides: Any) -> TerminalBench:
+    """Start host, simulators and drivers; ``overrides`` go to ``SimTerminalConfig``."""
+    profile = load_profile()
+    template = yaml.safe_load((FIXTURES / "receipts" / f"{profile['receipt']['template']}.yaml")
+                              .read_text())
+    clock = HostClock()
+    config = lab_config(clock=clock)
+    cards = {c.card_id: c for c in config.cards}
+    closers: list[Any] = []
+    try:
+        host = AcquirerHost(config)
+        port = host.start_in_thread()
+        closers.append(host.stop)
+        model = BenchModel("bench-t", {slot: cards[cid] for slot, cid in MAGAZINE.items()})
+        hp = profile["host_profile"]
+        settings = dict(
+            tid=tid, mid=hp["merchant_id"], tmk=config.terminals[tid].tmk, host=("127.0.0.1", port),
+            state_dir=tmp_path / "terminals", merchant_name=hp["merchant_name"],
+            tpdu=bytes.fromhex(hp["tpdu"]), key_mode=hp["key_mode"], mac_alg=hp["mac"],
+            operator_id=profile["operator"]["id"], operator_password=profile["operator"]["password"],
+            supervisor_password=profile["supervisor_password"], receipt_template=template,
+            host_timeout=2.0, card_timeout=15.0, pin_timeout=15.0, dialect=dialect)
+        settings.update(overrides)
+        sim = SimulatedTerminal(model, SimTerminalConfig(**settings)).start()
+        closers.append(sim.stop)
+        geometry = RobotGeometry.from_dict(profile["robot"], source=str(PROFILE))
+        robot_sim = SimulatedRobot(model, geometry).start()
+        closers.append(robot_sim.stop)
+        relay_sim = SimulatedPowerRelay(model).start()
+        closers.append(relay_sim.stop)
+        console = Console(sim.console_url, "bench-t", tmp_path / "logs")
+        closers.append(console.close)
+        if dialect == "concert":
+            from devices.terminal.concert_driver import ConcertTerminal
+
+            terminal: TerminalDriver = ConcertTerminal(sim.url, station="bench-t", console=console,
+                                                       response_timeout=30)
+        else:
+            terminal = EcrTerminal(sim.url, station="bench-t", ack_timeout=0.5,
+                                   response_timeout=30)
+        closers.append(terminal.close)  # type: ignore[attr-defined]
+        robot = GcodeRobot(robot_sim.url, geometry, station="bench-t")
+        closers.append(robot.close)
+        robot.home()
+        relay = SerialPowerRelay(relay_sim.url, station="bench-t")
+        closers.append(relay.close)
+    except BaseException:
+        for closer in reversed(closers):
+            with contextlib.suppress(Exception):
+                closer()
+        raise
+    return TerminalBench(model, host, clock, sim, terminal, console, robot, relay, cards, tid,
+                         closers)
