@@ -1,0 +1,69 @@
+"""Evidence: the frame with every field boxed and labelled with what was read.
+
+Boxes are drawn on the camera frame (mapped back from the flattened slip), green for a
+field that agreed, red for a fault, amber for one that could not be read. A card number
+printed in clear is blacked out in every image the rig keeps.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from harness.receipts.paper import Flattened, to_gray
+
+COLOURS = {"ok": (40, 160, 40), "mismatch": (30, 30, 220), "unmasked": (30, 30, 220),
+           "missing": (30, 30, 220), "unreadable": (0, 150, 230), "read": (160, 100, 20)}
+Box = tuple[int, int, int, int]
+
+
+def _ascii(text: str) -> str:
+    # OpenCV's Hershey fonts have ASCII only; the Chinese half of a label stays on the slip
+    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:48]
+
+
+def redact(image: np.ndarray, flat: Flattened, boxes: list[Box], on_frame: bool) -> None:
+    """Black out the middle of each box (a card number's hidden digits), in place."""
+    for x0, y0, x1, y1 in boxes:
+        a, b = x0 + (x1 - x0) * 6 // 16, x0 + (x1 - x0) * 12 // 16
+        quad = np.array([[a, y0 - 2], [b, y0 - 2], [b, y1 + 2], [a, y1 + 2]], dtype=np.float32)
+        pts = flat.to_frame(quad) if on_frame else quad
+        cv2.fillPoly(image, [np.round(pts).astype(np.int32)], (0, 0, 0))
+
+
+def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, list[Box]]],
+             redact_boxes: list[Box]) -> bytes:
+    """PNG bytes of ``frame`` with ``marks`` — (status, caption, boxes on the flat slip) — drawn."""
+    image = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
+    redact(image, flat, redact_boxes, on_frame=True)
+    scale = max(1.0, image.shape[0] / 900)
+    cv2.polylines(image, [np.round(flat.corners).astype(np.int32)], True, (200, 200, 0), 1)
+    for status, caption, boxes in marks:
+        colour = COLOURS.get(status, (128, 128, 128))
+        for x0, y0, x1, y1 in boxes:
+            quad = flat.to_frame(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float32))
+            cv2.polylines(image, [np.round(quad).astype(np.int32)], True, colour, max(1, int(scale)))
+        if boxes:
+            x0, y0, x1, y1 = boxes[-1]
+            anchor = flat.to_frame(np.array([[x1 + 4, y0 + (y1 - y0) * 0.7]], dtype=np.float32))[0]
+            org = (int(anchor[0]), int(anchor[1]))
+            cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
+                        (255, 255, 255), max(2, int(3 * scale)), cv2.LINE_AA)
+            cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
+                        colour, max(1, int(scale)), cv2.LINE_AA)
+    ok, png = cv2.imencode(".png", image)
+    if not ok:  # pragma: no cover - encoding a uint8 BGR image does not fail
+        raise RuntimeError("could not encode the annotated frame as PNG")
+    return png.tobytes()
+
+
+def crop_png(flat: Flattened, boxes: list[Box], redact_boxes: list[Box]) -> bytes:
+    """PNG of the flattened slip around ``boxes`` (a field's label and value)."""
+    image = flat.image.copy()
+    redact(image, flat, redact_boxes, on_frame=False)
+    x0 = max(0, min(b[0] for b in boxes) - 6)
+    y0 = max(0, min(b[1] for b in boxes) - 6)
+    x1 = min(image.shape[1], max(b[2] for b in boxes) + 6)
+    y1 = min(image.shape[0], max(b[3] for b in boxes) + 6)
+    _, png = cv2.imencode(".png", image[y0:y1, x0:x1])
+    return png.tobytes()

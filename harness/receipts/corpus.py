@@ -1,0 +1,86 @@
+"""Seeded slips with their transactions, for the tests and bench/receipts.py.
+
+Each slip is printed by the simulated printer from the template, so the reader is tested
+on exactly what the simulated terminal would put on the tray; its witnesses (an ECR
+result and a host journal entry) are built to agree with it, unless the sample is meant
+to disagree, in which case the *slip* carries one wrong field, as a faulty terminal would.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from devices.bench import Slip
+from devices.host.journal import JournalEntry
+from devices.masking import mask_pan
+from devices.terminal.sim.printer import format_amount, render_slip
+from harness.flows import TransactionResult
+from harness.receipts.witness import Witnesses
+
+MERCHANT = {"merchant_name": "POSRIG TEST MERCHANT", "merchant_id": "898100012340001",
+            "terminal_id": "10000001", "operator": "01"}
+# Synthetic, Luhn-valid test PANs (fixtures/cards.yaml ranges), 16 and 19 digits
+PANS = ("6212340000000019", "6250940000000027", "6212340000000027", "6212345678901234566")
+WRONG_FIELDS = ("amount", "trace", "card_number", "rrn", "auth_code", "batch")
+
+
+@dataclass(frozen=True)
+class Sample:
+    slip: Slip
+    witnesses: Witnesses
+    values: dict[str, str]  # what the slip prints
+    kind: str  # sale / void
+    copy: str  # merchant / customer
+    wrong_field: str | None = None  # the field the slip gets wrong, for a disagreeing sample
+
+
+def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sale",
+                copy: str = "merchant", wrong_field: str | None = None, quality: str = "good",
+                clear_pan: bool = False) -> Sample:
+    pan = rng.choice(PANS)
+    amount = rng.randint(1, 999_999)
+    trace, batch = rng.randint(1, 999_999), rng.randint(1, 999)
+    rrn = "".join(rng.choice("0123456789") for _ in range(12))
+    auth = f"{rng.randrange(1_000_000):06d}"  # as the simulated host issues them
+    when = datetime(2026, 1, 1) + timedelta(seconds=rng.randint(0, 300 * 86400))
+    values = {
+        **MERCHANT, "card_number": pan if clear_pan else mask_pan(pan),
+        "txn_type": template["txn_types"][kind], "batch": f"{batch:06d}", "trace": f"{trace:06d}",
+        "auth_code": auth, "rrn": rrn, "datetime": when.strftime("%Y/%m/%d %H:%M:%S"),
+        "amount": format_amount(amount),
+    }
+    ecr = TransactionResult(kind=kind, status="approved", amount=amount, card=mask_pan(pan),
+                            entry="chip", rc="00", trace=trace, batch=batch, rrn=rrn, auth_code=auth)
+    host = JournalEntry(
+        id=1, at=(when - timedelta(seconds=1)).isoformat(timespec="milliseconds"),
+        tid=MERCHANT["terminal_id"], mid=MERCHANT["merchant_id"], mti="0200", kind=kind,
+        stan=f"{trace:06d}", batch=f"{batch:06d}", amount=amount, pan_masked=mask_pan(pan),
+        entry_mode="chip", rc="00", rrn=rrn, auth_code=auth, behaviour=None, note=None,
+        state="approved", orig_batch=None, orig_stan=None, scheme="CUP", response_mti="0210")
+    printed = dict(values)
+    if wrong_field is not None:
+        printed[wrong_field] = _wrong(wrong_field, values[wrong_field], pan, rng)
+    witnesses = Witnesses(ecr=ecr, host=host, **MERCHANT)
+    slip = render_slip(template, printed, copy=copy, quality=quality)
+    return Sample(slip, witnesses, printed, kind, copy, wrong_field)
+
+
+def _wrong(key: str, value: str, pan: str, rng: random.Random) -> str:
+    """The value a faulty terminal prints instead: one character off, as real faults are."""
+    if key == "card_number":
+        other = pan[:-4] + f"{(int(pan[-4:]) + rng.randint(1, 9)) % 10000:04d}"
+        return mask_pan(other)
+    if key == "amount":
+        return value[:-1] + str((int(value[-1]) + rng.randint(1, 9)) % 10)
+    i = rng.randrange(len(value))
+    pool = "0123456789" if value.isdigit() else "0123456789ABCDEF"
+    return value[:i] + rng.choice([c for c in pool if c != value[i]]) + value[i + 1:]
+
+
+def with_witness(sample: Sample, **ecr_changes: Any) -> Sample:
+    """The same slip, with the ECR result changed (the link and the host disagree)."""
+    ecr = replace(sample.witnesses.ecr, **ecr_changes)
+    return replace(sample, witnesses=replace(sample.witnesses, ecr=ecr))

@@ -1,0 +1,156 @@
+"""A field's value from what OCR read, and the string a slip prints for a known value.
+
+Each template field has a ``kind``. ``parse`` turns recognised text into a canonical value
+(digits as a string, an amount in fen, a datetime, a transaction kind, a masked card
+number split into its parts), undoing the confusions a recogniser makes where the kind
+allows it: full-width characters always, O/0 and I/1 where only digits can stand.
+``printed`` goes the other way, so a value the witnesses report can be scored against
+the pixels (harness.receipts.ocr.LineRead.logp).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from devices.masking import mask_pan
+from harness.receipts.ocr import normalise
+from harness.receipts.template import FieldSpec, ReceiptTemplate
+
+MASK_CHARS = "*xX×+#"  # what a recogniser makes of a printed run of asterisks
+
+
+@dataclass(frozen=True)
+class MaskedPan:
+    """A card number as a slip shows it: first 6, last 4; the middle only judged masked or not."""
+
+    first6: str
+    last4: str
+    masked: bool  # the middle shows no digit
+    digits_shown: int  # digits the slip shows in all: more than 10 means a PAN in clear
+
+    def __str__(self) -> str:
+        return f"{self.first6}…{self.last4}"
+
+
+class FieldError(ValueError):
+    """The text does not hold a value of the field's kind."""
+
+
+def compact(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).upper()
+
+
+def parse(spec: FieldSpec, text: str, template: ReceiptTemplate) -> Any:
+    """The canonical value of ``text`` for ``spec``; FieldError when it cannot be one."""
+    kind = spec.kind
+    if kind == "text":
+        value = " ".join(normalise(text).split())
+        if not value:
+            raise FieldError("nothing printed")
+        return value
+    if kind == "digits":
+        value = re.sub(r"\s+", "", normalise(text, digits=True))
+        if not value.isdigit() or (spec.length and len(value) != spec.length):
+            raise FieldError(f"expected {spec.length or 'some'} digits")
+        return value
+    if kind == "alnum":
+        value = compact(text)
+        # a code of digits read with an O or an I in it is a code of digits
+        folded = normalise(value, digits=True)
+        if folded.isdigit():
+            value = folded
+        if not value.isalnum() or (spec.length and len(value) != spec.length):
+            raise FieldError(f"expected {spec.length or 'some'} letters or digits")
+        return value
+    if kind == "masked_pan":
+        return parse_masked_pan(text)
+    if kind == "txn_type":
+        return parse_txn_type(text, template)
+    if kind == "datetime":
+        # spaces are where a recogniser is least sure: compare without them
+        value = re.sub(r"\s+", "", normalise(text, digits=True))
+        try:
+            return datetime.strptime(value, spec.format.replace(" ", ""))
+        except ValueError as exc:
+            raise FieldError(f"not a date and time as {spec.format}") from exc
+    if kind == "amount":
+        value = compact(normalise(text))
+        if value.startswith(spec.currency.upper()):
+            value = value[len(spec.currency):]
+        value = normalise(value, digits=True)
+        match = re.fullmatch(r"(\d+)[.,](\d{2})", value)
+        if not match:
+            raise FieldError(f"not an amount as {spec.currency} 0.00")
+        return int(match.group(1)) * 100 + int(match.group(2))
+    raise FieldError(f"unknown field kind {kind!r}")
+
+
+def parse_masked_pan(text: str) -> MaskedPan:
+    value = re.sub(r"\s+", "", normalise(text))
+    folded = "".join("*" if ch in MASK_CHARS else ch for ch in value)
+    folded = normalise(folded, digits=True)
+    digits = sum(ch.isdigit() for ch in folded)
+    match = re.fullmatch(r"(\d{6})([\d*]+)(\d{4})", folded)
+    if not match:
+        if digits >= 13 and re.fullmatch(r"\d+", folded):
+            return MaskedPan(folded[:6], folded[-4:], False, digits)
+        raise FieldError("not a card number (6 digits, a masked middle, 4 digits)")
+    middle = match.group(2)
+    return MaskedPan(match.group(1), match.group(3), masked="*" in middle and not any(
+        ch.isdigit() for ch in middle), digits_shown=digits)
+
+
+def parse_txn_type(text: str, template: ReceiptTemplate) -> str:
+    """The transaction kind (``sale``, ``void``) whose printed name ``text`` is closest to."""
+    got = compact(text)
+    best, best_score = None, 0.0
+    for kind, printed in template.txn_types.items():
+        want = compact(printed)
+        score = similarity(got, want)
+        if score > best_score:
+            best, best_score = kind, score
+    if best is None or best_score < 0.8:
+        raise FieldError(f"not one of the template's transaction types ({', '.join(template.txn_types)})")
+    return best
+
+
+def printed(spec: FieldSpec, value: Any, template: ReceiptTemplate, pan_length: int | None = None) -> str:
+    """What the slip prints for ``value``: the string a reading is scored against."""
+    kind = spec.kind
+    if kind == "digits":
+        return str(value).zfill(spec.length or 0)
+    if kind == "amount":
+        return f"{spec.currency} {int(value) // 100}.{int(value) % 100:02d}"
+    if kind == "datetime":
+        return value.strftime(spec.format)
+    if kind == "txn_type":
+        return template.txn_types.get(str(value), str(value))
+    if kind == "masked_pan":
+        length = pan_length or 16
+        return value.first6 + "*" * (length - 10) + value.last4
+    return str(value)
+
+
+def shown(spec: FieldSpec, text: str) -> str:
+    """Text as it may appear in evidence: a card number never in clear."""
+    if spec.kind != "masked_pan":
+        return text
+    digits = re.sub(r"\D", "", normalise(text, digits=True))
+    return mask_pan(digits) if len(digits) > 10 else text
+
+
+def similarity(a: str, b: str) -> float:
+    """1 - edit distance / longer length."""
+    if not a and not b:
+        return 1.0
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return 1.0 - prev[-1] / max(len(a), len(b))

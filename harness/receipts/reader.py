@@ -1,0 +1,175 @@
+"""The receipt reader: a frame in, the slip's fields and print grade out.
+
+``ReceiptReader.read`` reads a slip on its own (a photo taken by hand, ``posrig receipt
+read``). ``ReceiptReader.verify`` reads it against the other two witnesses and gives a
+verdict; that is what a test does after every printed transaction. One reader per
+template; its OCR engine and label book are kept between slips.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from devices import events
+from harness.receipts import fields as fx
+from harness.receipts.annotate import annotate, crop_png
+from harness.receipts.grade import grade
+from harness.receipts.layout import PAD_VALUE, Layout, find_layout
+from harness.receipts.lines import LabelBook, Located, LocatedLines, locate
+from harness.receipts.ocr import LineRead, OcrEngine
+from harness.receipts.paper import Flattened, PaperNotFound, flatten
+from harness.receipts.qr import read_qr
+from harness.receipts.reading import Box, FieldReading, ReceiptReading
+from harness.receipts.template import FieldSpec, PrintLimits, ReceiptTemplate
+from harness.receipts.verify import FAIL, FLAGGED, OK, ReceiptVerdict, judge
+from harness.receipts.witness import Witnesses
+
+
+class ReceiptMismatch(AssertionError):
+    """The slip disagrees with the transaction or is badly printed: the terminal failed."""
+
+
+class ReceiptUnreadable(RuntimeError):
+    """The slip could not be verified from the camera: the bench's problem, not the terminal's."""
+
+
+@functools.cache
+def shared_engine() -> OcrEngine:
+    """One OCR engine per process: loading takes seconds, reading a slip milliseconds."""
+    return OcrEngine()
+
+
+@dataclass
+class _Work:
+    """What one read produced, before it is frozen into a ReceiptReading."""
+
+    flat: Flattened
+    layout: Layout
+    located: LocatedLines
+    reads: dict[str, list[LineRead]]
+
+
+class ReceiptReader:
+    def __init__(self, template: ReceiptTemplate | dict[str, Any], limits: PrintLimits | None = None,
+                 engine: OcrEngine | None = None, book: LabelBook | None = None):
+        self.template = template if isinstance(template, ReceiptTemplate) else \
+            ReceiptTemplate.from_dict(template)
+        self.limits = limits or PrintLimits()
+        self.engine = engine or shared_engine()
+        self.book = book or LabelBook()
+
+    # -- reading ---------------------------------------------------------------------------
+    def read(self, frame: np.ndarray) -> ReceiptReading:
+        reading, _ = self._read(frame)
+        return reading
+
+    def verify(self, frame: np.ndarray, witnesses: Witnesses) -> ReceiptVerdict:
+        """Read the slip and judge it against the ECR result and the host journal."""
+        reading, work = self._read(frame)
+        return judge(self.template, self.limits, reading, work.reads if work else {}, witnesses)
+
+    def check(self, frame: np.ndarray, witnesses: Witnesses, source: str = "receipt") -> ReceiptVerdict:
+        """``verify`` as a test step with its evidence attached; raises ReceiptMismatch (the
+        terminal failed) or ReceiptUnreadable (the bench could not verify the slip)."""
+        with events.step(source, "read the slip and check it against ECR and host") as step:
+            verdict = self.verify(frame, witnesses)
+            for name, body, mime in self.evidence(frame, verdict):
+                step.attach(name, body, mime)
+            step.result = verdict.status
+        if verdict.status == FAIL:
+            raise ReceiptMismatch(verdict.explain())
+        if verdict.status == FLAGGED:
+            raise ReceiptUnreadable(verdict.explain())
+        return verdict
+
+    def evidence(self, frame: np.ndarray, verdict: ReceiptVerdict) -> list[tuple[str, bytes | str, str]]:
+        """Attachments: the annotated frame, a crop of each field that did not agree, the verdict."""
+        reading = verdict.reading
+        out: list[tuple[str, bytes | str, str]] = [("receipt verdict", verdict.explain(), "text/plain")]
+        flat = reading.flat
+        if flat is None:
+            return out
+        hide = _hide(reading)
+        status = {c.key: c.status for c in verdict.checks}
+        marks = []
+        for key, got in reading.fields.items():
+            boxes = ([got.label_box] if got.label_box else []) + list(got.boxes)
+            marks.append((status.get(key, "read"), f"{key}: {got.text}", boxes))
+        out.insert(0, ("slip, fields read", annotate(frame, flat, marks, hide), "image/png"))
+        for check in verdict.checks:
+            got = reading.fields[check.key]
+            boxes = ([got.label_box] if got.label_box else []) + list(got.boxes)
+            if check.status != OK and boxes:
+                out.append((f"{check.key} on the slip", crop_png(flat, boxes, hide), "image/png"))
+        return out
+
+    def _read(self, frame: np.ndarray) -> tuple[ReceiptReading, _Work | None]:
+        started = time.perf_counter()
+        name = self.template.name
+
+        def done(**kw: Any) -> ReceiptReading:
+            return ReceiptReading(name, ms=(time.perf_counter() - started) * 1000, **kw)
+
+        try:
+            flat = flatten(frame)
+        except PaperNotFound as exc:
+            return done(status="unreadable", reason=f"paper not found: {exc}"), None
+        layout = find_layout(flat.reflectance)
+        if not layout.rows:
+            return done(status="unreadable", flat=flat, reason="no print found on the paper"), None
+        located = locate(flat.reflectance, layout, self.template, self.book, self.engine)
+        by_key = {hit.line.key: hit for hit in located.found}
+        copy = next((k.split(":", 1)[1] for k in by_key if k.startswith("copy:")), None)
+        # all value crops in one go, the only recognition a slip with known labels needs
+        jobs = [(spec, box) for spec in self.template.fields if spec.key in by_key
+                for box in by_key[spec.key].value_boxes]
+        crops = [_crop(flat, box) for _, box in jobs]
+        reads: dict[str, list[LineRead]] = {}
+        for (spec, _), line in zip(jobs, self.engine.read_lines(crops), strict=True):
+            reads.setdefault(spec.key, []).append(line)
+        fields = {spec.key: self._field(spec, by_key.get(spec.key), reads.get(spec.key, []))
+                  for spec in self.template.fields}
+        print_grade = grade(flat.reflectance, layout, located, self.template, self.limits)
+        qr = read_qr(flat.image) if self.template.qr else None
+        work = _Work(flat, layout, located, reads)
+        total = len(self.template.fields) + 2
+        if len(located.found) < total / 2 and not print_grade.cut_short:
+            return done(status="unreadable", flat=flat, grade=print_grade, fields=fields, copy=copy,
+                        reason=f"only {len(located.found)} of {total} template lines recognised"), work
+        return done(status="read", copy=copy, fields=fields, grade=print_grade, qr=qr, flat=flat), work
+
+    def _field(self, spec: FieldSpec, hit: Located | None, reads: list[LineRead]) -> FieldReading:
+        if hit is None:
+            return FieldReading(spec.key, "", None, 0.0, (), None, "label not found")
+        # a colon the label's bitmap left over belongs to the label, not the value
+        text = " ".join(r.text for r in reads).strip().lstrip(":：").strip()
+        confidence = min((r.confidence for r in reads), default=0.0)
+        boxes = tuple(hit.value_boxes)
+        try:
+            value = fx.parse(spec, text, self.template)
+            problem = None
+        except fx.FieldError as exc:
+            value, problem = None, str(exc)
+        return FieldReading(spec.key, fx.shown(spec, text), value, confidence, boxes,
+                            hit.label_box, problem)
+
+
+def _hide(reading: ReceiptReading) -> list[Box]:
+    """Value boxes of a card number that is not plainly masked: blacked out in evidence."""
+    got = reading.fields.get("card_number")
+    if got is None or (isinstance(got.value, fx.MaskedPan) and got.value.masked):
+        return []
+    return list(got.boxes)
+
+
+def _crop(flat: Flattened, box: Box) -> np.ndarray:
+    img = flat.reflectance
+    h, w = img.shape
+    x0, y0, x1, y1 = box
+    sub = img[max(0, y0 - PAD_VALUE):min(h, y1 + PAD_VALUE), max(0, x0 - 4):min(w, x1 + 4)]
+    return np.clip(sub * 255.0, 0, 255).astype(np.uint8)

@@ -1,0 +1,172 @@
+"""Three witnesses: the slip against the ECR link and the host journal, field by field.
+
+Telling a terminal fault from a reading fault is the point. A field whose reading
+differs from the witnesses is a *mismatch* only when the pixels clearly say something
+else: the reading is confident and the recogniser gives the witnesses' value a
+probability under 1e-4 (CTC over its own output, harness.receipts.ocr.ctc_logp).
+Otherwise the field is *unreadable*, and the slip is flagged rather than failed or
+passed: a wrong slip is never accepted, and a poor photo never blames the terminal.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.receipts import fields as fx
+from harness.receipts import grade as gx
+from harness.receipts.ocr import LineRead
+from harness.receipts.reading import FieldReading, ReceiptReading
+from harness.receipts.template import FieldSpec, PrintLimits, ReceiptTemplate
+from harness.receipts.witness import WitnessedPan, Witnesses, same, show
+
+# A reading whose weakest character is below this is not trusted to say "printed wrong"
+# (nor, for a card number, "printed in clear").
+CONFIDENT = 0.70
+# log P(expected) above this: the pixels say the expected value (P > 0.5) whatever the
+# greedy decode made of them. Below REJECT_LOGP (P < 1e-4), they do not say it.
+ACCEPT_LOGP = math.log(0.5)
+REJECT_LOGP = math.log(1e-4)
+
+OK, MISMATCH, UNREADABLE, MISSING, UNMASKED = "ok", "mismatch", "unreadable", "missing", "unmasked"
+PASS, FAIL, FLAGGED = "pass", "fail", "unreadable"
+PAN_UNMASKED = "card_number_unmasked"
+
+
+@dataclass(frozen=True)
+class FieldCheck:
+    key: str
+    status: str  # ok / mismatch / unreadable / missing / unmasked
+    slip: str  # what the slip shows (card numbers masked)
+    witnesses: dict[str, str]  # ecr / host / configured -> shown value
+    detail: str = ""
+
+    def line(self) -> str:
+        w = "  ".join(f"{k}={v}" for k, v in self.witnesses.items()) or "no witness"
+        return f"{self.key}: {self.status} — slip={self.slip or '—'}  {w}" + (
+            f"  ({self.detail})" if self.detail else "")
+
+
+@dataclass(frozen=True)
+class ReceiptVerdict:
+    status: str  # pass / fail / unreadable
+    checks: tuple[FieldCheck, ...]
+    faults: tuple[str, ...]  # named failures: mismatch:<field>, card_number_unmasked, print faults
+    flags: tuple[str, ...]  # why the slip could not be verified (unreadable fields, no paper)
+    warnings: tuple[str, ...]
+    reading: ReceiptReading = field(repr=False)
+
+    @property
+    def passed(self) -> bool:
+        return self.status == PASS
+
+    def check(self, key: str) -> FieldCheck:
+        return next(c for c in self.checks if c.key == key)
+
+    def explain(self) -> str:
+        head = f"receipt {self.status}"
+        if self.faults:
+            head += ": " + ", ".join(self.faults)
+        if self.flags:
+            head += "; not verified: " + ", ".join(self.flags)
+        g = self.reading.grade
+        if g is not None and g.contrast is not None:
+            head += f" (print contrast {g.contrast:.2f} {g.contrast_grade})"
+        bad = [c.line() for c in self.checks if c.status != OK]
+        return "\n".join([head, *bad])
+
+
+def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReading,
+          reads: dict[str, list[LineRead]], witnesses: Witnesses) -> ReceiptVerdict:
+    if not reading.readable:
+        return ReceiptVerdict(FLAGGED, (), (), (reading.reason or "unreadable",), (), reading)
+    checks = [_check(template, limits, spec, reading.fields[spec.key], reads.get(spec.key, []),
+                     witnesses.values(spec.key))
+              for spec in template.fields]
+    faults: list[str] = []
+    flags: list[str] = []
+    for c in checks:
+        if c.status == MISMATCH:
+            faults.append(f"mismatch:{c.key}")
+        elif c.status == UNMASKED:
+            faults.append(PAN_UNMASKED)
+        elif c.status == UNREADABLE:
+            flags.append(f"unreadable:{c.key}")
+    grade = reading.grade
+    if grade is not None:
+        for fault in grade.faults:
+            if fault == gx.LABELS_MISSING and grade.cut_short:
+                continue  # a short cut loses the last labels: one fault, not two
+            faults.append(fault)
+    # a missing label on a slip cut short is the cut, not a separate misprint
+    checks = [c if not (c.status == MISSING and grade is not None and grade.cut_short) else
+              FieldCheck(c.key, MISSING, c.slip, c.witnesses, "slip cut short") for c in checks]
+    if any(c.status == MISSING for c in checks) and grade is not None and not grade.faults:
+        faults.append(gx.LABELS_MISSING)
+    status = FAIL if faults else (FLAGGED if flags else PASS)
+    warnings = tuple(grade.warnings) if grade is not None else ()
+    return ReceiptVerdict(status, tuple(checks), tuple(dict.fromkeys(faults)), tuple(flags),
+                          warnings, reading)
+
+
+def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got: FieldReading,
+           reads: list[LineRead], expected: dict[str, Any]) -> FieldCheck:
+    shown_w = {k: show(v) for k, v in expected.items()}
+    value = got.value
+    if isinstance(value, fx.MaskedPan) and not value.masked and value.digits_shown > 10 \
+            and got.confidence >= CONFIDENT:
+        return FieldCheck(spec.key, UNMASKED, got.text, shown_w,
+                          f"the slip prints {value.digits_shown} digits of the card number")
+    if got.label_box is None:
+        return FieldCheck(spec.key, MISSING, "", shown_w, got.problem or "label not found")
+    if not expected:
+        status = OK if value is not None else UNREADABLE
+        return FieldCheck(spec.key, status, got.text, shown_w, "" if value is not None else got.problem or "")
+    values = list(expected.values())
+    witnesses_agree = all(same(spec, _plain(values[0]), _plain(v), 0.0) if spec.kind != "datetime"
+                          else True for v in values[1:])
+    agrees = value is not None and all(same(spec, value, _plain(v), limits.datetime_tolerance_s)
+                                       for v in values)
+    if not witnesses_agree:
+        # e.g. the terminal told the ECR one thing and the host another: a fault whatever the slip says
+        sides = [k for k, v in expected.items() if value is not None and
+                 same(spec, value, _plain(v), limits.datetime_tolerance_s)]
+        return FieldCheck(spec.key, MISMATCH, got.text, shown_w, "the witnesses disagree" + (
+            f"; the slip agrees with {' and '.join(sides)}" if sides else ""))
+    if agrees:
+        return FieldCheck(spec.key, OK, got.text, shown_w)
+    # what do the pixels say about the witnesses' value?
+    logp = _logp(template, spec, reads, values[0], value)
+    if logp is not None and logp >= ACCEPT_LOGP:
+        # the recogniser's first guess was off, but the witnesses' value is the likeliest text
+        return FieldCheck(spec.key, OK, got.text, shown_w, "read by scoring the expected value")
+    # "printed another value" needs a parsed, confident reading that is far likelier than
+    # the witnesses' value: 10^4 times, and that value itself under 1e-4
+    confident = value is not None and got.confidence >= CONFIDENT
+    if confident and logp is not None:
+        confident = logp < REJECT_LOGP and reads[0].logp(reads[0].text) - logp >= -REJECT_LOGP
+    if confident:
+        return FieldCheck(spec.key, MISMATCH, got.text, shown_w, "the slip prints another value")
+    why = got.problem or f"weakest character {got.confidence:.2f}"
+    if logp is not None:
+        why += f", expected value P={pow(2.718281828, max(logp, -700)):.1e}"
+    return FieldCheck(spec.key, UNREADABLE, got.text, shown_w, why)
+
+
+def _plain(v: Any) -> Any:
+    return v.pan if isinstance(v, WitnessedPan) else v
+
+
+def _logp(template: ReceiptTemplate, spec: FieldSpec, reads: list[LineRead], target: Any,
+          value: Any) -> float | None:
+    """log P(witness's value | the value's pixels), for a value printed on one row. Not for
+    the date and time: the witnesses' clock is not the terminal's, only close to it."""
+    if len(reads) != 1 or spec.kind == "datetime":
+        return None
+    if isinstance(target, WitnessedPan):
+        text = fx.printed(spec, target.pan, template, target.length)
+    else:
+        text = fx.printed(spec, target, template)
+    digits = spec.kind in ("digits", "amount", "datetime", "masked_pan")
+    return reads[0].logp(text, digits=digits)
