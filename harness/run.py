@@ -85,7 +85,8 @@ def run_robot(where: Layout, lab: str | None) -> int:
     command = [sys.executable, "-m", "robot", "--outputdir", str(where.robot), "--report", "NONE",
                "--console", "none", "--listener", f"allure_robotframework:{where.results}",
                "--listener", "harness.robot.progress.RobotProgress",
-               "--variable", f"POSRIG_WORKDIR:{where.work / 'robot'}"]
+               "--variable", f"POSRIG_WORKDIR:{where.work / 'robot'}",
+               "--variable", f"ALLURE_RESULTS:{where.results}"]
     if lab:
         command += ["--variable", f"LAB:{lab}"]
     status = subprocess.call([*command, str(ROBOT_SUITES)], cwd=REPO)

@@ -1,4 +1,9 @@
-"""Run the scenarios, then read every file the run wrote: no clear PAN, track, PIN or key."""
+"""Run the main job, then read every file it wrote: no clear PAN, track, PIN or key.
+
+`posrig run` runs the pytest scenarios and the Robot suites and builds the report, so
+this reads device logs, Allure results and attachments, Robot's output.xml and log.html,
+the journals and the report itself.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +14,11 @@ from harness.paths import FIXTURES, REPO
 from harness.profiles import load_cards, load_master_keys
 
 
-def test_scenario_run_leaves_no_clear_card_data(tmp_path):
-    results, basetemp = tmp_path / "allure-results", tmp_path / "basetemp"
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", str(REPO / "scenarios"), "-q", "-p", "no:cacheprovider",
-         f"--alluredir={results}", f"--basetemp={basetemp}"],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+def test_main_run_leaves_no_clear_card_data(tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(out)],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 
     secrets = {}
     for card in load_cards(FIXTURES / "cards.yaml").values():
@@ -23,10 +26,11 @@ def test_scenario_run_leaves_no_clear_card_data(tmp_path):
         secrets[f"track 2 of {card.card_id}"] = card.track2.replace("=", "D")
     for tid, key in load_master_keys(FIXTURES / "keys" / "terminals.yaml").items():
         secrets[f"TMK of {tid}"] = key.hex()
-    written = [p for p in (*results.rglob("*"), *basetemp.rglob("*")) if p.is_file()]
-    logs = [p for p in written if p.suffix == ".log"]
-    assert logs, "the run wrote no device logs to check"
-    assert any(p.name.endswith("-attachment.txt") for p in written), "no attachments to check"
+    written = [p for p in out.rglob("*") if p.is_file()]
+    names = {p.name for p in written}
+    assert any(p.suffix == ".log" for p in written), "the run wrote no device logs to check"
+    assert any(n.endswith("-attachment.txt") for n in names), "no attachments to check"
+    assert {"output.xml", "log.html"} <= names, "the Robot suites wrote no output to check"
     for path in written:
         text = path.read_bytes().decode("utf-8", "replace")
         upper = text.upper()

@@ -5,9 +5,10 @@ its evidence). A flow returns a typed result built from what the terminal report
 its ECR link; the host's journal is the second witness a scenario compares it with.
 """
 
-from harness.flows.bench import power_cycle, restore_bench
+from harness.flows.bench import check_cards_home, power_cycle, restore_bench
 from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
 from harness.flows.host import host_will, journal, last_journaled
+from harness.flows.receipt import check_receipt, read_slip
 from harness.flows.sale import ENTRY_ACTIONS, sale
 from harness.flows.session import SignInResult, login, sign_in, status
 from harness.flows.witness import check_witnesses, journaled
@@ -18,6 +19,8 @@ __all__ = [
     "SignInResult",
     "TerminalIdentity",
     "TransactionResult",
+    "check_cards_home",
+    "check_receipt",
     "check_witnesses",
     "host_will",
     "identify",
@@ -26,6 +29,7 @@ __all__ = [
     "last_journaled",
     "login",
     "power_cycle",
+    "read_slip",
     "restore_bench",
     "sale",
     "sign_in",

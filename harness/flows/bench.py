@@ -59,3 +59,10 @@ def restore_bench(station: Station) -> None:
         except Exception as exc:
             station.mark_broken(f"teardown could not restore the bench: {describe_fault(exc)}")
             raise
+
+
+def check_cards_home(station: Station) -> None:
+    """Every card back in its magazine slot: a flow that ends holding one is unfinished."""
+    held = station.robot.holding
+    if held is not None:
+        raise FlowError(f"{station.name}: the robot still holds the card of slot {held}")

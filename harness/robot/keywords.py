@@ -1,0 +1,116 @@
+"""The keywords, in lab words, one component per thing on the bench.
+
+Each keyword is one call into harness.flows: the Robot layer adds no logic of its own,
+so a Robot suite and a pytest scenario exercise exactly the same code. Amounts are in fen
+(integers), as the Python API and the ECR dialect take them.
+"""
+
+from __future__ import annotations
+
+from robotlibcore import keyword
+
+from devices.host.journal import JournalEntry
+from devices.terminal.dialect import Response
+from harness import flows
+from harness.robot.session import LabSession
+
+
+class _Component:
+    def __init__(self, session: LabSession):
+        self.session = session
+
+
+class StationKeywords(_Component):
+    """The terminal on its bench: power, operator, sign-in, transactions."""
+
+    @keyword
+    def power_cycle_terminal(self) -> Response:
+        """Cut and restore the terminal's power; fails if it does not come up."""
+        return flows.power_cycle(self.session.station())
+
+    @keyword
+    def log_in_operator(self, password: str | None = None, operator: str | None = None) -> Response:
+        """Operator login, with the profile's password unless one is given."""
+        return flows.login(self.session.station(), operator, password)
+
+    @keyword
+    def sign_in(self) -> flows.SignInResult:
+        """Log in if needed, then sign in (working keys from the host)."""
+        return flows.sign_in(self.session.station())
+
+    @keyword
+    def terminal_status(self) -> dict:
+        """The terminal's own account: logged in, signed in, batch, trace, pending reversal."""
+        return dict(flows.status(self.session.station()).data)
+
+    @keyword
+    def sale(self, amount_fen: int, card: str, entry: str = "insert",
+             pin: str | None = None) -> flows.TransactionResult:
+        """A sale of ``amount_fen`` with ``card`` (an id from cards.yaml), presented by
+        ``entry`` (insert, swipe, tap); ``pin`` is typed instead of the card's own PIN."""
+        result = flows.sale(self.session.station(), amount_fen, card, entry, pin)
+        self.session.last_sale = result
+        return result
+
+    @keyword
+    def restore_bench(self) -> None:
+        """Card back in its slot, robot homed, host script cleared (a test teardown)."""
+        lab = self.session.lab
+        if lab is not None:
+            flows.restore_bench(lab.station(self.session.station_name or None))
+
+
+class CardKeywords(_Component):
+    """The test cards and where they are."""
+
+    @keyword
+    def masked_card_number(self, card: str) -> str:
+        """The card's number as it may be shown anywhere: first 6 and last 4 digits."""
+        return self.session.station().card(card).masked_pan
+
+    @keyword
+    def cards_should_be_home(self) -> None:
+        """Every card back in its magazine slot."""
+        flows.check_cards_home(self.session.station())
+
+
+class HostKeywords(_Component):
+    """The acquirer host: what it will answer, and what it journaled."""
+
+    @keyword
+    def host_will_decline_next_sale_with(self, rc: str) -> None:
+        """The host answers this terminal's next sale with response code ``rc``."""
+        flows.host_will(self.session.station(), "sale", rc=rc)
+
+    @keyword
+    def host_will_not_answer_next_sale(self) -> None:
+        """The host processes this terminal's next sale and sends no answer."""
+        flows.host_will(self.session.station(), "sale", drop=True)
+
+    @keyword
+    def host_will_corrupt_the_mac_of_next_sale(self) -> None:
+        """The host answers this terminal's next sale with a MAC that does not verify."""
+        flows.host_will(self.session.station(), "sale", corrupt_mac=True)
+
+    @keyword
+    def host_should_agree_with(self, transaction: flows.TransactionResult,
+                               card: str | None = None) -> JournalEntry:
+        """The host's journal and the terminal tell one story about ``transaction``."""
+        return flows.check_witnesses(self.session.station(), transaction, card)
+
+    @keyword
+    def host_journal(self, kind: str | None = None) -> list[JournalEntry]:
+        """The host's journal rows for this terminal (optionally one kind), oldest first."""
+        return flows.journal(self.session.station(), kind)
+
+
+class ReceiptKeywords(_Component):
+    """The slip the terminal printed."""
+
+    @keyword
+    def receipt_should_match(self, transaction: flows.TransactionResult | None = None) -> dict:
+        """Every field of the slip agrees with ``transaction`` (default: the last sale)."""
+        transaction = transaction or self.session.last_sale
+        if transaction is None:
+            raise AssertionError("no transaction to compare the receipt with: run a Sale first")
+        return flows.check_receipt(self.session.station(), transaction)

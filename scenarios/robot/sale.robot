@@ -1,0 +1,33 @@
+*** Settings ***
+Documentation     Sales: the terminal, the host's journal and the slip tell one story.
+Resource          posrig.resource
+Test Setup        Signed In Terminal
+Test Teardown     Restore Bench
+
+
+*** Test Cases ***
+Chip Sale With PIN Is Approved And The Witnesses Agree
+    [Tags]    case:CUP-SALE-001
+    ${sale}=    Sale    12345    cup-debit-chip    entry=insert
+    Should Be Equal    ${sale.status}    approved
+    Should Be Equal    ${sale.entry}    chip
+    Host Should Agree With    ${sale}    cup-debit-chip
+    Receipt Should Match    ${sale}
+    Cards Should Be Home
+
+Contactless Sale Without PIN Is Approved
+    [Tags]    case:CUP-SALE-002
+    ${sale}=    Sale    3000    cup-debit-chip    entry=tap
+    Should Be Equal    ${sale.status}    approved
+    Should Be Equal    ${sale.entry}    contactless
+    Host Should Agree With    ${sale}    cup-debit-chip
+    Receipt Should Match
+
+Host Decline 05 Is Shown And Nothing Is Printed
+    [Tags]    case:CUP-DECL-005
+    Host Will Decline Next Sale With    05
+    ${sale}=    Sale    2000    cup-debit-chip
+    Should Be Equal    ${sale.status}    declined
+    Should Be Equal    ${sale.rc}    05
+    Should Be Empty    ${sale.receipt}
+    Host Should Agree With    ${sale}    cup-debit-chip
