@@ -9,7 +9,7 @@ from harness.flows.bench import check_cards_home, power_cycle, restore_bench
 from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
 from harness.flows.host import host_will, journal, last_journaled
 from harness.flows.receipt import check_receipt, read_slip
-from harness.flows.sale import ENTRY_ACTIONS, sale
+from harness.flows.sale import ENTRY_ACTIONS, sale, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
 from harness.flows.witness import check_witnesses, journaled
 
@@ -32,6 +32,8 @@ __all__ = [
     "read_slip",
     "restore_bench",
     "sale",
+    "settle",
     "sign_in",
     "status",
+    "void",
 ]

@@ -40,9 +40,11 @@ def check_witnesses(station: Station, result: TransactionResult,
             ("reference number", entry.rrn, result.rrn),
             ("authorisation code", entry.auth_code, result.auth_code),
         ]
+        # A declined exchange may stop at the host before it books a card or a reference:
+        # what the host did not record cannot disagree.
         wrong = [f"{what}: host {host!r}, terminal {term!r}" for what, host, term in pairs
-                 if host != term and not (what in ("reference number", "authorisation code")
-                                          and result.rc != "00")]
+                 if host != term and not (result.rc != "00" and (host is None or what in (
+                     "reference number", "authorisation code")))]
         s.attach("witnesses", "\n".join(f"{what}: host={host!r} terminal={term!r}"
                                         for what, host, term in pairs))
         if wrong:

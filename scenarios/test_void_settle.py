@@ -1,0 +1,54 @@
+"""Void and settlement: the supervisor's word, one void per sale, a batch that balances."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import flows
+
+
+@pytest.fixture
+def sold(fresh_station):
+    station = fresh_station
+    assert flows.sign_in(station).ok
+    sale = flows.sale(station, 4_200, "cup-debit-chip")
+    assert sale.approved, sale
+    return station, sale
+
+
+@pytest.mark.case("CUP-VOID-001")
+def test_void_with_the_supervisor_password_is_approved(sold):
+    station, sale = sold
+    void = flows.void(station, sale, "cup-debit-chip")
+    assert void.status == "approved", void
+    assert void.amount == sale.amount and void.trace != sale.trace
+    flows.check_witnesses(station, void, "cup-debit-chip")
+    flows.check_receipt(station, void)
+
+
+@pytest.mark.case("CUP-VOID-002")
+def test_void_with_a_wrong_supervisor_password_is_refused(sold):
+    station, sale = sold
+    before = len(flows.journal(station))
+    void = flows.void(station, sale, "cup-debit-chip", supervisor_password="000000")
+    assert void.status == "refused", void
+    assert len(flows.journal(station)) == before, "the terminal went online anyway"
+
+
+@pytest.mark.case("CUP-VOID-003")
+def test_a_voided_sale_cannot_be_voided_again(sold):
+    station, sale = sold
+    assert flows.void(station, sale, "cup-debit-chip").approved
+    again = flows.void(station, sale, "cup-debit-chip")
+    assert (again.status, again.reason) == ("refused", "already_voided"), again
+
+
+@pytest.mark.case("CUP-SETTLE-001")
+def test_settlement_of_a_balanced_batch_opens_the_next(sold):
+    station, sale = sold
+    response = flows.settle(station)
+    assert response.status == "ok", response.data
+    assert response.data["balanced"] is True, response.data
+    assert response.data["next_batch"] == sale.batch + 1
+    entry = flows.last_journaled(station, "settlement")
+    assert entry is not None and entry.rc == "00"
