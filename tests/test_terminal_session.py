@@ -43,7 +43,7 @@ def test_a_terminal_that_never_powers_on_is_silent_on_both_channels(bench):
     bench.power_cut()
     bench.console.skip_to_end()
     bench.relay.on()
-    with pytest.raises(ConsoleTimeout, match="Full log: .*bench-t-terminal-console.log"):
+    with pytest.raises(ConsoleTimeout, match=r"Full log: .*bench-t-terminal-console\.log"):
         bench.console.expect("BOOT", timeout=1)
     with pytest.raises(LinkError):
         bench.terminal.call("status", timeout=5)
@@ -127,6 +127,6 @@ def test_a_terminal_gone_quiet_is_an_error_that_shows_its_last_words(bench):
     bench.sign_in()
     bench.sim.cfg.card_timeout = 2
     pending = bench.terminal.send("sale", amount=1_000)
-    with pytest.raises(TerminalError, match="(?s)prompt 'enter_pin'.*insert_card"):
+    with pytest.raises(TerminalError, match=r"(?s)prompt 'enter_pin'.*insert_card"):
         bench.terminal.expect_prompt("enter_pin", timeout=1)
     assert pending.result(10).data["reason"] == "no_card"
