@@ -92,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--workdir", default=".", help="where the SQLite journal goes")
     serve.set_defaults(func=_host_serve)
 
+    from harness.receipts.cli import add_parser as add_receipt_parser
+
+    add_receipt_parser(sub)  # posrig receipt read IMAGE [--expect FIELD=VALUE ...]
+
     run = sub.add_parser("run", help="run the certification suite and build the report")
     run.add_argument("--lab", default=None, help="lab inventory (default: the virtual lab)")
     run.add_argument("--out", default="out", help="where results and the report go")

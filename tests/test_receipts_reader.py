@@ -190,3 +190,18 @@ def test_the_reader_needs_no_network(monkeypatch):
     s = sample(70)
     verdict = ReceiptReader(TEMPLATE, engine=engine).verify(scan(s), s.witnesses)
     assert verdict.status == "pass", verdict.explain()
+
+
+def test_the_cli_checks_a_photo_taken_by_hand(tmp_path, capsys):
+    from harness.cli import main
+
+    s = sample(80)
+    image = tmp_path / "slip.png"
+    cv2.imwrite(str(image), photo(scan(s), blur=0.8, noise=2, seed=80))
+    amount = s.values["amount"].split()[1]
+    right = ["receipt", "read", str(image), "--expect", f"amount={amount}",
+             "--expect", f"trace={s.values['trace']}", "--annotated", str(tmp_path / "out.png")]
+    assert main(right) == 0, capsys.readouterr().out
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
+    assert main(["receipt", "read", str(image), "--expect", "amount=0.01"]) == 1
+    assert "mismatch:amount" in capsys.readouterr().out

@@ -112,7 +112,7 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
 
 def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got: FieldReading,
            reads: list[LineRead], expected: dict[str, Any]) -> FieldCheck:
-    shown_w = {k: show(v) for k, v in expected.items()}
+    shown_w = {k: show(v, spec.kind) for k, v in expected.items()}
     value = got.value
     if isinstance(value, fx.MaskedPan) and not value.masked and value.digits_shown > 10 \
             and got.confidence >= CONFIDENT:

@@ -6,7 +6,7 @@ name, the operator) are checked against what the station is configured with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ from harness.receipts.fields import MaskedPan, compact, parse_masked_pan
 from harness.receipts.ocr import normalise
 from harness.receipts.template import FieldSpec
 
-SOURCES = ("ecr", "host", "configured")
+SOURCES = ("ecr", "host", "configured", "given")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,7 @@ class Witnesses:
     merchant_id: str | None = None
     terminal_id: str | None = None
     operator: str | None = None
+    given: dict[str, Any] = field(default_factory=dict)  # canonical values a person expects (CLI)
 
     def values(self, key: str) -> dict[str, Any]:
         """``{source: canonical value}`` for a template field; sources that say nothing are left out."""
@@ -68,6 +69,8 @@ class Witnesses:
             put("host", h and h.amount)
         elif key == "datetime":
             put("host", h and h.at and datetime.fromisoformat(h.at).replace(tzinfo=None))
+        if key in self.given:
+            out["given"] = self.given[key]
         return {k: v for k, v in out.items() if v not in (None, False, "")}
 
 
@@ -80,6 +83,11 @@ class WitnessedPan:
 
     def __str__(self) -> str:
         return self.pan.first6 + "*" * (self.length - 10) + self.pan.last4
+
+
+def pan_witness(masked: str) -> WitnessedPan:
+    """A witness's masked card number; its length is the card's PAN length."""
+    return _pan(masked)
 
 
 def _pan(masked: str) -> WitnessedPan:
@@ -101,9 +109,11 @@ def same(spec: FieldSpec, slip: Any, witness: Any, tolerance_s: float) -> bool:
     return slip == witness
 
 
-def show(value: Any) -> str:
+def show(value: Any, kind: str = "") -> str:
     if value is None:
         return "—"
+    if kind == "amount" and isinstance(value, int):
+        return f"{value // 100}.{value % 100:02d}"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, MaskedPan):
