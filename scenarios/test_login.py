@@ -43,8 +43,8 @@ def test_three_wrong_passwords_lock_the_operator_out(fresh_station):
 @pytest.mark.case("CUP-LOGIN-004")
 def test_sign_in_before_login_is_refused(fresh_station):
     before = len(flows.journal(fresh_station))
-    response = fresh_station.terminal.call("signin")
-    assert (response.status, response.data.get("reason")) == ("refused", "not_logged_in")
+    signin = flows.sign_in(fresh_station, log_in=False)
+    assert (signin.status, signin.reason) == ("refused", "not_logged_in")
     assert len(flows.journal(fresh_station)) == before, "the terminal went online anyway"
 
 

@@ -36,10 +36,11 @@ def login(station: Station, operator: str | None = None, password: str | None = 
     return response
 
 
-def sign_in(station: Station) -> SignInResult:
-    """Operator login (if needed), then sign-in with the working-key exchange."""
+def sign_in(station: Station, *, log_in: bool = True) -> SignInResult:
+    """Operator login (if needed, unless ``log_in`` is false), then sign-in with the
+    working-key exchange."""
     station.check_usable()
-    if station.state not in (StationState.LOGGED_IN, StationState.SIGNED_IN):
+    if log_in and station.state not in (StationState.LOGGED_IN, StationState.SIGNED_IN):
         response = login(station)
         if not response.ok:
             raise FlowError(f"{station.name}: operator login refused: {response.data}")
