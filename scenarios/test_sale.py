@@ -1,4 +1,4 @@
-"""Sign-in and a chip sale: the terminal, the host and the card must tell one story."""
+"""Sales: the terminal, the host and the slip must tell one story."""
 
 from __future__ import annotations
 
@@ -39,3 +39,34 @@ def test_sale_before_sign_in_is_refused_without_host_traffic(fresh_station, card
     assert result.status == "refused"
     assert result.reason == "not_signed_in"
     assert len(station.host.entries(station.tid)) == before, "the terminal went online anyway"
+
+
+@pytest.mark.case("CUP-SALE-002")
+def test_contactless_sale_without_pin_is_approved(fresh_station):
+    station = fresh_station
+    assert flows.sign_in(station).ok
+    result = flows.sale(station, 3_000, "cup-debit-chip", entry="tap")
+    assert (result.status, result.entry) == ("approved", "contactless"), result
+    flows.check_witnesses(station, result, "cup-debit-chip")
+    flows.check_receipt(station, result)
+
+
+@pytest.mark.case("CUP-SALE-004")
+def test_amount_out_of_range_is_refused_by_the_terminal(fresh_station):
+    station = fresh_station
+    assert flows.sign_in(station).ok
+    before = len(flows.journal(station))
+    result = flows.sale(station, station.profile.max_amount + 1, "cup-debit-chip")
+    assert (result.status, result.reason) == ("refused", "amount_out_of_range"), result
+    assert len(flows.journal(station)) == before, "the terminal went online anyway"
+
+
+@pytest.mark.case("CUP-SALE-005")
+def test_trace_numbers_increase_from_sale_to_sale(fresh_station):
+    station = fresh_station
+    assert flows.sign_in(station).ok
+    first = flows.sale(station, 1_100, "cup-debit-chip")
+    second = flows.sale(station, 1_200, "cup-credit-chip")
+    assert first.approved and second.approved, (first, second)
+    assert second.trace > first.trace, (first.trace, second.trace)
+    flows.check_receipt(station, second)

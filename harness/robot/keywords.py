@@ -53,6 +53,22 @@ class StationKeywords(_Component):
         return result
 
     @keyword
+    def void_last_sale(self, card: str, supervisor_password: str | None = None,
+                       entry: str = "insert") -> flows.TransactionResult:
+        """Void the last sale of this test: the supervisor password typed on the keypad (the
+        profile's unless one is given), then ``card`` presented again."""
+        if self.session.last_sale is None:
+            raise AssertionError("no sale to void in this test: run a Sale first")
+        return flows.void(self.session.station(), self.session.last_sale, card, entry,
+                          supervisor_password)
+
+    @keyword
+    def settle(self) -> dict:
+        """Close the batch with the host; returns status, totals and ``balanced``."""
+        response = flows.settle(self.session.station())
+        return {"status": response.status, **response.data}
+
+    @keyword
     def restore_bench(self) -> None:
         """Card back in its slot, robot homed, host script cleared (a test teardown)."""
         lab = self.session.lab
@@ -86,6 +102,11 @@ class HostKeywords(_Component):
     def host_will_not_answer_next_sale(self) -> None:
         """The host processes this terminal's next sale and sends no answer."""
         flows.host_will(self.session.station(), "sale", drop=True)
+
+    @keyword
+    def host_will_hang_up_on_next_sale(self) -> None:
+        """The host books this terminal's next sale, then closes the line unanswered."""
+        flows.host_will(self.session.station(), "sale", close=True)
 
     @keyword
     def host_will_corrupt_the_mac_of_next_sale(self) -> None:
