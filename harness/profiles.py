@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.cards import Card, CardDataError
+from devices.cards import load_cards as parse_card_list
 from harness.config import ConfigError, Node, load_yaml
 from harness.paths import resolve
 
@@ -64,18 +65,11 @@ def load_profile(path: Path) -> TerminalProfile:
 
 
 def load_cards(path: Path) -> dict[str, Card]:
-    root = Node(load_yaml(path, "card list"), path)
-    cards: dict[str, Card] = {}
-    for node in root.nodes("cards"):
-        data = dict(node.data)
-        card_id = node.str("id")
-        data.pop("id")
-        try:
-            cards[card_id] = Card(card_id=card_id, **{k: (str(v) if k in (
-                "pan", "expiry", "service_code", "pin", "seq_no") else v) for k, v in data.items()})
-        except (CardDataError, TypeError) as exc:
-            raise ConfigError(f"{path}: {node.where}: {exc}") from exc
-    return cards
+    """The card list, parsed by :func:`devices.cards.load_cards` (the host uses the same)."""
+    try:
+        return parse_card_list(path)
+    except CardDataError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def load_master_keys(path: Path) -> dict[str, bytes]:

@@ -11,7 +11,6 @@ from devices.host.config import (
     HostConfig,
     HostConfigError,
     TerminalKeys,
-    load_cards,
     load_terminal_keys,
 )
 from devices.host.journal import Journal, JournalEntry, JournalError
@@ -26,6 +25,5 @@ __all__ = [
     "JournalEntry",
     "JournalError",
     "TerminalKeys",
-    "load_cards",
     "load_terminal_keys",
 ]

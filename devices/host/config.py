@@ -1,5 +1,6 @@
 """What the acquirer host is told: the terminals it knows (their master keys) and the cards
-its issuer stub holds. Loaders read the lab's fixtures (test keys only)."""
+its issuer stub holds (parsed by :func:`devices.cards.load_cards`, the one card-list
+parser). The key loader reads the lab's fixtures (test keys only)."""
 
 from __future__ import annotations
 
@@ -73,17 +74,3 @@ def load_terminal_keys(path: Path, *, key_mode: str = "003", mac_alg: str = "cup
             mac_alg=str(entry.get("mac_alg", mac_alg)), mid=entry.get("mid", mid),
             key_layout=int(entry.get("key_layout", 60)))
     return out
-
-
-def load_cards(path: Path) -> list[Card]:
-    """``fixtures/cards.yaml``: ``cards: [{id, pan, expiry, service_code, pin, ...}]``."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
-    cards = []
-    for entry in data.get("cards") or []:
-        entry = dict(entry)
-        try:
-            card_id = str(entry.pop("id"))
-            cards.append(Card(card_id=card_id, **{k: v for k, v in entry.items()}))
-        except (KeyError, TypeError) as exc:
-            raise HostConfigError(f"{path}: a card entry is incomplete: {exc}") from None
-    return cards

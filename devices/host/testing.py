@@ -8,8 +8,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from devices.cards import Card
-from devices.host.config import HostConfig, TerminalKeys, load_cards, load_terminal_keys
+from devices.cards import Card, load_cards
+from devices.host.config import HostConfig, TerminalKeys, load_terminal_keys
 from devices.payments import framing
 from devices.payments import messages as m
 from devices.payments.settlement import BatchItem, Totals, plan_uploads
@@ -33,15 +33,15 @@ ICC_DATA = bytes.fromhex("9F2608") + bytes(8)
 def lab_config(**overrides: Any) -> HostConfig:
     """The host as the virtual lab runs it: fixture terminals and cards, in-memory journal."""
     terminals = load_terminal_keys(FIXTURES / "keys" / "terminals.yaml")
-    cards = load_cards(FIXTURES / "cards.yaml")
+    cards = list(load_cards(FIXTURES / "cards.yaml").values())
     return HostConfig(terminals=terminals, cards=cards, **overrides)
 
 
 def lab_card(card_id: str) -> Card:
-    for card in load_cards(FIXTURES / "cards.yaml"):
-        if card.card_id == card_id:
-            return card
-    raise KeyError(f"no card {card_id!r} in fixtures/cards.yaml")
+    try:
+        return load_cards(FIXTURES / "cards.yaml")[card_id]
+    except KeyError:
+        raise KeyError(f"no card {card_id!r} in fixtures/cards.yaml") from None
 
 
 def card_read(card: Card, entry: str = "chip") -> CardRead:
