@@ -11,19 +11,27 @@ the certification plan (the ``certification_plan`` fixture names it); flow steps
 Allure steps with their evidence; each device's log lines of the test are attached to the
 test itself, the teardown's to the teardown. An infrastructure error takes the station out
 of service, and its remaining tests are skipped (harness/verdict.py decides which).
+
+Scale: under pytest-xdist (``-n N``) each worker claims its own station of the inventory
+with a file lock (harness/claim.py) and starts or opens only that one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import allure
 import pytest
 
 from harness import flows
+from harness.claim import StationClaim
 from harness.evidence import AllureSteps, attach_device_logs
+from harness.inventory import load_inventory
 from harness.lab import Lab
+from harness.paths import DEFAULT_LAB
 from harness.plan import CertificationPlan
 from harness.progress import Progress
 from harness.report_files import rig_environment, update_environment
@@ -71,13 +79,27 @@ def pytest_collectreport(report: pytest.CollectReport) -> None:
 
 @pytest.fixture(scope="session")
 def lab(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    running = Lab.from_path(request.config.getoption("--lab"), tmp_path_factory.mktemp("posrig-lab"))
+    path, workdir = request.config.getoption("--lab"), tmp_path_factory.mktemp("posrig-lab")
+    claim = None
+    if os.environ.get("PYTEST_XDIST_WORKER") and not request.config.getoption("--station"):
+        # One station per worker: claim one, and start (or open) only that one.
+        inventory = load_inventory(path or DEFAULT_LAB)
+        claims = tmp_path_factory.getbasetemp().parent / "posrig-station-claims"
+        claim = StationClaim(claims, [s.name for s in inventory.stations])
+        name = claim.acquire()
+        running = Lab(replace(inventory, stations=(inventory.station(name),)), workdir)
+    else:
+        running = Lab.from_path(path, workdir)
     request.config.stash[_LAB] = running
     try:
         running.start()
         yield running
     finally:
-        running.stop()
+        try:
+            running.stop()
+        finally:
+            if claim is not None:
+                claim.release()
 
 
 @pytest.fixture(scope="session")
