@@ -32,6 +32,7 @@ def spec(key: str):
     ("auth_code", "1O6927", "106927"),  # a code of digits with an O in it
     ("auth_code", "A1B2C3", "A1B2C3"),  # letters stay letters in a code that has them
     ("amount", "RMB 7778.2I", 777821),
+    ("amount", "RM8 18.05", 1805),
     ("amount", "ＲＭＢ　１２.３４", 1234),
     ("txn_type", "消费撤销 V0ID", "void"),
     ("txn_type", "消费SALE", "sale"),
@@ -42,7 +43,8 @@ def test_values_are_read_through_ocr_confusions(key, text, value):
 
 
 @pytest.mark.parametrize(("key", "text"), [
-    ("trace", "00012"), ("amount", "RMB 12"), ("txn_type", "REFUND"), ("datetime", "yesterday"),
+    ("trace", "00012"), ("amount", "RMB 12"), ("amount", "USD 12.00"), ("txn_type", "REFUND"),
+    ("datetime", "yesterday"),
     ("card_number", "621234"),
 ])
 def test_text_that_is_not_a_value_of_the_field_is_refused(key, text):

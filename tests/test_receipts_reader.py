@@ -151,6 +151,19 @@ def test_each_print_fault_is_named(reader, quality, fault):
         assert verdict.check("merchant_id").status == "ok"
 
 
+def test_a_dead_dot_and_faded_ink_are_seen_through_the_camera_too(reader):
+    dead = sample(41, quality="dead_column")
+    paper = print_on_paper(dead.slip)
+    verdict = reader.verify(photo(paper.image, blur=1.2, noise=3, seed=41), dead.witnesses)
+    assert verdict.faults == ("dead_dot_columns",), verdict.explain()
+    faded = sample(42, quality="faded")
+    verdict = reader.verify(photo(scan(faded), blur=1.2, noise=3, seed=42), faded.witnesses)
+    assert "print_contrast_low" in verdict.faults and verdict.reading.grade.contrast < 0.30
+    good = sample(43)
+    verdict = reader.verify(photo(scan(good), blur=1.2, noise=3, seed=43), good.witnesses)
+    assert verdict.status == "pass" and verdict.reading.grade.dead_columns == ()
+
+
 def test_a_hopeless_photo_is_flagged_never_misread(reader):
     s = sample(50)
     frame = photo(scan(s), blur=3.5, noise=14, seed=50)

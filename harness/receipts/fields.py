@@ -79,8 +79,12 @@ def parse(spec: FieldSpec, text: str, template: ReceiptTemplate) -> Any:
             raise FieldError(f"not a date and time as {spec.format}") from exc
     if kind == "amount":
         value = compact(normalise(text))
-        if value.startswith(spec.currency.upper()):
-            value = value[len(spec.currency):]
+        # the currency as a recogniser may spell it (RM8 for RMB); a different one is refused
+        currency = spec.currency.upper()
+        if fx_similar(value[:len(currency)], currency) >= 0.6:
+            value = value[len(currency):]
+        elif re.search(r"[A-Z]", value):
+            raise FieldError(f"not an amount in {spec.currency}")
         value = normalise(value, digits=True)
         match = re.fullmatch(r"(\d+)[.,](\d{2})", value)
         if not match:
@@ -141,6 +145,12 @@ def shown(spec: FieldSpec, text: str) -> str:
         return text
     digits = re.sub(r"\D", "", normalise(text, digits=True))
     return mask_pan(digits) if len(digits) > 10 else text
+
+
+def fx_similar(a: str, b: str) -> float:
+    """Similarity of letters that a recogniser may have read as digits (8 for B, 0 for O)."""
+    back = {"8": "B", "0": "O", "1": "I", "5": "S", "2": "Z"}
+    return similarity("".join(back.get(c, c) for c in a), b)
 
 
 def similarity(a: str, b: str) -> float:

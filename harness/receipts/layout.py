@@ -16,6 +16,8 @@ import numpy as np
 LINE_PITCH = 32
 INDENT_PX = 12  # a value row starts at least this far right of the labels (printers: 24)
 INK_LEVEL = 0.6  # reflectance under which a pixel is ink
+EDGE_X, EDGE_Y = 16, 6  # paper edges no print reaches
+MIN_ROW_PX = 10  # a text row is ~22 px; thinner bands are fringes of the bar or the edge
 PAD_VALUE = 4  # paper kept above and below a row when it is cropped for recognition
 
 
@@ -62,16 +64,24 @@ def ink_level(reflectance: np.ndarray) -> float:
 
     as_u8 = np.clip(reflectance * 255, 0, 255).astype(np.uint8)
     otsu, _ = cv2.threshold(as_u8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    return float(np.clip(otsu / 255.0, INK_LEVEL, 0.9))
+    dark, light = as_u8[as_u8 <= otsu], as_u8[as_u8 > otsu]
+    if dark.size == 0 or light.size == 0:
+        return INK_LEVEL
+    # halfway between the two classes' means: Otsu's own split sits on the ink's level
+    # when the print is one flat tone (a thermal printer's is)
+    return float(np.clip((float(dark.mean()) + float(light.mean())) / 2 / 255.0, INK_LEVEL, 0.9))
 
 
 def find_layout(reflectance: np.ndarray) -> Layout:
     level = ink_level(reflectance)
     ink = reflectance < level
     h, w = ink.shape
-    # ignore the outermost paper edge: a slightly wide warp leaves tray there
-    ink[:, :4] = False
-    ink[:, w - 4:] = False
+    # ignore the outer paper: the printhead starts 5 mm (40 px) in, and a slightly wide
+    # warp leaves a sliver of tray along the edges
+    ink[:, :EDGE_X] = False
+    ink[:, w - EDGE_X:] = False
+    ink[:EDGE_Y, :] = False
+    ink[h - EDGE_Y:, :] = False
     per_row = ink.sum(axis=1)
     # the bar first: rows of ink across most of the paper (blur may join it to the last line)
     bar = None
@@ -82,7 +92,7 @@ def find_layout(reflectance: np.ndarray) -> Layout:
     if bar is not None:
         # text above the bar only; the bar's blurred fringe is not a row
         per_row = per_row.copy()
-        per_row[max(0, bar[1] - 3):] = 0
+        per_row[max(0, bar[1] - 8):] = 0
     bands = _bands(per_row >= 2, min_len=3)
     # merge bands split by a thin gap inside one row (a Chinese character's strokes)
     merged: list[list[int]] = []
@@ -100,7 +110,7 @@ def find_layout(reflectance: np.ndarray) -> Layout:
             cols = np.flatnonzero(ink[ya:yb].any(axis=0))
             if cols.size:
                 rows.append((int(cols[0]), ya, int(cols[-1]) + 1, yb))
-    rows = [r for r in rows if r[3] - r[1] >= 6]
+    rows = [r for r in rows if r[3] - r[1] >= MIN_ROW_PX]
     left = int(np.median(sorted(r[0] for r in rows)[: max(1, len(rows) // 2)])) if rows else 0
     right = bar[2] if bar else (max((r[2] for r in rows), default=w))
     last = bar[3] if bar else (rows[-1][3] if rows else 0)

@@ -31,6 +31,7 @@ MATCH_MARGIN = 0.06  # the best label must beat the next best by this much
 LEARN_MIN = 0.97  # OCR similarity to the template label before a bitmap is learned
 FIND_MIN = 0.7  # OCR similarity that identifies a row as a template line at all
 PAD = 3
+CLEAR_READ = 0.8  # a row read at least this surely and matching no label is a misprint
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,9 @@ class Located:
 class LocatedLines:
     found: list[Located]
     missing: list[str]  # keys of template lines not found, in template order
-    garbled: list[str]  # rows that matched no template line (their OCR text)
+    garbled: list[str]  # rows read clearly that match no template line (their OCR text)
     out_of_order: list[str]
+    unreadable_rows: int = 0  # rows that matched nothing and were not read clearly either
 
 
 class LabelBook:
@@ -155,6 +157,7 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
         else:
             groups.append((row, []))
     garbled: list[str] = []
+    unreadable = 0
     slot_i = 0
     pending_ocr: list[tuple[int, Row, list[Row]]] = []
     results: dict[int, Located] = {}
@@ -176,7 +179,10 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
         for (g, head, cont), read in zip(pending_ocr, reads, strict=True):
             hit = _by_ocr(refl, head, read, slots, book, layout.ink_level)
             if hit is None:
-                garbled.append(read.text)
+                if read.confidence >= CLEAR_READ:
+                    garbled.append(read.text)
+                else:
+                    unreadable += 1
                 continue
             _take_value_rows(hit, cont)
             results[g] = hit
@@ -187,13 +193,13 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
                for slot in slots if not any(line.key in keys_found for line in slot)]
     ranks = [order.index(k) for k in keys_found]
     out_of_order = [k for i, k in enumerate(keys_found) if i and ranks[i] < ranks[i - 1]]
-    return LocatedLines(found, missing, garbled, out_of_order)
+    return LocatedLines(found, missing, garbled, out_of_order, unreadable)
 
 
 def _take_value_rows(hit: Located, cont: list[Row]) -> None:
-    """A value the printer moved to its own rows is all there: nothing after the label counts."""
-    if cont and hit.line.has_value:
-        hit.value_boxes[:] = [r.box for r in cont]
+    """Indented rows under a label carry its value on (a long value wraps)."""
+    if hit.line.has_value:
+        hit.value_boxes.extend(r.box for r in cont)
 
 
 def _by_bitmap(refl: np.ndarray, head: Row, slots: list[list[Line]], book: LabelBook,
@@ -261,9 +267,27 @@ def _located(refl: np.ndarray, head: Row, line: Line, x_start: int, x_end: int, 
              text: str, level: float) -> Located:
     label_box = (x_start, head.box[1], x_end, head.box[3])
     hit = Located(line, head, label_box, by=by, label_read=text)
-    if line.has_value:
-        ink = (refl[head.box[1]:head.box[3], x_end:head.box[2]] < level).any(axis=0)
-        cols = np.flatnonzero(ink)
-        if cols.size:
-            hit.value_boxes.append((x_end + int(cols[0]), head.box[1], head.box[2], head.box[3]))
+    if not line.has_value:
+        return hit
+    ink = (refl[head.box[1]:head.box[3], x_end:head.box[2]] < level).any(axis=0)
+    blobs = _blobs(ink, gap=3)
+    # a label found a few pixels short leaves its colon behind: a lone narrow blob
+    if blobs and blobs[0][1] - blobs[0][0] <= 6 and blobs[0][0] <= 8 and len(blobs) > 1:
+        blobs = blobs[1:]
+    if blobs and (len(blobs) > 1 or blobs[0][1] - blobs[0][0] > 6):
+        hit.value_boxes.append((x_end + blobs[0][0], head.box[1], head.box[2], head.box[3]))
     return hit
+
+
+def _blobs(ink: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Runs of ink columns, joined across blank runs shorter than ``gap``."""
+    cols = np.flatnonzero(ink)
+    if cols.size == 0:
+        return []
+    out = [[int(cols[0]), int(cols[0]) + 1]]
+    for c in cols[1:]:
+        if c - out[-1][1] < gap:
+            out[-1][1] = int(c) + 1
+        else:
+            out.append([int(c), int(c) + 1])
+    return [(a, b) for a, b in out]

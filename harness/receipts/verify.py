@@ -80,7 +80,11 @@ class ReceiptVerdict:
 def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReading,
           reads: dict[str, list[LineRead]], witnesses: Witnesses) -> ReceiptVerdict:
     if not reading.readable:
-        return ReceiptVerdict(FLAGGED, (), (), (reading.reason or "unreadable",), (), reading)
+        # what the bar shows (contrast, dead dots, a short cut) stands even when the text does not
+        faults = tuple(f for f in (reading.grade.faults if reading.grade else ())
+                       if f not in (gx.LABELS_MISSING, gx.LABELS_OUT_OF_ORDER))
+        return ReceiptVerdict(FAIL if faults else FLAGGED, (), faults,
+                              (reading.reason or "unreadable",), (), reading)
     checks = [_check(template, limits, spec, reading.fields[spec.key], reads.get(spec.key, []),
                      witnesses.values(spec.key))
               for spec in template.fields]
@@ -102,8 +106,11 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
     # a missing label on a slip cut short is the cut, not a separate misprint
     checks = [c if not (c.status == MISSING and grade is not None and grade.cut_short) else
               FieldCheck(c.key, MISSING, c.slip, c.witnesses, "slip cut short") for c in checks]
-    if any(c.status == MISSING for c in checks) and grade is not None and not grade.faults:
-        faults.append(gx.LABELS_MISSING)
+    if grade is not None and grade.missing_labels and not grade.faults and not grade.cut_short:
+        # labels not seen on rows that could not be read: the reading is flagged, not the print
+        checks = [FieldCheck(c.key, UNREADABLE, c.slip, c.witnesses, "its line could not be read")
+                  if c.status == MISSING else c for c in checks]
+        flags.extend(f"unreadable:{c.key}" for c in checks if c.detail == "its line could not be read")
     status = FAIL if faults else (FLAGGED if flags else PASS)
     warnings = tuple(grade.warnings) if grade is not None else ()
     return ReceiptVerdict(status, tuple(checks), tuple(dict.fromkeys(faults)), tuple(flags),
