@@ -52,6 +52,7 @@ class TerminalDriver:
         self._responses: dict[int, Response] = {}
         self._events: deque[Event] = deque()
         self.history: deque[str] = deque(maxlen=200)  # what the terminal said, for error tails
+        self.received: deque[Event] = deque(maxlen=1000)  # every event, consumed or not
 
     def _next_message(self, timeout: float) -> Message:
         """The next message from the terminal; ``LinkTimeout`` when none came in time."""
@@ -122,6 +123,7 @@ class TerminalDriver:
         elif isinstance(message, Event):
             self.history.append(f"{message.event} {message.data}")
             self._events.append(message)
+            self.received.append(message)
         else:
             raise TerminalError(f"{self.station}: the terminal sent a request ({message.cmd}); "
                                 "a terminal only answers and reports")
