@@ -120,6 +120,15 @@ def test_a_declined_debit_is_result_7_with_the_host_code(bench):
     assert (sale.status, sale.data["result"], sale.data["rc"]) == ("declined", "7", "51")
 
 
+def test_a_lost_host_answer_is_result_9_and_the_reversal_precedes_the_next_debit(bench):
+    bench.host.script.next(tid=bench.tid, kind="sale", drop=True)
+    lost = bench.sale(3_000, "cup-debit-chip")
+    assert (lost.status, lost.data["result"]) == ("failed", "9")
+    assert bench.sale(1_000, "cup-debit-chip").status == "approved"
+    assert [e.kind for e in bench.journal()] == ["signin", "sale", "reversal", "sale"]
+    assert bench.journal("sale")[0].state == "reversed"
+
+
 def test_cancellation_over_concert_asks_the_supervisor_on_the_keypad(bench):
     sale = bench.sale(4_000, "cup-debit-chip")
     pending = bench.terminal.send("void", trace=sale.data["trace"])

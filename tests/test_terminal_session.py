@@ -130,3 +130,10 @@ def test_a_terminal_gone_quiet_is_an_error_that_shows_its_last_words(bench):
     with pytest.raises(TerminalError, match=r"(?s)prompt 'enter_pin'.*insert_card"):
         bench.terminal.expect_prompt("enter_pin", timeout=1)
     assert pending.result(10).data["reason"] == "no_card"
+
+
+def test_open_terminal_names_the_dialects_it_knows():
+    from devices.terminal import open_terminal
+
+    with pytest.raises(ValueError, match="posrig speaks posrig-ecr/1, concert"):
+        open_terminal("/dev/null", dialect="nexo", station="station-9")

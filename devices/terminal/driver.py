@@ -61,6 +61,12 @@ class TerminalDriver:
     def send(self, cmd: str, **args: Any) -> Pending:
         raise NotImplementedError
 
+    def reopen(self, url: str | None = None) -> TerminalDriver:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def call(self, cmd: str, timeout: float | None = None, **args: Any) -> Response:
         return self.send(cmd, **args).result(timeout)
 

@@ -27,9 +27,10 @@ from devices.host.testing import lab_config
 from devices.power.driver import SerialPowerRelay
 from devices.power.sim import SimulatedPowerRelay
 from devices.robot import GcodeRobot, RobotGeometry, SimulatedRobot
+from devices.terminal import open_terminal
 from devices.terminal.console import Console
 from devices.terminal.dialect import Event, Response
-from devices.terminal.driver import EcrTerminal, Pending, TerminalDriver
+from devices.terminal.driver import Pending, TerminalDriver
 from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -172,15 +173,9 @@ def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "100
         closers.append(relay_sim.stop)
         console = Console(sim.console_url, "bench-t", tmp_path / "logs")
         closers.append(console.close)
-        if dialect == "concert":
-            from devices.terminal.concert_driver import ConcertTerminal
-
-            terminal: TerminalDriver = ConcertTerminal(sim.url, station="bench-t", console=console,
-                                                       response_timeout=30)
-        else:
-            terminal = EcrTerminal(sim.url, station="bench-t", ack_timeout=0.5,
-                                   response_timeout=30)
-        closers.append(terminal.close)  # type: ignore[attr-defined]
+        terminal = open_terminal(sim.url, dialect=dialect, station="bench-t", console=console,
+                                 ack_timeout=0.5, response_timeout=30)
+        closers.append(terminal.close)
         robot = GcodeRobot(robot_sim.url, geometry, station="bench-t")
         closers.append(robot.close)
         robot.home()
