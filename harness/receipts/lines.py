@@ -223,7 +223,10 @@ def _by_bitmap(refl: np.ndarray, head: Row, slots: list[list[Line]], book: Label
     if score < MATCH_MIN or (len(scored) > 1 and scored[1][0] > score - MATCH_MARGIN):
         return None, 0
     x_start = max(0, head.box[0] - 8) + x
-    return _located(refl, head, line, x_start, x_start + width, "bitmap", "", level), skip
+    # a blurred fit can land a few pixels off: the label ends at the space after its colon
+    x_end = _space_after_colon(refl, head, x_start + width - 2, level) if line.has_value \
+        else x_start + width
+    return _located(refl, head, line, x_start, x_end, "bitmap", "", level), skip
 
 
 def _by_ocr(refl: np.ndarray, head: Row, read: LineRead, slots: list[list[Line]],

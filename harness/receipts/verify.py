@@ -106,7 +106,8 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
     # a missing label on a slip cut short is the cut, not a separate misprint
     checks = [c if not (c.status == MISSING and grade is not None and grade.cut_short) else
               FieldCheck(c.key, MISSING, c.slip, c.witnesses, "slip cut short") for c in checks]
-    if grade is not None and grade.missing_labels and not grade.faults and not grade.cut_short:
+    if grade is not None and grade.missing_labels and gx.LABELS_MISSING not in grade.faults \
+            and not grade.cut_short:
         # labels not seen on rows that could not be read: the reading is flagged, not the print
         checks = [FieldCheck(c.key, UNREADABLE, c.slip, c.witnesses, "its line could not be read")
                   if c.status == MISSING else c for c in checks]
