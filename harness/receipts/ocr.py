@@ -6,7 +6,7 @@ the speed (ANCHORS.md: whole-frame detection + recognition is 650-750 ms a slip)
 It keeps the recognizer's per-step character probabilities, so a value can be scored
 against what the witnesses say it should be (``LineRead.logp``): that tells "printed
 something else" from "could not read it". ``read_page`` is whole-frame detection and
-recognition: the baseline, and the way in when a line is not where the template says.
+recognition: the baseline bench/receipts.py measures the reader against.
 
 Nothing is downloaded: every model is named by path, and a missing file is an error
 that says which package to reinstall.
