@@ -96,3 +96,14 @@ def test_a_bad_mac_on_the_answer_reverses_with_a0_and_demands_a_new_sign_in(benc
     assert bench.sale(1_000).status == "approved"
     reversal = bench.journal("reversal")[-1]
     assert "reason A0" in reversal.note and reversal.state == "undone"
+
+
+def test_a_new_sign_in_ordered_in_the_reversal_answer_stops_the_sale_behind_it(bench):
+    bench.host.script.next(tid=bench.tid, kind="sale", drop=True)
+    assert bench.sale(2_000).status == "failed"
+    bench.host.script.next(tid=bench.tid, kind="reversal", resign=True)
+    stopped = bench.sale(1_000)
+    assert (stopped.status, stopped.data["reason"]) == ("refused", "not_signed_in")
+    assert kinds(bench) == ["sale", "reversal"], "the reversal went, the sale did not"
+    bench.terminal.call("signin", timeout=20)
+    assert bench.sale(1_000).status == "approved"

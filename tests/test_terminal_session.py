@@ -137,3 +137,12 @@ def test_open_terminal_names_the_dialects_it_knows():
 
     with pytest.raises(ValueError, match="posrig speaks posrig-ecr/1, concert"):
         open_terminal("/dev/null", dialect="nexo", station="station-9")
+
+
+def test_an_unreadable_flash_fails_the_self_check(bench):
+    bench.power_cut()
+    bench.sim.store.path.parent.mkdir(parents=True, exist_ok=True)
+    bench.sim.store.path.write_text("{not json")
+    bench.relay.on()
+    bench.console.expect(r"SELFTEST FLASH FAIL: terminal state file .* is corrupt", timeout=10)
+    bench.console.expect("HALTED", timeout=1)

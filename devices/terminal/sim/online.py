@@ -126,6 +126,8 @@ def flush_reversal(t: SimulatedTerminal) -> None:
         t.state.pending_reversal = None
         t.save()
         after_answer(t, result.proc_req, result.rc)
+        if not t.session.signed_in:  # the host's answer ordered a new sign-in
+            raise Refusal("refused", "not_signed_in", "请先签到 PLEASE SIGN IN")
         return
     raise Refusal("failed", "reversal_pending", "冲正失败 REVERSAL FAILED",
                   reversal_trace=record["trace"])

@@ -89,7 +89,7 @@ def finish(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented,
             original = t.state.item(int(extra["orig_trace"]), "sale")
             if original is not None:
                 original["voided"] = True
-    t.state.last_slip = slip
+        t.state.last_slip = slip
     t.save()  # the batch item and the cleared reversal reach flash together
     online.after_answer(t, result.proc_req, result.rc)
     data: dict[str, Any] = {

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -147,7 +148,11 @@ class SimulatedTerminal:
         while not self._stop.is_set():
             if self._power_on.is_set():
                 self._power_on.clear()
-                self._boot()
+                try:
+                    self._boot()
+                except ValueError as exc:  # an unreadable flash: the self-check fails
+                    self.console(f"SELFTEST FLASH FAIL: {exc}")
+                    self.console("HALTED: service required")
                 continue
             if not self.ram.booted:
                 self._wake.wait(0.2)
@@ -165,6 +170,10 @@ class SimulatedTerminal:
             outcome = self._dispatch(incoming)
         except PowerLost:
             return
+        except Exception as exc:  # a simulator bug must not kill the terminal's thread silently
+            self.console(f"FATAL {incoming.cmd}: {type(exc).__name__}: {exc}")
+            events.log(self.source, f"internal error in {incoming.cmd}:\n{traceback.format_exc()}")
+            outcome = Outcome("error", {"reason": "internal_error", "message": str(exc)})
         finally:
             self._in_request = False
         if self._epoch == self._req_epoch and self.model.powered:
