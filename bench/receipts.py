@@ -141,10 +141,10 @@ def main() -> int:
     template = ReceiptTemplate.from_dict(raw)
     limits = PrintLimits.from_profile(PROFILE)
     engine = shared_engine()
-    started = time.perf_counter()
     reader = ReceiptReader(template, limits, engine=engine)
-    print(f"receipts bench: {os.cpu_count()} cores, engine loaded in "
-          f"{time.perf_counter() - started:.1f} s, seed {args.seed}", file=sys.stderr)
+    # other processes on the same cores stretch every millisecond figure: say how busy it was
+    print(f"receipts bench: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}, "
+          f"seed {args.seed}", file=sys.stderr)
     # one slip read before timing: the first read of a template learns its label bitmaps
     warm = make_sample(raw, random.Random(-1))
     reader.verify(print_on_paper(warm.slip).image, warm.witnesses)
@@ -181,6 +181,7 @@ def main() -> int:
         print(f"{level}: {ours.slips} slips  reader {_line(ours.figures())}", file=sys.stderr)
         if not args.no_baseline:
             print(f"{level}: {base.slips} slips  whole-frame {_line(base.figures())}", file=sys.stderr)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}", file=sys.stderr)
     print(json.dumps(results))
     return 0
 

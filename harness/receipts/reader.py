@@ -94,7 +94,7 @@ class ReceiptReader:
         flat = reading.flat
         if flat is None:
             return out
-        hide = _hide(reading)
+        hide = _hide(self.template, reading)
         status = {c.key: c.status for c in verdict.checks}
         marks = []
         for key, got in reading.fields.items():
@@ -159,12 +159,15 @@ class ReceiptReader:
                             hit.label_box, problem)
 
 
-def _hide(reading: ReceiptReading) -> list[Box]:
+def _hide(template: ReceiptTemplate, reading: ReceiptReading) -> list[Box]:
     """Value boxes of a card number that is not plainly masked: blacked out in evidence."""
-    got = reading.fields.get("card_number")
-    if got is None or (isinstance(got.value, fx.MaskedPan) and got.value.masked):
-        return []
-    return list(got.boxes)
+    out: list[Box] = []
+    for spec in template.fields:
+        got = reading.fields.get(spec.key)
+        if spec.kind == "masked_pan" and got is not None and not (
+                isinstance(got.value, fx.MaskedPan) and got.value.masked):
+            out.extend(got.boxes)
+    return out
 
 
 def _crop(flat: Flattened, box: Box) -> np.ndarray:
