@@ -123,3 +123,16 @@ def test_cli_expectations_are_parsed_and_refused_with_the_field_list():
         parse_expectations(TEMPLATE, ["tip=1.00"])
     with pytest.raises(ConfigError, match="FIELD=VALUE"):
         parse_expectations(TEMPLATE, ["amount"])
+
+
+def test_one_opencv_build_the_headless_one_and_the_ocr_models_ship_in_the_wheel():
+    from importlib import metadata
+
+    from harness.receipts.ocr import model_paths
+
+    assert metadata.version("opencv-python-headless")
+    for gui_build in ("opencv-python", "opencv-contrib-python"):
+        with pytest.raises(metadata.PackageNotFoundError):
+            metadata.version(gui_build)
+    paths = model_paths()
+    assert all(p.is_file() and p.stat().st_size > 100_000 for p in paths.values())
