@@ -237,3 +237,9 @@ def test_a_template_with_a_qr_code_has_it_read_from_below_the_bar():
     reading = ReceiptReader(template, engine=shared_engine()).read(np.vstack([paper, tail]))
     assert reading.qr == f"posrig:{s.values['rrn']}"
     assert reading.value("rrn") == s.values["rrn"]
+
+
+def test_an_upside_down_slip_is_unreadable_and_says_why(reader):
+    s = sample(95)
+    verdict = reader.verify(np.ascontiguousarray(scan(s)[::-1, ::-1]), s.witnesses)
+    assert verdict.status == "unreadable" and "upside down" in verdict.flags[0]

@@ -121,7 +121,10 @@ class ReceiptReader:
             return done(status="unreadable", reason=f"paper not found: {exc}"), None
         layout = find_layout(flat.reflectance)
         if not layout.rows:
-            return done(status="unreadable", flat=flat, reason="no print found on the paper"), None
+            upside_down = layout.bar is not None and layout.bar[1] < flat.reflectance.shape[0] / 3
+            return done(status="unreadable", flat=flat, reason=(
+                "the slip lies upside down (its bar is at the top): turn it on the tray"
+                if upside_down else "no print found on the paper")), None
         located = locate(flat.reflectance, layout, self.template, self.book, self.engine)
         by_key = {hit.line.key: hit for hit in located.found}
         copy = next((k.split(":", 1)[1] for k in by_key if k.startswith("copy:")), None)
