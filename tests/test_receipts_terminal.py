@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 
 from devices.camera.render import render_slip as print_on_paper
-from devices.terminal.testing import load_profile, open_bench
+from devices.terminal.testing import open_bench
 from harness.flows import TransactionResult
 from harness.paths import FIXTURES
+from harness.profiles import load_profile as load_terminal_profile
 from harness.receipts import PrintLimits, ReceiptReader, Witnesses, shared_engine
 
 PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
@@ -28,18 +29,14 @@ def _sale_and_slip(bench, amount: int):
     response = bench.sale(amount, "cup-debit-chip", "insert")
     assert response.status == "approved"
     slip = bench.model.tray[before]  # the merchant copy
-    profile = load_profile()
-    witnesses = Witnesses(
-        ecr=TransactionResult.from_response("sale", amount, response),
-        host=bench.journal("sale")[-1],
-        merchant_name=profile["host_profile"]["merchant_name"],
-        merchant_id=profile["host_profile"]["merchant_id"], terminal_id=bench.tid,
-        operator=profile["operator"]["id"])
+    witnesses = Witnesses.of(TransactionResult.from_response("sale", amount, response),
+                             bench.journal("sale")[-1], load_terminal_profile(PROFILE), bench.tid)
     return print_on_paper(slip).image, witnesses
 
 
 def test_a_sale_slip_agrees_with_ecr_and_host_until_the_terminal_misprints_the_amount(bench):
-    reader = ReceiptReader(load_profile_template(), PrintLimits.from_profile(PROFILE),
+    profile = load_terminal_profile(PROFILE)
+    reader = ReceiptReader(profile.receipt_template, PrintLimits.from_profile(profile.source),
                            engine=shared_engine())
     image, witnesses = _sale_and_slip(bench, 12_345)
     verdict = reader.verify(image, witnesses)
@@ -53,9 +50,3 @@ def test_a_sale_slip_agrees_with_ecr_and_host_until_the_terminal_misprints_the_a
     check = verdict.check("amount")
     assert (check.slip, check.witnesses) == ("RMB 201.00", {"ecr": "200.00", "host": "200.00"})
 
-
-def load_profile_template() -> dict:
-    import yaml
-
-    name = load_profile()["receipt"]["template"]
-    return yaml.safe_load((FIXTURES / "receipts" / f"{name}.yaml").read_text(encoding="utf-8"))

@@ -30,6 +30,14 @@ class Witnesses:
     operator: str | None = None
     given: dict[str, Any] = field(default_factory=dict)  # canonical values a person expects (CLI)
 
+    @classmethod
+    def of(cls, ecr: Any, host: Any, profile: Any, terminal_id: str) -> Witnesses:
+        """The witnesses of one transaction on a station: its ECR result, its journal entry,
+        and what the station's harness.profiles.TerminalProfile configures."""
+        return cls(ecr=ecr, host=host, merchant_name=profile.merchant_name,
+                   merchant_id=profile.merchant_id, terminal_id=terminal_id,
+                   operator=profile.operator_id)
+
     def values(self, key: str) -> dict[str, Any]:
         """``{source: canonical value}`` for a template field; sources that say nothing are left out."""
         e, h = self.ecr, self.host
