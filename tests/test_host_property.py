@@ -82,11 +82,7 @@ class Model:
         self.sales.clear()
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(ops, max_size=25))
-def test_journal_totals_always_equal_settlement(steps):
-    host = AcquirerHost(lab_config(clock=lambda: datetime(2026, 3, 4, 5, 6, 7),
-                                   log_exchanges=False))
+def play(host: AcquirerHost, steps: list[tuple]) -> None:
     host.start_in_thread()
     try:
         models = [Model(host, tid) for tid in TIDS]
@@ -111,3 +107,23 @@ def test_journal_totals_always_equal_settlement(steps):
             model.settle_and_check()
     finally:
         host.stop()
+
+
+def clock() -> datetime:  # importable: a worker process calls it too
+    return datetime(2026, 3, 4, 5, 6, 7)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, max_size=25))
+def test_journal_totals_always_equal_settlement(steps):
+    play(AcquirerHost(lab_config(clock=clock, log_exchanges=False)), steps)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(ops, max_size=25))
+def test_journal_totals_always_equal_settlement_with_two_workers(tmp_path_factory, steps):
+    """The same with the terminals split over two worker processes (one journal file, one
+    issuer, one script): terminals 10000001 and 10000003 on one, 10000002 on the other."""
+    journal = tmp_path_factory.mktemp("journal") / "journal.sqlite"
+    play(AcquirerHost(lab_config(clock=clock, log_exchanges=False, journal_path=journal,
+                                 workers=2)), steps)

@@ -13,7 +13,7 @@ from devices.host.control import ControlError, HostControl
 from devices.host.script import Behaviour, ScriptError
 from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
 from devices.payments.framing import FramingError
-from devices.payments.terminal_side import MacError
+from devices.payments.terminal_side import MacError, ProtocolError
 
 CLOCK = datetime(2026, 3, 4, 5, 6, 7)
 CHIP = lab_card("cup-debit-chip")
@@ -121,6 +121,20 @@ def test_order_resign_in_header(host):
     assert host.journal.entries(kind="sale")[0].behaviour == "resign"
 
 
+def test_scripted_amount_is_answered_and_journaled_but_not_booked(host):
+    t = signed_in(host)
+    host.script.next(kind="sale", amount=999)
+    out = t.sale_request(LOW, 500)
+    with pytest.raises(ProtocolError, match="DE4 is '000000000999'") as info:
+        t.session.financial_response(out, t.send(out))
+    assert info.value.rc == "00"
+    row = host.journal.entries(kind="sale")[-1]
+    assert (row.amount, row.behaviour, row.state) == (999, "amount 999", "approved")
+    assert t.sale(LOW, 500).rc == "00"  # 500 was debited, not 999: 1000 - 500 left
+    assert t.sale(LOW, 1).rc == "51"
+    assert Behaviour(amount=0).to_dict() == {"amount": 0}
+
+
 def test_bad_scripts_are_refused():
     with pytest.raises(ScriptError, match="unknown behaviour"):
         Behaviour.from_dict({"explode": True})
@@ -128,6 +142,8 @@ def test_bad_scripts_are_refused():
         Behaviour(drop=True, close=True)
     with pytest.raises(ScriptError, match="2 characters"):
         Behaviour(rc="5")
+    with pytest.raises(ScriptError, match="amount must be"):
+        Behaviour(amount=-1)
 
 
 def test_control_channel_scripts_a_host_in_another_process(host, tmp_path):

@@ -53,6 +53,16 @@ class HostConfig:
     max_frame: int = 4096  # bytes; a larger length prefix closes the connection
     max_connections: int = 1024  # beyond this a new connection is closed at once
     control_path: Path | None = None  # local control socket (phase 2), off when None
+    # Worker processes sharing the port, each owning a share of the terminals
+    # (devices.host.workers); more than one needs a journal file and a picklable clock.
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise HostConfigError(f"workers must be at least 1, got {self.workers}")
+        if self.workers > 1 and self.journal_path is None:
+            raise HostConfigError(
+                "several host workers write one journal: give journal_path (a file)")
 
 
 def load_terminal_keys(path: Path, *, key_mode: str = "003", mac_alg: str = "cup-ecb",

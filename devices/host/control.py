@@ -76,8 +76,7 @@ def _command(host: AcquirerHost, msg: dict[str, Any]) -> dict[str, Any]:
     if cmd == "pending":
         return {"rules": [rule.to_dict() for rule in host.script.pending()]}
     if cmd == "status":
-        return {"port": host.port, "signed_in": sorted(
-            tid for tid, term in host.core.terminals.items() if term.signed_in)}
+        return {"port": host.port, "signed_in": host.signed_in()}
     if cmd == "entries":
         rows = host.journal.entries(tid=msg.get("tid"), kind=msg.get("kind"))
         return {"entries": [dataclasses.asdict(row) for row in rows]}

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import itertools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from devices import events
 from devices.host.config import HostConfig
@@ -27,6 +27,7 @@ from devices.masking import mask_pan
 from devices.payments import framing
 from devices.payments import messages as m
 from devices.payments.crypto import Key, mac_matches
+from devices.payments.keys import WorkingKeys
 from devices.payments.spec import MessageFormatError, decode_message, describe
 
 
@@ -49,7 +50,31 @@ class Outcome:
     delay_s: float = 0.0  # wait before sending
 
 
-@dataclass
+class Stamps:
+    """The clock as the protocol and the journal write it, formatted once a second: at
+    thousands of messages a second, strftime was a visible share of each one."""
+
+    __slots__ = ("_key", "at_prefix", "at_suffix", "hhmmss", "mmdd")
+
+    def __init__(self) -> None:
+        self._key: tuple[int, ...] = ()
+        self.hhmmss = self.mmdd = self.at_prefix = self.at_suffix = ""
+
+    def update(self, now: datetime) -> None:
+        key = (now.second, now.minute, now.hour, now.day, now.month, now.year)
+        if key != self._key:
+            self._key = key
+            self.hhmmss, self.mmdd = f"{now:%H%M%S}", f"{now:%m%d}"
+            # "2026-03-04T05:06:07.", milliseconds go between, then any UTC offset.
+            iso = now.replace(microsecond=0).isoformat(timespec="milliseconds")
+            self.at_prefix, self.at_suffix = iso[:20], iso[23:]
+
+    def at(self, now: datetime) -> str:
+        """The journal's ``at``: ISO time to the millisecond."""
+        return f"{self.at_prefix}{now.microsecond // 1000:03d}{self.at_suffix}"
+
+
+@dataclass(slots=True)
 class Ctx:
     """One request being handled: its fields, the response being built, the journal row."""
 
@@ -83,33 +108,62 @@ HANDLERS: dict[str, tuple[str, Handler]] = {}
 UNSUPPORTED = frozenset({"0100", "0120", "0220", "0620"})
 
 
+class ScriptSource(Protocol):
+    def take(self, tid: str | None, mti: str, kind: str) -> Behaviour | None: ...
+
+
 class HostCore:
-    def __init__(self, config: HostConfig, journal: Journal):
+    """One host's logic and state. In a host of several worker processes each worker has
+    one, holding the sessions and ledger of the terminals it owns (devices.host.workers);
+    ``issuer``, ``script``, ``sessions`` and ``worker`` are then what they share."""
+
+    def __init__(self, config: HostConfig, journal: Journal, *, issuer: Issuer | None = None,
+                 script: ScriptSource | None = None, worker: tuple[int, int] = (0, 1),
+                 sessions: MutableSequence[int] | None = None):
         self.config = config
         self.journal = journal
-        self.issuer = Issuer(config.cards)
+        self.issuer = issuer or Issuer(config.cards)
         self.terminals = {tid: TerminalState(tid, keys, Key(keys.tmk))
                           for tid, keys in config.terminals.items()}
         self.ledger: dict[TxnKey, Txn] = {}
         self.uploads: dict[tuple[str, str], Any] = {}  # (TID, batch) -> upload in progress
-        self.script = Script()
+        self.script: ScriptSource = script or Script()
         self._seq = itertools.count(1)
         self._rng = random.Random()
+        self.stamps = Stamps()
+        self._worker, self._workers = worker
+        # One flag per terminal (sorted TIDs) for a control channel in another process.
+        self._sessions = sessions
+        self._session_ix = {tid: i for i, tid in enumerate(sorted(config.terminals))}
+
+    def set_keys(self, term: TerminalState, keys: WorkingKeys | None,
+                 key_mode: str | None = None) -> None:
+        """A sign-in gave ``term`` working keys, or a sign-off (None) took them."""
+        term.working = keys
+        if key_mode is not None:
+            term.key_mode = key_mode
+        if self._sessions is not None:
+            self._sessions[self._session_ix[term.tid]] = keys is not None
 
     # -- numbers the host hands out ---------------------------------------------------------
     def next_rrn(self, now: datetime) -> str:
-        return f"{now:%H%M%S}{next(self._seq) % 1_000_000:06d}"
+        """Time + sequence; workers interleave their sequences so no two share a number."""
+        self.stamps.update(now)
+        seq = next(self._seq) * self._workers + self._worker
+        return f"{self.stamps.hhmmss}{seq % 1_000_000:06d}"
 
     def next_auth_code(self) -> str:
         return f"{self._rng.randrange(1_000_000):06d}"
 
     # -- entry point ------------------------------------------------------------------------
-    def handle(self, frame: framing.Frame) -> Outcome:
+    def handle(self, frame: framing.Frame, req: dict[str, str] | None = None) -> Outcome:
+        """Answer ``frame``; ``req`` is its decoded body when the caller has it already."""
         now = self.config.clock()
-        try:
-            req = decode_message(frame.body)
-        except MessageFormatError as exc:
-            return self._format_error(frame, exc, now)
+        if req is None:
+            try:
+                req = decode_message(frame.body)
+            except MessageFormatError as exc:
+                return self._format_error(frame, exc, now)
         mti = req["t"]
         kind, handler = HANDLERS.get(mti, ("unknown", None))
         if handler is None:
@@ -119,8 +173,10 @@ class HostCore:
             rc = "40" if mti in UNSUPPORTED else "30"
             handler = _refuse(rc, f"MTI {mti} is not handled by this host")
         kind = _classify(mti, req, kind)
-        ctx = Ctx(frame, req, {"t": m.response_mti(mti)}, kind, now)
-        ctx.resp["12"], ctx.resp["13"] = f"{now:%H%M%S}", f"{now:%m%d}"
+        stamps = self.stamps
+        stamps.update(now)
+        ctx = Ctx(frame, req, {"t": m.response_mti(mti), "12": stamps.hhmmss,
+                               "13": stamps.mmdd}, kind, now)
         ctx.term = self.terminals.get(req.get("41", ""))
         behaviour = ctx.behaviour = self.script.take(req.get("41"), mti, kind)
         if behaviour is not None:
@@ -137,6 +193,9 @@ class HostCore:
             ctx.row["note"] = d.note
             if d.proc_req is not None:
                 ctx.proc_req = d.proc_req
+        if behaviour is not None and behaviour.amount is not None and "4" in ctx.resp:
+            ctx.resp["4"] = m.fmt_amount(behaviour.amount)
+            ctx.row["amount"] = behaviour.amount
         outcome = self._finish(ctx, rc)
         if behaviour is not None:
             outcome = _carry_out(behaviour, outcome, ctx)
@@ -150,16 +209,16 @@ class HostCore:
                                      app_class=ctx.frame.header[0])
         wire = m.pack(resp, tpdu=framing.swap_tpdu(ctx.frame.tpdu), header=header,
                       mak=mak, mac_alg=mac_alg)
-        row = {"tid": req.get("41"), "mid": req.get("42"), "mti": req["t"], "kind": ctx.kind,
-               "stan": req.get("11"), "batch": req.get("60", "")[2:8] or None, "rc": rc,
-               "response_mti": resp["t"], **ctx.row}
-        row.setdefault("at", ctx.now.isoformat(timespec="milliseconds"))
-        if ctx.kind in ("sale", "void") and rc != "00":
+        row = {"at": self.stamps.at(ctx.now), "tid": req.get("41"), "mid": req.get("42"),
+               "mti": req["t"], "kind": ctx.kind, "stan": req.get("11"),
+               "batch": req.get("60", "")[2:8] or None, "rc": rc, "response_mti": resp["t"]}
+        row.update(ctx.row)
+        if rc != "00" and ctx.kind in ("sale", "void"):
             row.setdefault("state", "declined")
-        entry_id = self.journal.record(**row)
+        entry_id = self.journal.add(row)
         for hook in ctx.after:
             hook(entry_id)
-        if self.config.log_exchanges:
+        if self.config.log_exchanges and _anyone_listening():
             events.log("host", f"{describe(req)} -> {describe(resp)}"
                        + (f" [proc {ctx.proc_req}]" if ctx.proc_req else ""))
         return Outcome(wire)
@@ -220,6 +279,12 @@ class HostCore:
         if not mac_matches(term.config.mac_alg, term.working.mak, body[:-8], body[-8:]):
             raise Decline("A0", "MAC does not verify")
         ctx.mac = True
+
+
+def _anyone_listening() -> bool:
+    """Formatting a decoded exchange costs as much as a MAC: only do it for a subscriber.
+    devices.events has no public "is anyone subscribed"; its listener list says it."""
+    return bool(events._listeners)
 
 
 def _classify(mti: str, req: dict[str, str], kind: str) -> str:

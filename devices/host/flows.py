@@ -43,7 +43,7 @@ def signin(core: HostCore, ctx: Ctx) -> None:
     ctx.resp["37"] = core.next_rrn(ctx.now)
     ctx.resp["60"] = m.de60_management(term.batch, mode)
     ctx.resp["62"] = pack_de62(term.tmk, keys, mode, term.config.key_layout).hex().upper()
-    term.working, term.key_mode = keys, mode
+    core.set_keys(term, keys, mode)
     ctx.row.update(batch=term.batch, note=note)
 
 

@@ -148,7 +148,7 @@ def management(core: HostCore, ctx: Ctx) -> None:
     if nmi == m.NMI_SIGNOFF:
         ctx.kind = "signoff"
         ctx.need("11")
-        term.working = None
+        core.set_keys(term, None)
     else:
         ctx.kind = "echo"
 

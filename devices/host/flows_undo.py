@@ -37,10 +37,9 @@ def void(core: HostCore, ctx: Ctx) -> None:
     key = booking_key(core, ctx, term)
     orig = core.ledger.get(orig_key)
     if orig is None or orig.state != "approved":
-        foreign = [t for t in core.ledger.values()
-                   if t.rrn == ctx.req["37"] and t.key[0] != term.tid]
-        if foreign:
-            raise Decline("12", f"original {ctx.req['37']} belongs to terminal {foreign[0].key[0]}")
+        foreign = core.journal.other_terminal_of(ctx.req["37"], term.tid)
+        if foreign is not None:
+            raise Decline("12", f"original {ctx.req['37']} belongs to terminal {foreign}")
         raise Decline("25", f"no approved transaction with batch {orig_key[1]} "
                             f"trace {orig_key[2]}")
     if orig.kind != "sale":

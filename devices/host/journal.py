@@ -10,6 +10,7 @@ read it while the host writes: ``Journal.open(path)`` opens it read-only.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -80,11 +81,24 @@ class JournalEntry:
 assert tuple(f.name for f in fields(JournalEntry)) == _NAMES
 
 
+@dataclass(frozen=True)
+class JournalShare:
+    """What host worker processes writing one journal file share: the next row id (a
+    ``multiprocessing.Value("q")``, so ids are unique and a row can be updated by id) and
+    a lock each holds for its commit. Waiting on the lock wakes as soon as the other
+    commit ends; SQLite's own busy handler would sleep whole milliseconds instead."""
+
+    next_id: Any
+    write_lock: Any
+
+
 class Journal:
     """Thread-safe: the host's loop thread writes while tests read from theirs."""
 
-    def __init__(self, path: Path | None = None, *, _readonly: bool = False):
+    def __init__(self, path: Path | None = None, *, _readonly: bool = False,
+                 share: JournalShare | None = None):
         self.path = path
+        self._share = share
         self._lock = threading.Lock()
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         #: Write-behind: when set, ``record`` queues the row and calls this once per batch
@@ -110,8 +124,10 @@ class Journal:
         self._db.execute("CREATE INDEX IF NOT EXISTS journal_tid ON journal (tid, kind)")
         self._insert = (f"INSERT INTO journal ({', '.join(_NAMES)}) "
                         f"VALUES ({', '.join('?' for _ in _NAMES)})")
-        self._next_id = int(self._db.execute(
-            "SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]) + 1
+        self._next_id = self.last_id() + 1
+
+    def last_id(self) -> int:
+        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
 
     @classmethod
     def open(cls, path: Path | str) -> Journal:
@@ -120,13 +136,22 @@ class Journal:
 
     def record(self, **values: Any) -> int:
         """Append a row; returns its id. Unknown keys are a programming error."""
-        unknown = values.keys() - _COLUMN_SET
-        if unknown:
-            raise JournalError(f"journal has no column(s) {sorted(unknown)}")
+        return self.add(values)
+
+    def add(self, values: dict[str, Any]) -> int:
+        """:meth:`record` for a row already in a dict (the host's hot path)."""
+        if not _COLUMN_SET.issuperset(values):
+            raise JournalError(f"journal has no column(s) {sorted(values.keys() - _COLUMN_SET)}")
+        row = tuple(map(values.get, _NAMES[1:]))
         with self._lock:
-            entry_id = self._next_id
-            self._next_id += 1
-            self._queue(self._insert, (entry_id, *map(values.get, _NAMES[1:])))
+            if self._share is None:
+                entry_id = self._next_id
+                self._next_id += 1
+            else:
+                with self._share.next_id.get_lock():
+                    entry_id = self._share.next_id.value
+                    self._share.next_id.value = entry_id + 1
+            self._queue(self._insert, (entry_id, *row))
         return entry_id
 
     def set_state(self, entry_id: int, state: str) -> None:
@@ -149,13 +174,14 @@ class Journal:
         if not self._pending:
             return
         ops, self._pending = self._pending, []
-        self._db.execute("BEGIN")
-        try:
-            # Runs of the same statement (a burst of inserts) go in one executemany call.
-            for sql, run in groupby(ops, key=itemgetter(0)):
-                self._db.executemany(sql, [params for _, params in run])
-        finally:
-            self._db.execute("COMMIT")
+        with self._share.write_lock if self._share is not None else contextlib.nullcontext():
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                # Runs of the same statement (a burst of inserts) go in one executemany.
+                for sql, run in groupby(ops, key=itemgetter(0)):
+                    self._db.executemany(sql, [params for _, params in run])
+            finally:
+                self._db.execute("COMMIT")
 
     def entries(self, tid: str | None = None, kind: str | None = None) -> list[JournalEntry]:
         where, args = [], []
@@ -172,6 +198,17 @@ class Journal:
             self._flush_locked()
             rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
         return [JournalEntry(*row) for row in rows]
+
+    def other_terminal_of(self, rrn: str, tid: str) -> str | None:
+        """The terminal, other than ``tid``, whose approved sale or void has reference
+        ``rrn``; the host's workers each keep only their own terminals' ledgers, the journal
+        has everyone's. Only asked when a void finds no original, so no index is kept."""
+        sql = ("SELECT tid FROM journal WHERE rrn = ? AND tid != ? AND rc = '00' AND kind IN "
+               "('sale', 'void') LIMIT 1")
+        with self._lock:
+            self._flush_locked()
+            row = self._db.execute(sql, (rrn, tid)).fetchone()
+        return row[0] if row else None
 
     def totals(self, tid: str, batch: str) -> Totals:
         """A batch's totals read off the journal alone (settlement's rule: debit = approved

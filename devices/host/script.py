@@ -15,7 +15,9 @@ cleared); the first matching rule wins. What a behaviour does:
   -- the answer is lost, which is what drives a terminal's reversal;
 - ``corrupt_mac``: flip a bit of the response MAC;
 - ``unbalanced``: a settlement is answered "not balanced" whatever the totals;
-- ``resign``: set processing requirement 3 (sign in again) in the response header.
+- ``resign``: set processing requirement 3 (sign in again) in the response header;
+- ``amount``: answer (and journal) this amount in fen instead of the one asked: the host
+  as a witness that disagrees with the terminal. What was booked is what was asked.
 
 Each exchange a behaviour changed is journaled with the behaviour beside it.
 """
@@ -43,12 +45,15 @@ class Behaviour:
     corrupt_mac: bool = False
     unbalanced: bool = False
     resign: bool = False
+    amount: int | None = None  # fen
 
     def __post_init__(self) -> None:
         if self.rc is not None and not (len(self.rc) == 2 and self.rc.isalnum()):
             raise ScriptError(f"response code must be 2 characters, got {self.rc!r}")
         if not 0 <= self.delay_ms <= 600_000:
             raise ScriptError(f"delay must be 0..600000 ms, got {self.delay_ms}")
+        if self.amount is not None and not 0 <= self.amount <= 999_999_999_999:
+            raise ScriptError(f"amount must be 0..999999999999 fen, got {self.amount}")
         if self.drop and self.close:
             raise ScriptError("drop keeps the connection open and close closes it: pick one")
 
@@ -61,7 +66,8 @@ class Behaviour:
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v not in (None, 0, False)}
+        defaults = {f.name: f.default for f in fields(self)}
+        return {k: v for k, v in asdict(self).items() if v != defaults[k]}
 
     def describe(self) -> str:
         parts = []
@@ -69,6 +75,8 @@ class Behaviour:
             parts.append(f"rc {self.rc}")
         if self.delay_ms:
             parts.append(f"delay {self.delay_ms} ms")
+        if self.amount is not None:
+            parts.append(f"amount {self.amount}")
         parts += [name.replace("_", " ") for name in
                   ("drop", "close", "corrupt_mac", "unbalanced", "resign") if getattr(self, name)]
         return ", ".join(parts) or "none"
@@ -94,9 +102,16 @@ class Rule:
 class Script:
     """Thread-safe: a test thread scripts while the host's loop thread consumes."""
 
-    def __init__(self) -> None:
+    def __init__(self, counter: Any = None) -> None:
         self._rules: list[Rule] = []
         self._lock = threading.Lock()
+        #: A shared ``multiprocessing.RawValue("i")`` kept equal to the number of rules, so
+        #: worker processes ask for a behaviour only when there is one (devices.host.workers).
+        self._counter = counter
+
+    def _changed(self) -> None:
+        if self._counter is not None:
+            self._counter.value = len(self._rules)
 
     def next(self, behaviour: Behaviour | None = None, *, tid: str | None = None,
              mti: str | None = None, kind: str | None = None, times: int | None = 1,
@@ -114,6 +129,7 @@ class Script:
         rule = Rule(behaviour, tid, mti, kind, times)
         with self._lock:
             self._rules.append(rule)
+            self._changed()
         return rule
 
     def always(self, behaviour: Behaviour | None = None, **kw: Any) -> Rule:
@@ -123,6 +139,7 @@ class Script:
         """Forget every rule, or those of one terminal."""
         with self._lock:
             self._rules = [] if tid is None else [r for r in self._rules if r.tid != tid]
+            self._changed()
 
     def pending(self) -> list[Rule]:
         with self._lock:
@@ -139,5 +156,6 @@ class Script:
                         rule.remaining -= 1
                         if rule.remaining == 0:
                             del self._rules[i]
+                            self._changed()
                     return rule.behaviour
         return None

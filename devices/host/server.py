@@ -12,15 +12,23 @@ another:
 - a connection whose answers are not being read stops being read (back-pressure), and
   connections beyond ``max_connections`` are closed at once;
 - anything the host cannot frame closes that connection and is journaled.
+
+Answers are not written the moment they are made: every connection's answers of one loop
+iteration go out together at its end, after one journal commit. A file journal's rows are
+thus committed before the terminal holds its answer (another process reading the journal
+never lags the terminal), at one SQLite transaction per iteration instead of one per
+message.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from devices import events
 from devices.host import flows, flows_settle, flows_undo  # noqa: F401 - register handlers
@@ -28,8 +36,10 @@ from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome
 from devices.host.journal import Journal
+from devices.host.workers import MAX_HANDOFF, Partition, WorkerPool
 from devices.masking import scrub
 from devices.payments import framing
+from devices.payments.spec import MessageFormatError, decode_message
 
 
 class HostError(Exception):
@@ -39,11 +49,26 @@ class HostError(Exception):
 class AcquirerHost:
     """``port = host.start_in_thread()`` ... ``host.stop()``; or ``await host.serve()``."""
 
-    def __init__(self, config: HostConfig):
+    def __init__(self, config: HostConfig, *, core: HostCore | None = None,
+                 partition: Partition | None = None):
+        """``core`` and ``partition`` are given by devices.host.workers to each worker of a
+        host with ``config.workers > 1``; that host's own object only starts and stops
+        them, keeps the script and the control channel, and reads the journal."""
         self.config = config
-        self.journal = Journal(config.journal_path)
-        self.core = HostCore(config, self.journal)
-        self.script = self.core.script
+        self.partition = partition
+        self.pool: WorkerPool | None = None
+        self.core: HostCore | None
+        if core is not None:
+            self.journal, self.core = core.journal, core
+            self.script: Any = core.script
+        elif config.workers > 1:
+            self.journal, self.core = Journal(config.journal_path), None
+            self.pool = WorkerPool(config, self.journal)
+            self.script = self.pool.script
+        else:
+            self.journal = Journal(config.journal_path)
+            self.core = HostCore(config, self.journal)
+            self.script = self.core.script
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._control: asyncio.AbstractServer | None = None
@@ -52,6 +77,7 @@ class AcquirerHost:
         self._stopping: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[_Connection] = set()
+        self._outbox: list[_Connection] = []  # connections with answers to send
 
     def __repr__(self) -> str:
         return f"AcquirerHost({self.config.listen[0]}:{self.port}, " \
@@ -63,11 +89,17 @@ class AcquirerHost:
         host, port = self.config.listen
         loop = self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
-        # Journal rows written during one loop iteration share one SQLite transaction.
-        self.journal.on_pending = lambda: loop.call_soon(self.journal.flush)
-        self._server = await loop.create_server(lambda: _Connection(self), host, port)
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._sweeper = asyncio.create_task(self._sweep())
+        if self.pool is not None:
+            self.port = await loop.run_in_executor(None, self.pool.start)
+        else:
+            # Journal rows written in one loop iteration share one SQLite transaction.
+            self.journal.on_pending = lambda: loop.call_soon(self.journal.flush)
+            self._server = await loop.create_server(lambda: _Connection(self), host, port,
+                                                    reuse_port=self.partition is not None)
+            self.port = self._server.sockets[0].getsockname()[1]
+            self._sweeper = asyncio.create_task(self._sweep())
+            if self.partition is not None:
+                self.partition.listen(loop, self._adopt)
         if self.config.control_path is not None:
             self._control = await start_control(self, self.config.control_path)
         events.log("host", f"acquirer host listening on {host}:{self.port}"
@@ -99,8 +131,23 @@ class AcquirerHost:
         if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+        if self.pool is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.pool.stop)
         self.journal.on_pending = None
         self.journal.flush()
+
+    def signed_in(self) -> list[str]:
+        """TIDs that hold working keys now."""
+        if self.pool is not None:
+            return self.pool.signed_in()
+        assert self.core is not None
+        return sorted(tid for tid, term in self.core.terminals.items() if term.signed_in)
+
+    def _adopt(self, sock: socket.socket, data: bytes) -> None:
+        """Serve a connection another worker handed over, starting with ``data``."""
+        assert self._loop is not None
+        self._loop.create_task(self._loop.connect_accepted_socket(
+            lambda: _Connection(self, initial=data), sock))
 
     def start_in_thread(self) -> int:
         """Serve from a thread with its own event loop; returns once the port is bound."""
@@ -143,6 +190,19 @@ class AcquirerHost:
             self._thread.join()
             self._thread = None
 
+    def post(self, conn: _Connection) -> None:
+        """``conn`` has answers waiting: send them at the end of this loop iteration."""
+        self._outbox.append(conn)
+        if len(self._outbox) == 1:
+            assert self._loop is not None
+            self._loop.call_soon(self._send_out)
+
+    def _send_out(self) -> None:
+        conns, self._outbox = self._outbox, []
+        self.journal.flush()  # commit the rows first: see the module docstring
+        for conn in conns:
+            conn.send_out()
+
     async def _sweep(self) -> None:
         """One timer for all connections instead of one per frame: cheaper per message."""
         cfg = self.config
@@ -157,15 +217,18 @@ class AcquirerHost:
 class _Connection(asyncio.Protocol):
     """One terminal's TCP connection: a byte buffer cut into frames."""
 
-    def __init__(self, host: AcquirerHost):
+    def __init__(self, host: AcquirerHost, initial: bytes = b""):
+        assert host.core is not None
         self.host = host
         self.cfg = host.config
         self.core = host.core
+        self.initial = initial  # bytes another worker read before handing the line over
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         self.last_activity = time.monotonic()
         self.frame_started: float | None = None  # first byte of an incomplete frame
         self.held: Outcome | None = None  # a delayed answer; frames after it wait
+        self.outbox: list[Outcome] = []  # answers made, sent at the end of the iteration
         self.writing_paused = False
         self.eof = False
 
@@ -177,6 +240,9 @@ class _Connection(asyncio.Protocol):
             transport.abort()
             return
         self.host.connections.add(self)
+        if self.initial:
+            data, self.initial = self.initial, b""
+            self.data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.host.connections.discard(self)
@@ -185,6 +251,7 @@ class _Connection(asyncio.Protocol):
     def close(self, reason: str | None = None) -> None:
         if reason is not None:
             self.core.reject_frame(f"{reason}; connection closed")
+        self.send_out()  # answers to earlier frames go out before the line closes
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
         self.host.connections.discard(self)
@@ -228,16 +295,24 @@ class _Connection(asyncio.Protocol):
                 if self.frame_started is None:
                     self.frame_started = self.last_activity
                 return
-            payload = bytes(buf[2:size + 2])
+            raw = bytes(buf[:size + 2])
             del buf[:size + 2]
             self.frame_started = None
             try:
-                frame = framing.decode_frame(payload)
+                frame = framing.decode_frame(raw[2:])
             except framing.FramingError as exc:
                 self.close(str(exc))
                 return
+            req = None
+            if self.host.partition is not None:
+                with contextlib.suppress(MessageFormatError):  # answered here, needs no owner
+                    req = decode_message(frame.body)
+                owner = self.host.partition.elsewhere(req and req.get("41"))
+                if owner is not None:
+                    self._hand_off(owner, raw)
+                    return
             try:
-                outcome = self.core.handle(frame)
+                outcome = self.core.handle(frame, req)
             except Exception as exc:  # a host bug must cost one connection, not the server
                 self.close(f"internal error {type(exc).__name__}: {scrub(str(exc))}")
                 return
@@ -247,24 +322,61 @@ class _Connection(asyncio.Protocol):
                 self.transport.pause_reading()
                 asyncio.get_running_loop().call_later(outcome.delay_s, self._release)
                 return
-            self._deliver(outcome)
+            if not self.outbox:
+                self.host.post(self)
+            self.outbox.append(outcome)
+            if outcome.close:  # scripted: nothing after it is read
+                self.send_out()
+                return
+
+    def _hand_off(self, owner: int, raw: bytes) -> None:
+        """Give this line to the worker that owns the terminal, with the frame just read
+        and whatever followed it; this worker forgets the connection without closing it."""
+        assert self.transport is not None and self.host.partition is not None
+        self.send_out()  # answers to earlier frames first, in order
+        data = raw + bytes(self.buffer)
+        if self.transport.get_write_buffer_size():
+            # Bytes of ours still queued would race the new owner's: wait until they left.
+            self.buffer[:0] = raw
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_later(0.001, self._retry)
+            return
+        if len(data) > MAX_HANDOFF:
+            self.close(f"{len(data)} bytes pipelined ahead of a hand-over to another worker")
+            return
+        self.host.partition.send(owner, self.transport.get_extra_info("socket"), data)
+        self.buffer.clear()
+        self.host.connections.discard(self)
+        self.transport.abort()  # closes this worker's descriptor only: the owner has one
+
+    def _retry(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.resume_reading()
+            self._process()
 
     def eof_received(self) -> bool:
         if self.buffer:
             self.core.reject_frame(
                 f"connection closed {len(self.buffer)} bytes into a frame whose length said "
                 f"more")
+        self.send_out()
         if self.held is not None:  # answer the delayed request first, then close
             self.eof = True
             return True
         return False  # close our side too
 
+    def send_out(self) -> None:
+        """Write the answers made so far, after committing their journal rows."""
+        if not self.outbox:
+            return
+        outcomes, self.outbox = self.outbox, []
+        self.host.journal.flush()  # a no-op when the host's own send-out did it already
+        for outcome in outcomes:
+            self._deliver(outcome)
+
     def _deliver(self, outcome: Outcome) -> None:
-        assert self.transport is not None
-        if self.host.journal.path is not None:
-            # Another process may read a file journal the moment the terminal has its
-            # answer: commit the row first. In memory, readers flush for themselves.
-            self.host.journal.flush()
+        if self.transport is None or self.transport.is_closing():
+            return
         if outcome.wire is not None:
             self.transport.write(outcome.wire)
         if outcome.close:
@@ -275,6 +387,7 @@ class _Connection(asyncio.Protocol):
         if outcome is None or self.transport is None or self.transport.is_closing():
             return
         self.last_activity = time.monotonic()
+        self.host.journal.flush()
         self._deliver(outcome)
         if self.eof:
             self.close()
