@@ -107,3 +107,21 @@ def test_a_new_sign_in_ordered_in_the_reversal_answer_stops_the_sale_behind_it(b
     assert kinds(bench) == ["sale", "reversal"], "the reversal went, the sale did not"
     bench.terminal.call("signin", timeout=20)
     assert bench.sale(1_000).status == "approved"
+
+
+def test_a_chip_card_pulled_out_before_the_answer_reverses_the_approval_with_06(bench):
+    bench.host.script.next(tid=bench.tid, kind="sale", delay_ms=1200)
+    pending = bench.terminal.send("sale", amount=9_100)
+    bench.terminal.expect_prompt("insert_card", timeout=10)
+    bench.present("cup-debit-chip")
+    bench.terminal.expect_prompt("enter_pin", timeout=10)
+    bench.robot.press_keys([*bench.card("cup-debit-chip").pin, "enter"], secret=True)
+    bench.console.expect(r"ISO8583 -> 0200", timeout=10)
+    bench.robot.remove()  # the cardholder snatches the card while the host thinks
+    failed = pending.result(20)
+    bench.robot.return_card()
+    assert (failed.status, failed.data["reason"]) == ("failed", "card_removed")
+    assert bench.journal("sale")[-1].state == "approved", "the host approved it"
+    assert bench.sale(1_000).status == "approved"
+    reversal = bench.journal("reversal")[-1]
+    assert "reason 06" in reversal.note and bench.journal("sale")[0].state == "reversed"

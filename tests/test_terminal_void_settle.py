@@ -105,3 +105,16 @@ def test_a_batch_left_open_from_a_previous_day_forces_settlement_first(bench):
     assert bench.terminal.call("status").data["settlement_required"]
     assert bench.terminal.call("settle", timeout=30).ok
     assert bench.sale(1_000).status == "approved"
+
+
+def test_the_batch_survives_a_power_cut_and_its_flash_holds_no_clear_card_number(bench):
+    sale = bench.sale(3_100)
+    bench.power_cut()
+    bench.power_on()
+    bench.sign_in()
+    flash = bench.sim.store.path.read_text()
+    assert bench.card("cup-debit-chip").pan not in flash
+    assert bench.terminal.call("reprint", trace=sale.data["trace"]).ok, "the slip is still there"
+    settled = bench.terminal.call("settle", timeout=30)
+    assert settled.data["totals"]["domestic"]["debit_amount"] == 3_100
+    assert settled.data["balanced"] and bench.journal("batch_upload")[-1].state == "clean"

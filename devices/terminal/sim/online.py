@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from devices.payments import messages as m
@@ -133,10 +134,15 @@ def flush_reversal(t: SimulatedTerminal) -> None:
                   reversal_trace=record["trace"])
 
 
-def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> FinancialResult:
+def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
+              card_kept: Callable[[], bool] | None = None) -> FinancialResult:
     """A sale or void online under reversal protection. Returns the host's answer (the
     reversal record cleared in RAM: the caller saves it with the batch); raises
-    ``Refusal`` when there is no acceptable answer (the record stays, with its reason)."""
+    ``Refusal`` when there is no acceptable answer (the record stays, with its reason).
+
+    ``card_kept`` says whether a chip card is still seated: one pulled out before the
+    answer cannot finish the transaction on the chip, so an approval is reversed (06, the
+    reference's "EMV processing failed after the online exchange")."""
     store_reversal(t, out, kind, amount)
     try:
         wire = exchange(t, out)
@@ -157,6 +163,10 @@ def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> Fi
         _set_reason(t, exc.reversal_reason)
         raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
                       reversal_pending=True) from exc
+    if result.approved and card_kept is not None and not card_kept():
+        _set_reason(t, "06", result.auth_code)
+        raise Refusal("failed", "card_removed", "卡片已拔出 CARD REMOVED 交易失败 FAILED",
+                      reversal_pending=True)
     t.state.pending_reversal = None
     return result
 

@@ -17,6 +17,7 @@ logged, only their count as asterisks.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -96,6 +97,14 @@ def take_card(t: SimulatedTerminal, amount: int) -> Presented:
             t.prompt("insert_card", amount=amount, reason="chip_card_swiped")
             continue
         return Presented(card, "fallback" if fallback else "swipe")
+
+
+def kept(t: SimulatedTerminal, presented: Presented) -> Callable[[], bool] | None:
+    """For a chip read: whether the card is still seated (the chip must finish the
+    transaction after the host's answer); None for the other entries."""
+    if presented.entry != "chip":
+        return None
+    return lambda: (t.model.card_at(Place.CHIP_READER) or (None,))[0] == presented.slot
 
 
 def needs_pin(t: SimulatedTerminal, entry: str, amount: int) -> bool:

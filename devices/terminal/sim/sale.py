@@ -52,7 +52,7 @@ def sale(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     out = t.session.sale_request(stan=trace, batch=t.state.batch, amount=amount, read=read, pin=pin)
     t.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "sale", amount)
+        result = online.financial(t, out, "sale", amount, reader.kept(t, presented))
     finally:
         if presented.entry == "chip":
             t.prompt("remove_card")

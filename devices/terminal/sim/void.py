@@ -67,7 +67,7 @@ def void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
         orig_rrn=original["rrn"], orig_auth=original["auth_code"])
     t.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "void", amount)
+        result = online.financial(t, out, "void", amount, reader.kept(t, presented))
     finally:
         if presented.entry == "chip":
             t.prompt("remove_card")
