@@ -148,3 +148,15 @@ def test_pin_over_the_link_only_where_the_profile_allows_it_and_never_logged(ben
     frames = [line for line in logged if '"cmd":"sale"' in line and '"type":"request"' in line]
     assert len(frames) >= 4, "both ends log every frame"  # driver and simulator, 2 requests
     assert all('"pin":"****"' in line for line in frames), frames
+
+
+@pytest.mark.parametrize("key_mode", ["001", "004"])
+def test_other_key_modes_sign_in_and_sell_by_chip_and_stripe(tmp_path, key_mode):
+    b = open_bench(tmp_path, key_mode=key_mode)
+    try:
+        assert b.sign_in().data["key_mode"] == key_mode
+        assert b.sale(1_000, "cup-debit-chip").status == "approved"
+        assert b.sale(1_000, "cup-magstripe", "swipe").status == "approved"  # 004: track encrypted
+        assert "key mode " + key_mode in b.journal("signin")[-1].note
+    finally:
+        b.close()

@@ -104,6 +104,7 @@ def test_status_reports_the_terminal_state(bench):
     bench.sale(1_000)
     s = bench.terminal.call("status").data
     assert s["dialect"] == "posrig-ecr/1" and s["tid"] == bench.tid
+    assert (s["model"], s["firmware"], s["serial"]) == ("posrig-sim", "1.0.0", f"SIM{bench.tid}")
     assert (s["logged_in"], s["operator"], s["signed_in"]) == (True, "01", True)
     assert (s["batch_items"], s["reversal_pending"], s["settlement_required"]) == (1, False, False)
 

@@ -26,7 +26,8 @@ def settlement_required(t: SimulatedTerminal) -> str | None:
 
 def status(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     return {"tid": t.cfg.tid, "dialect": t.frontend.name, "model": t.cfg.model_name,
-            "firmware": t.cfg.firmware, "powered": t.model.powered, "booted": t.ram.booted,
+            "firmware": t.cfg.firmware, "serial": t.cfg.serial, "powered": t.model.powered,
+            "booted": t.ram.booted,
             "logged_in": t.ram.operator is not None, "operator": t.ram.operator,
             "locked": t.ram.locked, "signed_in": t.session.signed_in,
             "batch": t.state.batch, "trace": t.state.trace,

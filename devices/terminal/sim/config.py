@@ -38,6 +38,7 @@ class SimTerminalConfig:
     dialect: str = "posrig-ecr/1"  # or "concert": the ECR port speaks Ingenico Concert E+
     model_name: str = "posrig-sim"
     firmware: str = "1.0.0"
+    serial: str = ""  # the device's serial number; "SIM" + TID when not given
     min_amount: int = 1  # fen
     pin_on_swipe: bool = True  # magstripe (and fallback) sales ask for the PIN
     pin_on_void: bool = False  # the reference: a void asks for a PIN only if the profile says so
@@ -55,5 +56,7 @@ class SimTerminalConfig:
         if self.dialect not in DIALECTS:
             raise ValueError(f"terminal {self.tid}: dialect must be one of {DIALECTS}, "
                              f"got {self.dialect!r}")
+        if not self.serial:
+            self.serial = f"SIM{self.tid}"
         if not 0 < self.min_amount <= self.max_amount:
             raise ValueError(f"terminal {self.tid}: need 0 < min_amount <= max_amount")
