@@ -9,7 +9,7 @@ to disagree, in which case the *slip* carries one wrong field, as a faulty termi
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,7 @@ def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sa
     }
     ecr = TransactionResult(kind=kind, status="approved", amount=amount, card=mask_pan(pan),
                             entry="chip", rc="00", trace=trace, batch=batch, rrn=rrn, auth_code=auth)
-    host = JournalEntry(
+    host = _journal_entry(
         id=1, at=(when - timedelta(seconds=1)).isoformat(timespec="milliseconds"),
         tid=MERCHANT["terminal_id"], mid=MERCHANT["merchant_id"], mti="0200", kind=kind,
         stan=f"{trace:06d}", batch=f"{batch:06d}", amount=amount, pan_masked=mask_pan(pan),
@@ -66,6 +66,11 @@ def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sa
     witnesses = Witnesses(ecr=ecr, host=host, **MERCHANT)
     slip = render_slip(template, printed, copy=copy, quality=quality)
     return Sample(slip, witnesses, printed, kind, copy, wrong_field)
+
+
+def _journal_entry(**values: Any) -> JournalEntry:
+    """A journal row as the host writes it; columns this sample does not set are empty."""
+    return JournalEntry(**{f.name: values.get(f.name) for f in fields(JournalEntry)})
 
 
 def _wrong(key: str, value: str, pan: str, rng: random.Random) -> str:
