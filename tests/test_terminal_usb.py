@@ -65,3 +65,21 @@ def test_unplugging_the_usb_cable_is_a_link_error_and_replugging_reopens(usb_ben
         bench.terminal.reopen()
     bus.plug(device)
     assert bench.terminal.reopen().call("status", timeout=10).ok
+
+
+def test_concert_runs_over_usb_unchanged(tmp_path):
+    from devices.terminal.concert_driver import ConcertTerminal
+
+    bench = open_bench(tmp_path, dialect="concert")
+    bus = SimulatedUsbBackend()
+    device = bus.plug(SimulatedUsbDevice(INGENICO, 0x0080, "TELIUM01", peer=bench.sim.url))
+    bench.terminal.close()
+    bench.terminal = ConcertTerminal("usb://0b00:0080/TELIUM01", station="bench-t",
+                                     console=bench.console, usb_backend=bus, response_timeout=30)
+    try:
+        sale = bench.sale(2_200, "cup-debit-chip")
+        assert (sale.status, sale.data["result"]) == ("approved", "0")
+    finally:
+        bench.terminal.close()
+        device.unplug()
+        bench.close()
