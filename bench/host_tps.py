@@ -63,18 +63,20 @@ def run_host(config: HostConfig, queue: mp.Queue) -> None:
     asyncio.run(main())
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its children (Linux /proc)."""
-    total = 0.0
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system (kernel) CPU time of a process and its children (Linux /proc)."""
+    user = system = 0.0
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        tick = os.sysconf("SC_CLK_TCK")
+        user, system = int(fields[11]) / tick, int(fields[12]) / tick
         for task in Path(f"/proc/{pid}/task").iterdir():
             for child in (task / "children").read_text().split():
-                total += cpu_seconds(int(child))
+                u, s = cpu_seconds(int(child))
+                user, system = user + u, system + s
     except (OSError, IndexError, ValueError):
         pass
-    return total
+    return user, system
 
 
 def codec_rate(samples: list[tuple[bytes, bytes]], seconds: float) -> float:
@@ -120,14 +122,19 @@ def main() -> None:
               flush=True)
         load.build(lanes, BENCH_CARD, per_lane)
 
-        host_cpu, own_cpu = cpu_seconds(proc.pid), time.process_time()
+        host0, own0 = cpu_seconds(proc.pid), os.times()
         tally, elapsed = load.closed_loop(lanes, args.seconds, approved_len)
-        host_cpu, own_cpu = cpu_seconds(proc.pid) - host_cpu, time.process_time() - own_cpu
+        host1, own1 = cpu_seconds(proc.pid), os.times()
         rps = tally.done / elapsed
-        print(f"closed loop: {tally.done} round trips in {elapsed:.2f} s = {rps:,.0f} /s; "
-              f"CPU per round trip: host {1e6 * host_cpu / tally.done:.0f} us "
-              f"({100 * host_cpu / elapsed:.0f} % of a core), load "
-              f"{1e6 * own_cpu / tally.done:.0f} us ({100 * own_cpu / elapsed:.0f} %)")
+        us = 1e6 / tally.done
+        host_user, host_sys = host1[0] - host0[0], host1[1] - host0[1]
+        own_user, own_sys = own1.user - own0.user, own1.system - own0.system
+        print(f"closed loop: {tally.done} round trips in {elapsed:.2f} s = {rps:,.0f} /s")
+        print(f"CPU per round trip: host {us * (host_user + host_sys):.0f} us (user "
+              f"{us * host_user:.0f}, kernel {us * host_sys:.0f}; "
+              f"{100 * (host_user + host_sys) / elapsed:.0f} % of a core), load "
+              f"{us * (own_user + own_sys):.0f} us (user {us * own_user:.0f}, kernel "
+              f"{us * own_sys:.0f}; {100 * (own_user + own_sys) / elapsed:.0f} %)")
         opened = load.open_loop(lanes, args.rate, 3.0, approved_len)
         latencies = sorted(opened.latencies)
         p50 = statistics.median(latencies) * 1000

@@ -105,7 +105,7 @@ Handler = Callable[["HostCore", Ctx], None]
 #: MTI -> (journal kind, handler); filled by devices.host.flows.
 HANDLERS: dict[str, tuple[str, Handler]] = {}
 #: Request MTIs of the CUP family this host does not implement: answered 40, not 30.
-UNSUPPORTED = frozenset({"0100", "0120", "0220", "0620"})
+UNSUPPORTED = frozenset({"0100", "0120", "0620"})
 
 
 class ScriptSource(Protocol):
@@ -213,7 +213,7 @@ class HostCore:
                "mti": req["t"], "kind": ctx.kind, "stan": req.get("11"),
                "batch": req.get("60", "")[2:8] or None, "rc": rc, "response_mti": resp["t"]}
         row.update(ctx.row)
-        if rc != "00" and ctx.kind in ("sale", "void"):
+        if rc != "00" and ctx.kind in ("sale", "void", "refund"):
             row.setdefault("state", "declined")
         entry_id = self.journal.add(row)
         for hook in ctx.after:
@@ -291,6 +291,9 @@ def _classify(mti: str, req: dict[str, str], kind: str) -> str:
     """The kind a script can match before the handler runs (0200 and 0820 hold several)."""
     if mti == "0200":
         return {m.PC_SALE: "sale", m.PC_VOID: "void"}.get(req.get("3", ""), "financial")
+    if mti == "0220":
+        refund = (req.get("3"), req.get("60", "")[:2]) == (m.PC_VOID, m.TYPE_REFUND)
+        return "refund" if refund else "advice"
     if mti == "0820":
         nmi = req.get("60", "")[8:11]
         return {m.NMI_SIGNOFF: "signoff", m.NMI_ECHO: "echo"}.get(nmi, "management")

@@ -44,6 +44,7 @@ _COLUMNS = (
     ("orig_stan", "TEXT"),
     ("scheme", "TEXT"),  # card organisation (CUP = domestic)
     ("response_mti", "TEXT"),
+    ("orig_rrn", "TEXT"),  # a refund's original sale (DE37 of the 0220)
 )
 _NAMES = tuple(name for name, _ in _COLUMNS)
 _COLUMN_SET = frozenset(_NAMES[1:])
@@ -76,6 +77,7 @@ class JournalEntry:
     orig_stan: str | None
     scheme: str | None
     response_mti: str | None
+    orig_rrn: str | None = None  # newest column: a default keeps older callers working
 
 
 assert tuple(f.name for f in fields(JournalEntry)) == _NAMES
@@ -121,6 +123,10 @@ class Journal:
             self._db.execute("PRAGMA synchronous=NORMAL")
         cols = ", ".join(f"{name} {decl}" for name, decl in _COLUMNS)
         self._db.execute(f"CREATE TABLE IF NOT EXISTS journal ({cols})")
+        have = {row[1] for row in self._db.execute("PRAGMA table_info(journal)")}
+        for name, decl in _COLUMNS:  # a journal file an older host wrote lacks new columns
+            if name not in have:
+                self._db.execute(f"ALTER TABLE journal ADD COLUMN {name} {decl}")
         self._db.execute("CREATE INDEX IF NOT EXISTS journal_tid ON journal (tid, kind)")
         self._insert = (f"INSERT INTO journal ({', '.join(_NAMES)}) "
                         f"VALUES ({', '.join('?' for _ in _NAMES)})")
@@ -210,12 +216,31 @@ class Journal:
             row = self._db.execute(sql, (rrn, tid)).fetchone()
         return row[0] if row else None
 
+    def approved_sale(self, tid: str, rrn: str) -> JournalEntry | None:
+        """``tid``'s sale with reference ``rrn`` if it is approved and neither voided nor
+        reversed: what a refund may give money back for."""
+        sql = (f"SELECT {', '.join(_NAMES)} FROM journal WHERE tid = ? AND kind = 'sale' AND "
+               "rc = '00' AND rrn = ? AND state = 'approved' ORDER BY id DESC LIMIT 1")
+        with self._lock:
+            self._flush_locked()
+            row = self._db.execute(sql, (tid, rrn)).fetchone()
+        return JournalEntry(*row) if row else None
+
+    def refunded(self, tid: str, rrn: str) -> int:
+        """Fen ``tid``'s approved refunds have given back for the sale ``rrn``."""
+        sql = ("SELECT COALESCE(SUM(amount), 0) FROM journal WHERE tid = ? AND kind = 'refund' "
+               "AND rc = '00' AND state = 'approved' AND orig_rrn = ?")
+        with self._lock:
+            self._flush_locked()
+            return int(self._db.execute(sql, (tid, rrn)).fetchone()[0])
+
     def totals(self, tid: str, batch: str) -> Totals:
         """A batch's totals read off the journal alone (settlement's rule: debit = approved
-        sales, voided or not; credit = approved voids; reversed rows are out)."""
+        sales, voided or not; credit = approved voids and refunds; reversed rows are out)."""
         sql = ("SELECT kind, scheme, SUM(amount), COUNT(*) FROM journal WHERE tid = ? AND "
                "batch = ? AND rc = '00' AND ((kind = 'sale' AND state IN ('approved', "
-               "'voided')) OR (kind = 'void' AND state = 'approved')) GROUP BY kind, scheme")
+               "'voided')) OR (kind IN ('void', 'refund') AND state = 'approved')) "
+               "GROUP BY kind, scheme")
         with self._lock:
             self._flush_locked()
             rows = self._db.execute(sql, (tid, batch)).fetchall()

@@ -28,8 +28,8 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-KINDS = ("signin", "sale", "void", "reversal", "settlement", "batch_upload", "signoff",
-         "echo", "financial", "management", "unknown")
+KINDS = ("signin", "sale", "void", "refund", "reversal", "settlement", "batch_upload", "signoff",
+         "echo", "financial", "advice", "management", "unknown")
 
 
 class ScriptError(ValueError):

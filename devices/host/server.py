@@ -31,7 +31,12 @@ from pathlib import Path
 from typing import Any
 
 from devices import events
-from devices.host import flows, flows_settle, flows_undo  # noqa: F401 - register handlers
+from devices.host import (  # noqa: F401 - register handlers
+    flows,
+    flows_refund,
+    flows_settle,
+    flows_undo,
+)
 from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome

@@ -37,7 +37,7 @@ class Txn:
     """An approved financial transaction as the host booked it."""
 
     key: TxnKey
-    kind: str  # sale | void
+    kind: str  # sale | void | refund
     amount: int
     account: Account = field(repr=False)
     rrn: str

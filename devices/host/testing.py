@@ -105,7 +105,8 @@ class LoopbackTerminal:
             entry = m.ENTRY_NAMES.get(out.fields["22"][:2], "swipe")
             self.items[out.fields["11"]] = BatchItem(
                 stan=out.fields["11"], pan=card.pan, amount=result.amount,
-                kind="void" if out.fields["3"] == m.PC_VOID else "sale",
+                kind={m.TYPE_VOID: "void", m.TYPE_REFUND: "refund"}.get(
+                    out.fields["60"][:2], "sale"),
                 ic=entry in ("chip", "contactless"), domestic=card.scheme == "CUP",
                 entry_mode=out.fields["22"], seq_no=out.fields.get("23"),
                 icc=bytes.fromhex(out.fields["55"]) if "55" in out.fields else None)
@@ -122,6 +123,21 @@ class LoopbackTerminal:
     def void(self, card: Card, sale_out: Outgoing, sale: FinancialResult,
              **kwargs: Any) -> FinancialResult:
         out = self.void_request(card, sale_out, sale, **kwargs)
+        return self.book(out, card, self.session.financial_response(out, self.send(out)))
+
+    def refund_request(self, card: Card, sale: FinancialResult, amount: int, *,
+                       sale_date: str, entry: str = "chip",
+                       pin: str | None = None) -> Outgoing:
+        """A refund of ``amount`` fen of ``sale`` (its reference), sold on ``sale_date``
+        (MMDD); batch and trace of the original sent as zeros, as [C] does."""
+        assert sale.rrn is not None
+        return self.session.refund_request(
+            stan=self.next_stan(), batch=self.batch, amount=amount, read=card_read(card, entry),
+            pin=card.pin if pin == "card" else pin, orig_rrn=sale.rrn, orig_date=sale_date)
+
+    def refund(self, card: Card, sale: FinancialResult, amount: int,
+               **kwargs: Any) -> FinancialResult:
+        out = self.refund_request(card, sale, amount, **kwargs)
         return self.book(out, card, self.session.financial_response(out, self.send(out)))
 
     def reverse(self, out: Outgoing, reason: str = "98",

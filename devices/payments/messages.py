@@ -19,6 +19,7 @@ PC_VOID = "200000"
 TYPE_MANAGEMENT = "00"
 TYPE_SALE = "22"
 TYPE_VOID = "23"
+TYPE_REFUND = "25"  # 0220 advice (reference §3.1)
 
 # 60.3 network management information codes (reference §3.2).
 NMI_FINANCIAL = "000"
@@ -46,6 +47,9 @@ MAC_MTIS = frozenset({"0200", "0220", "0400", "0210", "0230", "0410"})
 ENTRY_PAN_MODE = {"swipe": "02", "fallback": "02", "chip": "05", "contactless": "07",
                   "keyed": "01"}
 ENTRY_NAMES = {"01": "keyed", "02": "swipe", "05": "chip", "07": "contactless"}
+
+#: Card organisation a refund names in DE63 when the terminal does not know it ([C], [J]).
+CARD_ORG_UNKNOWN = "000"
 
 CURRENCY_CNY = "156"
 

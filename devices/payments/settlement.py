@@ -95,7 +95,7 @@ class BatchItem:
     stan: str
     pan: str = field(repr=False)
     amount: int
-    kind: str = "sale"  # sale | void
+    kind: str = "sale"  # sale | void | refund (void and refund are credits)
     ic: bool = False  # chip or contactless: uploaded as 203/205, else 201
     domestic: bool = True  # card organisation CUP
     # What a 203/205 upload repeats of a chip transaction (DE22, DE23, DE55).

@@ -266,6 +266,37 @@ class TerminalSession(AdminMixin):
         doc["61"] = f"{orig_batch:06d}{orig_stan:06d}"
         return self._send(doc, mac=True, pan=read.pan)
 
+    def refund_request(self, *, stan: int, batch: int, amount: int, read: CardRead,
+                       pin: str | None, orig_rrn: str, orig_date: str,
+                       orig_batch: int | None = None, orig_stan: int | None = None,
+                       card_org: str = m.CARD_ORG_UNKNOWN) -> Outgoing:
+        """0220 (an advice), DE3 200000, 60.1 25: the card presented again, DE4 the amount
+        to give back (up to the original's), DE37 the original's reference, DE61 original
+        batch + trace + date MMDD ([C]'s layout; batch and trace zeros when unknown, as
+        [C] sends them), DE63 the card organisation (``000`` unknown). MAC'd like a 0200;
+        answered 0230 (read it with :meth:`financial_response`)."""
+        if amount <= 0:
+            raise ValueError(f"a refund amount must be positive, got {amount} fen")
+        if not (len(orig_rrn) == 12 and orig_rrn.isascii()):
+            raise ValueError(f"the original reference (DE37) is 12 characters, got {orig_rrn!r}")
+        if not (len(orig_date) == 4 and orig_date.isdigit()):
+            raise ValueError(f"the original date is MMDD, got {orig_date!r}")
+        if len(card_org) != 3:
+            raise ValueError(f"the card organisation (DE63) is 3 characters, got {card_org!r}")
+        doc = self._base("0220", stan)
+        doc.update(self._card_fields(read, pin))
+        doc["3"] = m.PC_VOID
+        doc["4"] = m.fmt_amount(amount)
+        doc["25"] = "00"
+        doc["37"] = orig_rrn
+        doc["49"] = m.CURRENCY_CNY
+        doc["60"] = m.de60_financial(m.TYPE_REFUND, f"{batch:06d}",
+                                     contactless=read.entry == "contactless",
+                                     fallback=read.entry == "fallback")
+        doc["61"] = f"{orig_batch or 0:06d}{orig_stan or 0:06d}{orig_date}"
+        doc["63"] = card_org
+        return self._send(doc, mac=True, pan=read.pan)
+
     def reversal_request(self, out: Outgoing, reason: str, *, auth_code: str | None = None,
                          icc: bytes | None = None) -> Outgoing:
         """0400 from the original request: DE39 = reason (98 no response, A0 MAC failure,
