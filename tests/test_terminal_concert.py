@@ -144,10 +144,15 @@ def test_cancellation_over_concert_asks_the_supervisor_on_the_keypad(bench):
     assert bench.journal("void")[-1].orig_stan == f"{second.data['trace']:06d}"
 
 
-def test_credit_is_refused_by_the_terminal_until_refunds_exist(bench):
-    refused = bench.terminal.call("refund", amount=1_000, timeout=20)
-    assert (refused.status, refused.data["result"]) == ("refused", "7")
-    assert bench.journal() == [], "nothing went online"
+def test_credit_over_concert_refunds_the_last_sale_after_the_supervisor_password(bench):
+    nothing = bench.terminal.call("refund", amount=1_000, timeout=20)
+    assert (nothing.status, nothing.data["result"]) == ("refused", "7"), "no sale to refund yet"
+    sale = bench.sale(6_000, "cup-debit-chip")
+    pending = bench.terminal.send("refund", amount=1_000)
+    bench.type_supervisor_password()
+    credit = bench.pay(pending, "cup-debit-chip")
+    assert (credit.status, credit.data["amount"]) == ("approved", 1_000)
+    assert bench.journal("refund")[-1].orig_rrn == sale.data["rrn"]
 
 
 def test_commands_concert_cannot_express_are_refused_by_the_driver(bench):

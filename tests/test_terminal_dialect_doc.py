@@ -97,6 +97,9 @@ def test_every_command_event_prompt_and_printing_state_happens_over_the_link(ben
     t.expect_prompt("supervisor_password", timeout=10)
     bench.robot.press_keys([*"123456", "enter"], secret=True)
     assert run("void", bench.pay(pending, "cup-debit-chip")).status == "approved"
+    pending = t.send("refund", amount=500, orig_trace=answers["sale"].data["trace"])
+    bench.type_supervisor_password()
+    assert run("refund", bench.pay(pending, "cup-magstripe", "swipe")).status == "approved"
     bench.sim.faults.set("out_of_paper")
     run("reprint", t.call("reprint", trace=chip_sale.data["trace"]))
     bench.sim.faults.clear()

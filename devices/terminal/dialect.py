@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 NAME = "posrig-ecr/1"
-COMMANDS = ("login", "signin", "sale", "void", "settle", "reprint", "status")
+COMMANDS = ("login", "signin", "sale", "void", "refund", "settle", "reprint", "status")
 STATUSES = ("ok", "approved", "declined", "refused", "failed", "cancelled", "error")
 EVENTS = ("display", "prompt", "printing")
 PROMPTS = ("insert_card", "swipe_card", "enter_pin", "remove_card", "supervisor_password")

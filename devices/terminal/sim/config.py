@@ -42,6 +42,7 @@ class SimTerminalConfig:
     min_amount: int = 1  # fen
     pin_on_swipe: bool = True  # magstripe (and fallback) sales ask for the PIN
     pin_on_void: bool = False  # the reference: a void asks for a PIN only if the profile says so
+    pin_on_refund: bool = False  # likewise for a refund
     contactless_pin_limit: int = 100_000  # fen; a tap above this asks for the PIN
     pin_over_link: bool = False  # accept the PIN in the ECR request (unattended kiosks)
     supervisor_password_over_link: bool = False  # accept it in the void request

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
 WRONG_AMOUNT_DELTA = 100  # fen the faulty slip adds
+#: Transaction type labels when the profile's template has none for a kind.
+TXN_TYPES = {"sale": "消费 SALE", "void": "消费撤销 VOID", "refund": "退货 REFUND"}
 _QUALITY_FAULTS = (("faded_print", "faded"), ("dead_column", "dead_column"), ("cut_short", "cut_short"))
 
 
@@ -45,7 +47,7 @@ def slip_values(t: SimulatedTerminal, *, kind: str, card: str, trace: int, batch
     return {
         "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid,
         "terminal_id": t.cfg.tid, "operator": t.ram.operator or "", "card_number": card,
-        "txn_type": template.get("txn_types", {}).get(kind, kind),
+        "txn_type": template.get("txn_types", {}).get(kind) or TXN_TYPES.get(kind, kind),
         "batch": f"{batch:06d}", "trace": f"{trace:06d}", "auth_code": auth_code or "",
         "rrn": rrn or "", "datetime": t.ram.now().strftime("%Y/%m/%d %H:%M:%S"),
         "amount": format_amount(amount), "amount_fen": amount,

@@ -64,7 +64,7 @@ def book(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented, resul
     """The batch item an approved sale or void leaves in flash (card number sealed)."""
     card = presented.card
     item = {"kind": kind, "trace": int(out.fields["11"]), "amount": amount, "rrn": result.rrn,
-            "auth_code": result.auth_code, "card": card.masked_pan,
+            "auth_code": result.auth_code, "host_date": result.host_date, "card": card.masked_pan,
             "pan_sealed": t.vault.seal(card.pan), "entry": presented.entry,
             "entry_mode": out.fields["22"], "seq_no": out.fields.get("23"),
             "icc": out.fields.get("55"), "domestic": card.scheme == "CUP", "voided": False,
@@ -84,7 +84,7 @@ def finish(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented,
                        rrn=result.rrn)
     if result.approved:
         book(t, out, presented, result, kind=kind, amount=amount, slip=slip,
-             **{k: v for k, v in extra.items() if k == "orig_trace"})
+             **{k: v for k, v in extra.items() if k in ("orig_trace", "orig_rrn")})
         if kind == "void":
             original = t.state.item(int(extra["orig_trace"]), "sale")
             if original is not None:

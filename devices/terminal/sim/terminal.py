@@ -7,8 +7,8 @@ what it does on its debug console (``console_url``).
 
 This module is the terminal's body: power, self-check, the request loop and the helpers
 every command uses. The commands live by concern in ``admin`` (status, login, sign-in,
-reprint), ``sale``, ``void``, ``settle``; the online exchange and the reversal in ``online``;
-card reading and keypad entry in ``reader``; the printer in ``printer``.
+reprint), ``sale``, ``void``, ``refund``, ``settle``; the online exchange and the reversal in
+``online``; card reading and keypad entry in ``reader``; the printer in ``printer``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from devices import events
 from devices.bench import BenchModel
 from devices.payments.terminal_side import TerminalConfig, TerminalSession
 from devices.terminal.dialect import Event
-from devices.terminal.sim import admin, sale, settle, void
+from devices.terminal.sim import admin, refund, sale, settle, void
 from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal
 from devices.terminal.sim.config import SimTerminalConfig
 from devices.terminal.sim.console import DebugConsolePort
@@ -37,6 +37,7 @@ Handler = Callable[["SimulatedTerminal", dict[str, Any]], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {
     "status": admin.status, "login": admin.login, "signin": admin.signin,
     "reprint": admin.reprint, "sale": sale.sale, "void": void.void, "settle": settle.settle,
+    "refund": refund.refund,
 }
 #: Commands a self-managed (Concert) terminal signs in for by itself.
 _ONLINE = frozenset({"sale", "void", "settle", "refund"})
