@@ -1,5 +1,5 @@
-"""The host's configuration files: the card list (one parser, devices.cards.load_cards,
-shared with the harness) and the terminal keys."""
+"""The host's configuration: the card list (one parser, devices.cards.load_cards, shared
+with the harness) and how a file journal is kept."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from devices.cards import CardDataError, load_cards
+from devices.host.journal import Journal, JournalError
 from devices.host.testing import FIXTURES, lab_card, lab_config
 from harness.config import ConfigError
 from harness.profiles import load_cards as harness_load_cards
@@ -68,3 +69,21 @@ def test_a_repeated_id_and_an_empty_or_missing_file_are_refused(tmp_path):
         load_cards(tmp_path / "empty.yaml")
     with pytest.raises(CardDataError, match=r"nowhere\.yaml: cannot read the card list"):
         load_cards(tmp_path / "nowhere.yaml")
+
+
+def test_a_file_journal_leaves_wal_checkpoints_to_its_thread_or_its_parent(tmp_path):
+    writer = Journal(tmp_path / "j.sqlite", checkpoint="elsewhere")
+    assert writer._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for i in range(50):
+        writer.record(at="2026-03-04T05:06:07.000", kind="sale", amount=i)
+    writer.flush()
+    # Nothing was copied back by the commits: a checkpoint from another connection
+    # (what the thread runs) finds every frame still to do, and does them.
+    owner = Journal(tmp_path / "j.sqlite", checkpoint="thread")
+    busy, frames, copied = owner._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    assert (busy, copied) == (0, frames) and frames > 0
+    owner.close()
+    writer.close()
+    assert Journal(None)._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 1000
+    with pytest.raises(JournalError, match="checkpoint must be"):
+        Journal(None, checkpoint="never")

@@ -67,11 +67,11 @@ class AcquirerHost:
             self.journal, self.core = core.journal, core
             self.script: Any = core.script
         elif config.workers > 1:
-            self.journal, self.core = Journal(config.journal_path), None
+            self.journal, self.core = Journal(config.journal_path, checkpoint="thread"), None
             self.pool = WorkerPool(config, self.journal)
             self.script = self.pool.script
         else:
-            self.journal = Journal(config.journal_path)
+            self.journal = Journal(config.journal_path, checkpoint="thread")
             self.core = HostCore(config, self.journal)
             self.script = self.core.script
         self.port: int | None = None
@@ -140,6 +140,7 @@ class AcquirerHost:
             await asyncio.get_running_loop().run_in_executor(None, self.pool.stop)
         self.journal.on_pending = None
         self.journal.flush()
+        self.journal.stop_checkpoints()
 
     def signed_in(self) -> list[str]:
         """TIDs that hold working keys now."""

@@ -124,7 +124,7 @@ def run_worker(config: HostConfig, index: int, shared: Shared,
     from devices.host.core import HostCore
     from devices.host.server import AcquirerHost
 
-    journal = Journal(config.journal_path, share=shared.journal)
+    journal = Journal(config.journal_path, share=shared.journal, checkpoint="elsewhere")
     issuer = Issuer(config.cards, shared.balances, shared.balance_lock)
     core = HostCore(config, journal, issuer=issuer, worker=(index, config.workers),
                     script=RemoteScript(shared.rules, script_conn), sessions=shared.sessions)
