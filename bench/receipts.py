@@ -4,7 +4,8 @@
 
 A seeded corpus is printed by the simulated printer (sales and voids, merchant and
 customer copies) and shown to the camera at each level: L0 is the flat scan of the paper,
-L1-L3 the simulated camera's scene (devices/camera/scene.py). ``--wrong`` more slips per
+L1-L3 more and more of a camera: all from the simulated camera's scene renderer
+(devices/camera/scene.py), seeded. ``--wrong`` more slips per
 level each print one field wrong, as a faulty terminal would. Every slip is verified
 against its ECR result and host journal entry by the reader, and read by whole-frame OCR
 (the baseline) in the same run.
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 import yaml
 
+from devices.camera import scene
 from devices.camera.render import render_slip as print_on_paper
 from harness.paths import FIXTURES
 from harness.receipts import fields as fx
@@ -47,12 +49,8 @@ PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
 
 
 def camera_frame(paper: np.ndarray, level: str, seed: int) -> np.ndarray:
-    """What the camera sees of ``paper`` at ``level``; L0 is the flat scan itself."""
-    if level == "L0":
-        return paper
-    from devices.camera import scene  # the simulated camera's renderer
-
-    return scene.render_scene(paper, level=level, seed=seed)
+    """What the simulated camera sees of ``paper`` at ``level`` (L0: a flat scan on the tray)."""
+    return scene.render_scene(paper, level, seed)
 
 
 @dataclass
@@ -155,13 +153,8 @@ def main() -> int:
     results: dict[str, Any] = {}
     for level in args.levels.split(","):
         ours, base = Tally(), Tally()
-        try:
-            frames = [(s, camera_frame(print_on_paper(s.slip).image, level, args.seed * 1000 + i))
-                      for i, s in enumerate(corpus(raw, level, args.slips, args.wrong, args.seed))]
-        except ImportError as exc:
-            print(f"{level}: skipped, the camera scene renderer is not available ({exc})", file=sys.stderr)
-            results[level] = None
-            continue
+        frames = [(s, camera_frame(print_on_paper(s.slip).image, level, args.seed * 1000 + i))
+                  for i, s in enumerate(corpus(raw, level, args.slips, args.wrong, args.seed))]
         for sample, frame in frames:
             t0, c0 = time.perf_counter(), time.process_time()
             verdict = reader.verify(frame, sample.witnesses)

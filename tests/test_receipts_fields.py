@@ -36,7 +36,9 @@ def spec(key: str):
     ("amount", "ＲＭＢ　１２.３４", 1234),
     ("txn_type", "消费撤销 V0ID", "void"),
     ("txn_type", "消费SALE", "sale"),
+    ("txn_type", "消费微情VOID", "void"),  # blurred Chinese, English exact, length right
     ("datetime", "2026/08/1121:31:1O", datetime(2026, 8, 11, 21, 31, 10)),
+    ("datetime", "2026/07/05 18:38.52", datetime(2026, 7, 5, 18, 38, 52)),
 ])
 def test_values_are_read_through_ocr_confusions(key, text, value):
     assert fx.parse(spec(key), text, TEMPLATE) == value
@@ -44,6 +46,7 @@ def test_values_are_read_through_ocr_confusions(key, text, value):
 
 @pytest.mark.parametrize(("key", "text"), [
     ("trace", "00012"), ("amount", "RMB 12"), ("amount", "USD 12.00"), ("txn_type", "REFUND"),
+    ("txn_type", "消费 VOID"), ("txn_type", "消费撤销 SALE"),  # halves of two types: unread
     ("datetime", "yesterday"),
     ("card_number", "621234"),
 ])

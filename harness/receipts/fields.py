@@ -71,10 +71,12 @@ def parse(spec: FieldSpec, text: str, template: ReceiptTemplate) -> Any:
     if kind == "txn_type":
         return parse_txn_type(text, template)
     if kind == "datetime":
-        # spaces are where a recogniser is least sure: compare without them
-        value = re.sub(r"\s+", "", normalise(text, digits=True))
+        # separators and spaces are where a recogniser is least sure (18:38.52): the digits
+        # carry the value, so compare those, in the format's order
+        digits = re.sub(r"\D", "", normalise(text, digits=True))
+        digit_format = "".join(re.findall(r"%[a-zA-Z]", spec.format))
         try:
-            return datetime.strptime(value, spec.format.replace(" ", ""))
+            return datetime.strptime(digits, digit_format)
         except ValueError as exc:
             raise FieldError(f"not a date and time as {spec.format}") from exc
     if kind == "amount":
@@ -117,9 +119,22 @@ def parse_txn_type(text: str, template: ReceiptTemplate) -> str:
         score = similarity(got, want)
         if score > best_score:
             best, best_score = kind, score
-    if best is None or best_score < 0.8:
-        raise FieldError(f"not one of the template's transaction types ({', '.join(template.txn_types)})")
-    return best
+    if best is not None and best_score >= 0.8:
+        return best
+    # blur garbles the Chinese first: accept the type whose English word is read exactly when
+    # the Chinese has that type's length and starts alike (消费撤销 VOID read as 消费微情VOID);
+    # a sale's Chinese with a void's English stays unread
+    latin = re.sub(r"[^A-Z]", "", got)
+    cjk = re.sub(r"[\x00-\x7f]", "", got)
+    fits = []
+    for kind, printed_as in template.txn_types.items():
+        want = compact(printed_as)
+        want_latin, want_cjk = re.sub(r"[^A-Z]", "", want), re.sub(r"[\x00-\x7f]", "", want)
+        if latin == want_latin and len(cjk) == len(want_cjk) and similarity(cjk, want_cjk) >= 0.5:
+            fits.append(kind)
+    if len(fits) == 1:
+        return fits[0]
+    raise FieldError(f"not one of the template's transaction types ({', '.join(template.txn_types)})")
 
 
 def printed(spec: FieldSpec, value: Any, template: ReceiptTemplate, pan_length: int | None = None) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.receipts import fields as fx
 from harness.receipts import grade as gx
-from harness.receipts.ocr import LineRead
+from harness.receipts.ocr import LineRead, normalise
 from harness.receipts.reading import FieldReading, ReceiptReading
 from harness.receipts.template import FieldSpec, PrintLimits, ReceiptTemplate
 from harness.receipts.witness import WitnessedPan, Witnesses, same, show
@@ -149,11 +149,14 @@ def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got:
     if logp is not None and logp >= ACCEPT_LOGP:
         # the recogniser's first guess was off, but the witnesses' value is the likeliest text
         return FieldCheck(spec.key, OK, got.text, shown_w, "read by scoring the expected value")
-    # "printed another value" needs a parsed, confident reading that is far likelier than
-    # the witnesses' value: 10^4 times, and that value itself under 1e-4
+    # "printed another value" needs a parsed reading, sure of the characters where it differs
+    # from the witnesses' value, and far likelier than that value: 10^4 times, that value
+    # itself under 1e-4
     confident = value is not None and got.confidence >= CONFIDENT
-    if confident and logp is not None:
-        confident = logp < REJECT_LOGP and reads[0].logp(reads[0].text) - logp >= -REJECT_LOGP
+    if value is not None and logp is not None:
+        expected_text = _expected_text(template, spec, values[0])
+        confident = _weakest_difference(reads[0], expected_text, _digits(spec)) >= CONFIDENT and \
+            logp < REJECT_LOGP and reads[0].logp(reads[0].text) - logp >= -REJECT_LOGP
     if confident:
         return FieldCheck(spec.key, MISMATCH, got.text, shown_w, "the slip prints another value")
     why = got.problem or f"weakest character {got.confidence:.2f}"
@@ -166,15 +169,30 @@ def _plain(v: Any) -> Any:
     return v.pan if isinstance(v, WitnessedPan) else v
 
 
+def _digits(spec: FieldSpec) -> bool:
+    return spec.kind in ("digits", "amount", "datetime", "masked_pan")
+
+
+def _expected_text(template: ReceiptTemplate, spec: FieldSpec, target: Any) -> str:
+    if isinstance(target, WitnessedPan):
+        return fx.printed(spec, target.pan, template, target.length)
+    return fx.printed(spec, target, template)
+
+
 def _logp(template: ReceiptTemplate, spec: FieldSpec, reads: list[LineRead], target: Any,
           value: Any) -> float | None:
     """log P(witness's value | the value's pixels), for a value printed on one row. Not for
     the date and time: the witnesses' clock is not the terminal's, only close to it."""
     if len(reads) != 1 or spec.kind == "datetime":
         return None
-    if isinstance(target, WitnessedPan):
-        text = fx.printed(spec, target.pan, template, target.length)
-    else:
-        text = fx.printed(spec, target, template)
-    digits = spec.kind in ("digits", "amount", "datetime", "masked_pan")
-    return reads[0].logp(text, digits=digits)
+    return reads[0].logp(_expected_text(template, spec, target), digits=_digits(spec))
+
+
+def _weakest_difference(read: LineRead, expected: str, digits: bool) -> float:
+    """The confidence of the least sure character where the reading differs from
+    ``expected``; the weakest character overall when they do not line up one to one."""
+    got, want = normalise(read.text, digits), normalise(expected, digits)
+    if len(got) != len(want) or len(got) != len(read.confidences):
+        return read.confidence
+    return min((c for g, w, c in zip(got, want, read.confidences, strict=True) if g != w),
+               default=read.confidence)
