@@ -66,7 +66,8 @@ class Lab:
         spec = self.live.station(name) if name else self.live.stations[0]
         if spec.name not in self._stations:
             self._stations[spec.name] = Station.open(spec, load_profile(spec.terminal.profile),
-                                                     self.cards, self.hostlink)
+                                                     self.cards, self.hostlink,
+                                                     log_dir=self.workdir / "logs")
         return self._stations[spec.name]
 
     def stop(self) -> None:

@@ -47,7 +47,8 @@ def load_profile(path: Path) -> TerminalProfile:
     return TerminalProfile(
         source=path,
         model=root.str("model"), vendor=root.str("vendor"), firmware=root.str("firmware"),
-        dialect=root.str("dialect", pattern=r"posrig-ecr/1", expected="posrig-ecr/1"),
+        dialect=root.str("dialect", pattern=r"posrig-ecr/1|concert",
+                         expected="posrig-ecr/1 or concert"),
         baudrate=ecr.int("baudrate", min=300), ack_timeout=ecr.float("ack_timeout_s"),
         repeats=ecr.int("repeats", min=0), response_timeout=ecr.float("response_timeout_s"),
         tpdu=bytes.fromhex(host.str("tpdu", pattern=r"60[0-9A-Fa-f]{8}",

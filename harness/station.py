@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import contextlib
 from enum import StrEnum
+from pathlib import Path
 
 from devices.cards import Card
 from devices.power import PowerRelay
 from devices.power.driver import SerialPowerRelay
 from devices.robot import CardRobot, RobotGeometry
 from devices.robot.driver import GcodeRobot
-from devices.terminal import Terminal
-from devices.terminal.driver import EcrTerminal
+from devices.terminal import Terminal, open_terminal
+from devices.terminal.console import Console
 from harness.hostlink import HostLink
 from harness.inventory import StationSpec
 from harness.profiles import TerminalProfile
@@ -39,9 +40,10 @@ class StationBroken(Exception):
 class Station:
     def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
                  terminal: Terminal, robot: CardRobot, host: HostLink,
-                 power: PowerRelay | None = None):
+                 power: PowerRelay | None = None, console: Console | None = None):
         self.spec, self.profile, self.cards = spec, profile, cards
         self.terminal, self.robot, self.host, self.power = terminal, robot, host, power
+        self.console = console
         self.state = StationState.POWERED
         self.broken_reason: str | None = None
 
@@ -55,14 +57,18 @@ class Station:
 
     @classmethod
     def open(cls, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
-             host: HostLink) -> Station:
+             host: HostLink, log_dir: Path | None = None) -> Station:
         """Open every driver the inventory names; any failure leaves nothing open."""
         opened: list = []
         try:
-            terminal = EcrTerminal(spec.terminal.ecr, station=spec.name,
-                                   baudrate=profile.baudrate, ack_timeout=profile.ack_timeout,
-                                   repeats=profile.repeats,
-                                   response_timeout=profile.response_timeout)
+            console = None
+            if spec.terminal.console:
+                console = Console(spec.terminal.console, spec.name, log_dir or Path("logs"))
+                opened.append(console)
+            terminal = open_terminal(spec.terminal.ecr, dialect=profile.dialect, station=spec.name,
+                                     console=console, baudrate=profile.baudrate,
+                                     ack_timeout=profile.ack_timeout, repeats=profile.repeats,
+                                     response_timeout=profile.response_timeout)
             opened.append(terminal)
             robot = GcodeRobot(spec.robot.url, RobotGeometry.from_dict(
                 profile.robot, source=str(profile.source)), station=spec.name)
@@ -73,7 +79,7 @@ class Station:
             for device in opened:
                 device.close()
             raise StationBroken(f"{spec.name}: cannot open its devices: {exc}") from exc
-        return cls(spec, profile, cards, terminal, robot, host, power)
+        return cls(spec, profile, cards, terminal, robot, host, power, console)
 
     def card(self, card: Card | str) -> Card:
         if isinstance(card, Card):
@@ -96,7 +102,7 @@ class Station:
                                 "it takes no more tests until the bench is fixed")
 
     def close(self) -> None:
-        for device in (self.terminal, self.robot, self.power):
+        for device in (self.terminal, self.robot, self.power, self.console):
             if device is not None:
                 with contextlib.suppress(Exception):  # a vanished device needs no closing
                     device.close()

@@ -62,7 +62,8 @@ class VirtualStation:
             tpdu=profile.tpdu, key_mode=profile.key_mode, mac_alg=profile.mac_alg,
             operator_id=profile.operator_id, operator_password=profile.operator_password,
             supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
-            max_amount=profile.max_amount, receipt_template=profile.receipt_template))
+            max_amount=profile.max_amount, receipt_template=profile.receipt_template,
+            dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware))
         geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
         self.robot = SimulatedRobot(self.model, geometry, instant=instant)
         self.power = SimulatedPowerRelay(self.model)
@@ -72,7 +73,8 @@ class VirtualStation:
             device.start()
         spec = self.spec
         return replace(spec,
-                       terminal=replace(spec.terminal, ecr=self.terminal.url),
+                       terminal=replace(spec.terminal, ecr=self.terminal.url,
+                                        console=self.terminal.console_url),
                        robot=RobotSpec(self.robot.url),
                        power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power)
 
