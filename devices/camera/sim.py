@@ -1,0 +1,240 @@
+"""The simulated camera: the station's tray as an MJPEG stream over HTTP on loopback.
+
+It is reached through the same driver as a real IP camera (``OpenCvCamera(sim.url)``): a
+``multipart/x-mixed-replace`` stream at ``/stream.mjpg``, one JPEG part every ``1/fps``
+seconds, each with its ``Content-Length`` so a client never has to wait for the next
+boundary to know a frame ended (FFmpeg's demuxer would otherwise lag one frame behind).
+``/frame.jpg`` serves a single frame, for a browser or curl.
+
+What it shows is the newest slip on the bench model's tray (the one on top), rendered by
+``render.py`` and photographed by ``scene.py`` at the camera's level, seeded by the
+station's seed and the slip's place in the tray so a run repeats. A frame is rendered only
+when the tray changes; between changes the same JPEG bytes go out. Each stream shows a new
+slip falling first (``DROP_FRAMES``, one frame each), then at rest, so a client that grabs
+too early sees motion, as it would under a real printer. ``/frame.jpg`` is always at rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+import cv2
+import numpy as np
+
+from devices import events
+from devices.bench import BenchModel, Slip
+from devices.camera import render, scene
+
+STREAM_PATH = "/stream.mjpg"
+SNAPSHOT_PATH = "/frame.jpg"
+BOUNDARY = "posrigframe"
+DROP_FRAMES = (0.66, 0.33)  # how much of its fall a new slip still has, one frame each
+JPEG_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What the stream shows for one state of the tray."""
+
+    count: int  # slips on the tray
+    top: Slip | None  # the one on top (held, so its identity cannot be reused)
+    jpegs: tuple[bytes, ...]  # falling frames, then the frame at rest
+    truth: scene.Scene  # the frame at rest, with the paper's corners
+
+
+class _Server(ThreadingHTTPServer):
+    # Handler threads are joined on close (no leaks after stop()); they end promptly
+    # because stop() sets the stop event and shuts their sockets down.
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, camera: SimulatedCamera):
+        self.camera = camera
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    server_version = "posrig-camera-sim/1"
+
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path == STREAM_PATH:
+            self.server.camera._stream(self)
+        elif path == SNAPSHOT_PATH:
+            jpeg = self.server.camera._current().jpegs[-1]
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(jpeg)))
+            self.end_headers()
+            self.wfile.write(jpeg)
+        else:
+            self.send_error(404, f"the camera serves {STREAM_PATH} and {SNAPSHOT_PATH}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        events.log(self.server.camera.source, format % args)
+
+
+class SimulatedCamera:
+    """An MJPEG camera over the station's tray. ``start()``, read ``url``, ``stop()``."""
+
+    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 5):
+        scene.level_of(level)  # fail here, not in a server thread
+        if not 0 < fps <= 60:
+            raise ValueError(f"fps {fps}: a camera runs at 0 < fps <= 60")
+        self.model, self.level, self.seed, self.fps = model, level, seed, float(fps)
+        self.source = f"{model.station}/camera-sim"
+        self.connections = 0  # streams opened so far (a reconnect is a new one)
+        self.last_error: str | None = None  # why a stream last ended other than by its client
+        self.renders = 0  # tray states rendered: one per change, however many clients watch
+        self._render_lock = threading.Lock()
+        self._shown: _Shown | None = None
+        self._clients: set[socket.socket] = set()
+        self._clients_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> SimulatedCamera:
+        if self._server is not None:
+            raise RuntimeError(f"{self.source}: already started")
+        render.find_cjk_font()  # a missing font says which package to install, now
+        self._stopping.clear()
+        self._server = _Server(self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=self.source, daemon=True)
+        self._thread.start()
+        events.log(self.source, f"streaming {self.level} at {self.fps:g} fps on {self.url}")
+        return self
+
+    def stop(self) -> None:
+        """Shut the server down, end every stream and join every thread it started."""
+        server, thread = self._server, self._thread
+        if server is None or thread is None:
+            return
+        self._stopping.set()
+        self.drop_clients()
+        server.shutdown()
+        server.server_close()  # joins the handler threads
+        thread.join()
+        self._server = self._thread = None
+        events.log(self.source, "stopped")
+
+    def __enter__(self) -> SimulatedCamera:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError(f"{self.source}: not started, so it has no URL yet")
+        return f"http://127.0.0.1:{self._server.server_address[1]}{STREAM_PATH}"
+
+    # -- faults and truth -------------------------------------------------------------------
+    def drop_clients(self) -> int:
+        """Cut every open stream, as a camera that reboots or a flaky switch does.
+        The server keeps listening, so a client can reconnect. Returns how many were cut."""
+        with self._clients_lock:
+            clients = list(self._clients)
+            self._clients.clear()  # gone as of now, whenever their threads notice
+        for conn in clients:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        if clients:
+            events.log(self.source, f"dropped {len(clients)} stream(s)")
+        return len(clients)
+
+    @property
+    def clients(self) -> int:
+        """Streams open now."""
+        with self._clients_lock:
+            return len(self._clients)
+
+    def truth(self) -> scene.Scene:
+        """The frame at rest for the tray as it is now, with the paper's corners (None when empty)."""
+        return self._current().truth
+
+    # -- rendering --------------------------------------------------------------------------
+    def _current(self) -> _Shown:
+        tray = self.model.tray  # appended under the model's lock; reading a list's end is atomic
+        count = len(tray)
+        top = tray[-1] if count else None
+        with self._render_lock:
+            shown = self._shown
+            if shown is not None and shown.count == count and shown.top is top:
+                return shown
+            # the first view of a tray, or a cleared one, has nothing in motion
+            falling = DROP_FRAMES if top is not None and shown is not None else ()
+            self._shown = self._render(count, top, falling)
+            return self._shown
+
+    def _render(self, count: int, top: Slip | None, falling: tuple[float, ...]) -> _Shown:
+        started = time.monotonic()
+        paper = None if top is None else render.render_slip_image(top)
+        # every slip lands a little differently, and the same way on every run
+        seed = int(np.random.SeedSequence([self.seed, count]).generate_state(1)[0])
+        shots = [scene.render_scene_with_truth(paper, self.level, seed, drop=d) for d in (*falling, 0.0)]
+        jpegs = tuple(_encode(s.frame) for s in shots)
+        self.renders += 1  # under _render_lock
+        events.log(self.source, f"tray shows {count} slip(s); rendered in "
+                                f"{(time.monotonic() - started) * 1000:.0f} ms")
+        return _Shown(count, top, jpegs, shots[-1])
+
+    # -- streaming --------------------------------------------------------------------------
+    def _stream(self, handler: _Handler) -> None:
+        conn = handler.connection
+        with self._clients_lock:
+            if self._stopping.is_set():
+                return
+            self._clients.add(conn)
+            self.connections += 1
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            handler.send_header("Cache-Control", "no-cache, no-store")
+            handler.end_headers()
+            period = 1.0 / self.fps
+            due = time.monotonic()
+            # A client joining finds the slip already at rest; each change it then sees is
+            # shown falling, one frame per DROP_FRAMES entry, to that client exactly once.
+            seen, step = self._current(), len(DROP_FRAMES)
+            while not self._stopping.is_set():
+                shown = self._current()
+                if shown is not seen:
+                    seen, step = shown, 0
+                jpeg = shown.jpegs[min(step, len(shown.jpegs) - 1)]
+                step += 1
+                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")
+                handler.wfile.write(head + jpeg + b"\r\n")
+                # frames at least a period apart: after a slow render, skip ticks, never burst
+                # (a burst of copies of one frame would look like a still view)
+                due += period
+                now = time.monotonic()
+                if due < now:
+                    due = now + period
+                self._stopping.wait(due - now)
+        except OSError:
+            pass  # the client left, or drop_clients() cut it: either way this stream is over
+        except Exception as exc:  # a rendering fault: end this stream, keep serving, say why
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            events.log(self.source, f"stream ended: {self.last_error}")
+        finally:
+            with self._clients_lock:
+                self._clients.discard(conn)
+
+
+def _encode(frame: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a frame as JPEG")
+    return buf.tobytes()
