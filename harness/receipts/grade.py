@@ -105,9 +105,10 @@ def grade(refl: np.ndarray, layout: Layout, located: LocatedLines, template: Rec
     else:
         contrast_grade = "fail"
     dead = dead_columns(refl, layout, limits.dead_dot_drop)
-    # a cut-short slip lacks the bar and its last lines; the paper ends right under the print
+    # a cut-short slip lacks the bar and its last lines, the paper ending right under the
+    # print; and it is a slip: its first lines are there (noise lacks a bar too)
     last_field = template.fields[-1].key
-    cut = template.bar and layout.bar is None and (
+    cut = template.bar and layout.bar is None and len(located.found) >= 2 and (
         last_field in located.missing or layout.paper_bottom_gap < 24)
     faults, warnings = [], []
     if contrast_grade == "fail":
