@@ -56,7 +56,7 @@ def model_paths() -> dict[str, Path]:
 # Forms OCR gives for a character the slip printed: full-width twins always; for digits,
 # the letters a recognizer mistakes them for. Used both to normalise a reading and to
 # score an expected value (the probability of "0" includes that of "O").
-_DIGIT_LOOKALIKES = {"0": "OoQD", "1": "Il|i", "2": "Z", "5": "S", "8": "B"}
+_DIGIT_LOOKALIKES = {"0": "OoQDa", "1": "Il|i", "2": "Z", "5": "S", "8": "B"}
 _FOLD_DIGITS = {ch: d for d, chars in _DIGIT_LOOKALIKES.items() for ch in chars}
 
 

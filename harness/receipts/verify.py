@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness.receipts import fields as fx
@@ -145,7 +146,10 @@ def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got:
     if agrees:
         return FieldCheck(spec.key, OK, got.text, shown_w)
     # what do the pixels say about the witnesses' value?
-    logp = _logp(template, spec, reads, values[0], value)
+    target = values[0]
+    if spec.kind == "datetime" and value is not None:
+        target = _nearest_time(spec, value, target, limits.datetime_tolerance_s)
+    logp = _logp(template, spec, reads, target, value)
     if logp is not None and logp >= ACCEPT_LOGP:
         # the recogniser's first guess was off, but the witnesses' value is the likeliest text
         return FieldCheck(spec.key, OK, got.text, shown_w, "read by scoring the expected value")
@@ -154,7 +158,7 @@ def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got:
     # itself under 1e-4
     confident = value is not None and got.confidence >= CONFIDENT
     if value is not None and logp is not None:
-        expected_text = _expected_text(template, spec, values[0])
+        expected_text = _expected_text(template, spec, target)
         confident = _weakest_difference(reads[0], expected_text, _digits(spec)) >= CONFIDENT and \
             logp < REJECT_LOGP and reads[0].logp(reads[0].text) - logp >= -REJECT_LOGP
     if confident:
@@ -179,11 +183,25 @@ def _expected_text(template: ReceiptTemplate, spec: FieldSpec, target: Any) -> s
     return fx.printed(spec, target, template)
 
 
+def _nearest_time(spec: FieldSpec, read: datetime, witness: datetime, tolerance_s: float) -> datetime:
+    """The time a terminal could have printed (within the tolerance of the witness's clock)
+    that is written most like what was read: the one to score the pixels against."""
+    got = read.strftime(spec.format)
+    best, best_diff = witness, len(got) + 1
+    for shift in range(-int(tolerance_s), int(tolerance_s) + 1):
+        candidate = witness + timedelta(seconds=shift)
+        text = candidate.strftime(spec.format)
+        diff = sum(a != b for a, b in zip(text, got, strict=False)) + abs(len(text) - len(got))
+        if diff < best_diff:
+            best, best_diff = candidate, diff
+    return best
+
+
 def _logp(template: ReceiptTemplate, spec: FieldSpec, reads: list[LineRead], target: Any,
           value: Any) -> float | None:
-    """log P(witness's value | the value's pixels), for a value printed on one row. Not for
-    the date and time: the witnesses' clock is not the terminal's, only close to it."""
-    if len(reads) != 1 or spec.kind == "datetime":
+    """log P(witness's value | the value's pixels), for a value printed on one row. For the
+    date and time, ``target`` is the acceptable time written most like the reading."""
+    if len(reads) != 1:
         return None
     return reads[0].logp(_expected_text(template, spec, target), digits=_digits(spec))
 
