@@ -36,6 +36,7 @@ class TerminalProfile:
     max_amount: int
     robot: dict[str, Any]  # raw geometry; devices.robot validates it
     receipt_template: dict[str, Any]
+    camera_level: str = "L1"  # how the tray camera of a virtual bench degrades the slip (L0-L3)
 
 
 def load_profile(path: Path) -> TerminalProfile:
@@ -62,6 +63,8 @@ def load_profile(path: Path) -> TerminalProfile:
         supervisor_password=root.str("supervisor_password"),
         pin_on_chip=caps.bool("pin_on_chip"), max_amount=caps.int("max_amount", min=1),
         robot=root.node("robot").data, receipt_template=template,
+        camera_level=root.node("camera", {}).str("level", "L1", pattern=r"L[0-3]",
+                                                 expected="a degradation level L0, L1, L2 or L3"),
     )
 
 

@@ -12,6 +12,7 @@ import contextlib
 from enum import StrEnum
 from pathlib import Path
 
+from devices.camera import Camera, OpenCvCamera
 from devices.cards import Card
 from devices.power import PowerRelay
 from devices.power.driver import SerialPowerRelay
@@ -40,10 +41,12 @@ class StationBroken(Exception):
 class Station:
     def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
                  terminal: Terminal, robot: CardRobot, host: HostLink,
-                 power: PowerRelay | None = None, console: Console | None = None):
+                 power: PowerRelay | None = None, console: Console | None = None,
+                 camera: Camera | None = None):
         self.spec, self.profile, self.cards = spec, profile, cards
         self.terminal, self.robot, self.host, self.power = terminal, robot, host, power
         self.console = console
+        self.camera = camera
         self.state = StationState.POWERED
         self.broken_reason: str | None = None
 
@@ -75,11 +78,14 @@ class Station:
             opened.append(robot)
             robot.home()
             power = SerialPowerRelay(spec.power, station=spec.name) if spec.power else None
+            if power is not None:
+                opened.append(power)
+            camera = OpenCvCamera(spec.camera, station=spec.name).open() if spec.camera else None
         except Exception as exc:
             for device in opened:
                 device.close()
             raise StationBroken(f"{spec.name}: cannot open its devices: {exc}") from exc
-        return cls(spec, profile, cards, terminal, robot, host, power, console)
+        return cls(spec, profile, cards, terminal, robot, host, power, console, camera)
 
     def card(self, card: Card | str) -> Card:
         if isinstance(card, Card):
@@ -102,7 +108,7 @@ class Station:
                                 "it takes no more tests until the bench is fixed")
 
     def close(self) -> None:
-        for device in (self.terminal, self.robot, self.power, self.console):
+        for device in (self.terminal, self.robot, self.power, self.console, self.camera):
             if device is not None:
                 with contextlib.suppress(Exception):  # a vanished device needs no closing
                     device.close()

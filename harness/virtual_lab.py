@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bench import BenchModel
+from devices.camera import SimulatedCamera
 from devices.cards import Card
 from devices.host import AcquirerHost, HostConfig, TerminalKeys
 from devices.power.sim import SimulatedPowerRelay
@@ -50,7 +51,7 @@ def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, Ho
 
 class VirtualStation:
     def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
-                 tmk: bytes, host: tuple[str, int], workdir: Path, instant: bool):
+                 tmk: bytes, host: tuple[str, int], workdir: Path, instant: bool, seed: int = 0):
         missing = [cid for cid in spec.magazine.values() if cid not in cards]
         if missing:
             raise LookupError(f"{spec.name}: magazine names cards not in cards.yaml: {missing}")
@@ -67,19 +68,27 @@ class VirtualStation:
         geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
         self.robot = SimulatedRobot(self.model, geometry, instant=instant)
         self.power = SimulatedPowerRelay(self.model)
+        # seeded per station so every run photographs the same slip the same way
+        self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed)
+                       if is_sim(spec.camera) else None)
+
+    @property
+    def devices(self) -> list:
+        return [d for d in (self.terminal, self.robot, self.power, self.camera) if d is not None]
 
     def start(self) -> StationSpec:
-        for device in (self.terminal, self.robot, self.power):
+        for device in self.devices:
             device.start()
         spec = self.spec
         return replace(spec,
                        terminal=replace(spec.terminal, ecr=self.terminal.url,
                                         console=self.terminal.console_url),
                        robot=RobotSpec(self.robot.url),
-                       power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power)
+                       power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power,
+                       camera=self.camera.url if self.camera is not None else spec.camera)
 
     def stop(self) -> None:
-        for device in (self.terminal, self.robot, self.power):
+        for device in self.devices:
             device.stop()
 
 
@@ -98,13 +107,13 @@ class VirtualLab:
             cards = load_cards(self.inventory.cards)
             keys = load_master_keys(self.inventory.keys)
             live = []
-            for spec in self.inventory.stations:
+            for index, spec in enumerate(self.inventory.stations):
                 if not spec.virtual:
                     live.append(spec)
                     continue
                 station = VirtualStation(spec, load_profile(spec.terminal.profile), cards,
                                          keys[spec.terminal.tid], (host_spec.host, host_spec.port),
-                                         self.workdir, self.instant)
+                                         self.workdir, self.instant, seed=index)
                 self.stations[spec.name] = station
                 live.append(station.start())
         except BaseException:

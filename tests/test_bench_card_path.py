@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from devices.bench import Place
+from devices.camera import frame_difference
 from harness import flows
 from harness.lab import Lab
 
@@ -24,6 +25,7 @@ def test_card_path_through_the_bench(lab):
     card = lab.cards["cup-debit-chip"]
     slot = station.slot_of(card)
     assert flows.sign_in(station).status == "ok"
+    empty_tray = station.camera.grab()
 
     pending = station.terminal.send("sale", amount=2_000)
     station.terminal.expect_prompt("insert_card", timeout=10)
@@ -50,6 +52,9 @@ def test_card_path_through_the_bench(lab):
     assert model.place_of(slot) is Place.MAGAZINE
     assert station.robot.holding is None
     assert model.tray, "an approved sale prints a slip"
+    # the camera over the tray sees the new slip: the frame is no longer the empty tray
+    frame = station.camera.grab_settled(changed_from=empty_tray, timeout=10)
+    assert frame_difference(frame, empty_tray) > 20
 
 
 def test_terminal_waits_for_a_card_it_never_gets(lab):
