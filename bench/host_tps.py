@@ -135,6 +135,12 @@ def main() -> None:
               f"{100 * (host_user + host_sys) / elapsed:.0f} % of a core), load "
               f"{us * (own_user + own_sys):.0f} us (user {us * own_user:.0f}, kernel "
               f"{us * own_sys:.0f}; {100 * (own_user + own_sys) / elapsed:.0f} %)")
+        # The rate these costs allow on an otherwise idle machine: the cores shared by host
+        # and load, and no more than one core per host worker process.
+        host_rt, all_rt = (host_user + host_sys) / tally.done, (
+            host_user + host_sys + own_user + own_sys) / tally.done
+        ceiling = min((os.cpu_count() or 1) / all_rt, args.workers / host_rt)
+        print(f"what these CPU costs allow on an idle machine: {ceiling:,.0f} /s")
         opened = load.open_loop(lanes, args.rate, 3.0, approved_len)
         latencies = sorted(opened.latencies)
         p50 = statistics.median(latencies) * 1000

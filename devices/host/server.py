@@ -350,15 +350,24 @@ class _Connection(asyncio.Protocol):
         if len(data) > MAX_HANDOFF:
             self.close(f"{len(data)} bytes pipelined ahead of a hand-over to another worker")
             return
-        self.host.partition.send(owner, self.transport.get_extra_info("socket"), data)
+        try:
+            self.host.partition.send(owner, self.transport.get_extra_info("socket"), data)
+        except OSError as exc:  # the owner is not taking connections (stuck or gone)
+            self.close(f"could not hand the line to worker {owner}: {exc}")
+            return
         self.buffer.clear()
         self.host.connections.discard(self)
         self.transport.abort()  # closes this worker's descriptor only: the owner has one
 
     def _retry(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.transport.get_write_buffer_size():
+            asyncio.get_running_loop().call_later(0.001, self._retry)
+            return
+        if not self.writing_paused:
             self.transport.resume_reading()
-            self._process()
+        self._process()
 
     def eof_received(self) -> bool:
         if self.buffer:
