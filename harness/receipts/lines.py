@@ -27,6 +27,7 @@ MATCH_MIN = 0.8  # correlation with a learned label bitmap that confirms the lab
 # correlates on a blurred photo (measured: same label 0.93-0.98 from flat scan to severe
 # camera blur, a different label under 0.5).
 MATCH_BLUR = 1.5
+EXEMPLAR_BLURS = (MATCH_BLUR, 2.5)  # a learned bitmap is kept at these blurs
 MATCH_MARGIN = 0.06  # the best label must beat the next best by this much
 LEARN_MIN = 0.97  # OCR similarity to the template label before a bitmap is learned
 FIND_MIN = 0.7  # OCR similarity that identifies a row as a template line at all
@@ -103,8 +104,9 @@ class LabelBook:
     def learn(self, key: str, bitmap: np.ndarray) -> None:
         with self._lock:
             shapes = self._shapes.setdefault(key, [])
-            if len(shapes) < self._per_label:
-                shapes.append(cv2.GaussianBlur(bitmap, (0, 0), MATCH_BLUR))
+            if len(shapes) < self._per_label * len(EXEMPLAR_BLURS):
+                # the same label as a blurrier camera would show it, too
+                shapes.extend(cv2.GaussianBlur(bitmap, (0, 0), sigma) for sigma in EXEMPLAR_BLURS)
 
     def known(self, key: str) -> bool:
         with self._lock:
