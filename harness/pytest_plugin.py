@@ -31,8 +31,9 @@ from harness.claim import StationClaim
 from harness.evidence import AllureSteps, attach_device_logs
 from harness.inventory import load_inventory
 from harness.lab import Lab
-from harness.paths import DEFAULT_LAB
+from harness.paths import DEFAULT_LAB, FIXTURES
 from harness.plan import CertificationPlan
+from harness.profiles import load_profile
 from harness.progress import Progress
 from harness.report_files import rig_environment, update_environment
 from harness.station import Station, StationBroken
@@ -41,9 +42,13 @@ from harness.verdict import describe_fault, is_station_fault, status_of
 _STATION = pytest.StashKey[Station]()
 _LOG_MARK = pytest.StashKey[dict]()
 _LAB = pytest.StashKey[Lab]()
+_STATION_LAB = pytest.StashKey[Lab]()  # the lab of the test's station (a companion lab's too)
+_COMPANIONS = pytest.StashKey[list[Lab]]()
 _PROGRESS = pytest.StashKey[Progress]()
 _OUTCOME = pytest.StashKey[tuple[str, str]]()
 _DURATION = pytest.StashKey[float]()
+#: Stations for the key layouts the default virtual station does not use (001, 004).
+KEY_LAYOUT_LAB = FIXTURES / "labs" / "key-layouts.yaml"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -131,16 +136,23 @@ def station(request: pytest.FixtureRequest, lab: Lab,
         st = lab.station(name)
     except StationBroken as exc:
         pytest.skip(str(exc))
+    yield from _on_station(request, lab, st, _identities)
+
+
+def _on_station(request: pytest.FixtureRequest, lab: Lab, st: Station,
+                identities: dict[str, flows.TerminalIdentity]) -> Iterator[Station]:
+    """A test on ``st``: labelled with it, its flow steps reported, the bench restored after."""
     allure.dynamic.parameter("station", st.name)
     if st.broken_reason:
         pytest.skip(f"{st.name} is out of service: {st.broken_reason}")
     request.node.stash[_STATION] = st
+    request.node.stash[_STATION_LAB] = lab
     steps = AllureSteps(st.name, st.tid)
     request.node.stash[_LOG_MARK] = lab.logs.mark()
     try:
-        if st.name not in _identities:
-            _identities[st.name] = flows.identify(st)
-        _parameters(_identities[st.name])
+        if st.name not in identities:
+            identities[st.name] = flows.identify(st)
+        _parameters(identities[st.name])
         yield st
     finally:
         mark = lab.logs.mark()
@@ -149,6 +161,58 @@ def station(request: pytest.FixtureRequest, lab: Lab,
         finally:
             attach_device_logs(lab.logs, request.node.stash.get(_LOG_MARK, mark), suffix=" (teardown)")
             steps.close()
+
+
+@pytest.fixture(scope="session")
+def _key_layout_lab(request: pytest.FixtureRequest, lab: Lab) -> Iterator[list[Lab]]:
+    """Started on first use: the virtual stations of KEY_LAYOUT_LAB, one per key layout."""
+    started: list[Lab] = []
+    request.config.stash[_COMPANIONS] = started
+    yield started
+    for companion in started:
+        companion.stop()
+
+
+@pytest.fixture
+def keyed_station(request: pytest.FixtureRequest, lab: Lab, _key_layout_lab: list[Lab],
+                  _identities: dict[str, flows.TerminalIdentity]) -> Iterator[Station]:
+    """A station whose terminal signs in with the key layout ``request.param`` (001, 003,
+    004): the lab's own station when its profile says so, else (virtual lab only) one of
+    ``fixtures/labs/key-layouts.yaml``, started beside it. A real lab with no terminal of
+    that layout skips, saying what to add."""
+    mode = request.param
+    try:
+        own = lab.station(request.config.getoption("--station"))
+    except StationBroken as exc:
+        pytest.skip(str(exc))
+    if own.profile.key_mode == mode:
+        yield from _on_station(request, lab, own, _identities)
+        return
+    if not lab.requested.virtual:
+        pytest.skip(f"lab {lab.requested.name!r} has no terminal signing in with key layout "
+                    f"{mode}; add a station whose profile says key_mode: \"{mode}\"")
+    if not _key_layout_lab:
+        companion = Lab.from_path(KEY_LAYOUT_LAB, lab.workdir / "key-layouts", stations=None)
+        _key_layout_lab.append(companion)
+        companion.start()
+    companion = _key_layout_lab[0]
+    assert companion.live is not None
+    spec = next(s for s in companion.live.stations
+                if load_profile(s.terminal.profile).key_mode == mode)
+    yield from _on_station(request, companion, companion.station(spec.name), _identities)
+
+
+@pytest.fixture
+def bench_faults(station: Station, lab: Lab) -> Iterator[flows.BenchFaults]:
+    """Terminal faults and damaged cards on demand: the virtual lab's simulators make them;
+    a real bench cannot, and skips. Cleared (terminal powered up again) after the test."""
+    if lab.virtual is None or station.name not in lab.virtual.stations:
+        pytest.skip(f"{station.name} is a real bench: its faults are set up by hand, not by the rig")
+    faults = flows.BenchFaults(station, lab.virtual.stations[station.name])
+    try:
+        yield faults
+    finally:
+        faults.clear()
 
 
 def _parameters(identity: flows.TerminalIdentity) -> None:
@@ -170,7 +234,7 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     yield
     # The device logs of setup and call go to the test itself, not to a fixture's teardown,
     # so a vendor opening the test sees what every device said during it.
-    lab, mark = item.config.stash.get(_LAB, None), item.stash.get(_LOG_MARK, None)
+    lab, mark = item.stash.get(_STATION_LAB, None), item.stash.get(_LOG_MARK, None)
     if lab is not None and mark is not None:
         attach_device_logs(lab.logs, mark)
         item.stash[_LOG_MARK] = lab.logs.mark()
@@ -214,8 +278,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     results = getattr(session.config.option, "allure_report_dir", None)
     if lab is None or not results or lab.live is None:
         return
+    stations = [s for running in (lab, *session.config.stash.get(_COMPANIONS, []))
+                if running.live is not None for s in running.live.stations]
     entries = {**rig_environment(), "lab": lab.live.name,
-               "lab.stations": ", ".join(s.name for s in lab.live.stations)}
-    for st in lab.live.stations:
+               "lab.stations": ", ".join(s.name for s in stations)}
+    for st in stations:
         entries[f"{st.name}.terminal"] = f"{Path(st.terminal.profile).stem} TID {st.terminal.tid}"
     update_environment(Path(results), entries)

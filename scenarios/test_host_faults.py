@@ -36,6 +36,7 @@ def test_host_silent_then_the_reversal_goes_out_before_the_next_sale(signed_in):
     lost_trace = flows.journal(station, "sale")[-2].stan
     reversal = reversal_of(station, int(lost_trace))
     assert reversal.rc == "00"
+    assert reversal.note.startswith("reason 98"), f"no answer is reason 98: {reversal.note}"
     assert reversal.id < flows.journaled(station, after).id, "the reversal must go out first"
     assert flows.status(station).data["reversal_pending"] is False
     flows.check_witnesses(station, after, "cup-debit-chip")
@@ -46,7 +47,7 @@ def test_bad_mac_is_not_approved_and_is_reversed_after_sign_in(signed_in):
     station = signed_in
     flows.host_will(station, "sale", corrupt_mac=True)
     sale = flows.sale(station, 2_500, "cup-debit-chip")
-    assert sale.status != "approved" and not sale.receipt, sale
+    assert (sale.status, sale.reason) == ("failed", "mac_error") and not sale.receipt, sale
     status = flows.status(station).data
     assert status["reversal_pending"] is True, status
 
@@ -54,4 +55,6 @@ def test_bad_mac_is_not_approved_and_is_reversed_after_sign_in(signed_in):
     after = flows.sale(station, 2_600, "cup-debit-chip")
     assert after.approved, after
     bad_trace = int(flows.journal(station, "sale")[-2].stan)
-    assert reversal_of(station, bad_trace).id < flows.journaled(station, after).id
+    reversal = reversal_of(station, bad_trace)
+    assert reversal.note.startswith("reason A0"), f"a bad MAC is reason A0: {reversal.note}"
+    assert reversal.id < flows.journaled(station, after).id

@@ -47,6 +47,7 @@ def test_contactless_sale_without_pin_is_approved(fresh_station):
     assert flows.sign_in(station).ok
     result = flows.sale(station, 3_000, "cup-debit-chip", entry="tap")
     assert (result.status, result.entry) == ("approved", "contactless"), result
+    assert "enter_pin" not in result.prompts, f"a small tap asked for a PIN: {result.prompts}"
     flows.check_witnesses(station, result, "cup-debit-chip")
     flows.check_receipt(station, result)
 

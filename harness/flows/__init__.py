@@ -5,17 +5,26 @@ its evidence). A flow returns a typed result built from what the terminal report
 its ECR link; the host's journal is the second witness a scenario compares it with.
 """
 
-from harness.flows.bench import check_cards_home, power_cycle, restore_bench
+from harness.flows.bench import (
+    check_cards_home,
+    power_cycle,
+    power_off,
+    power_on,
+    restore_bench,
+)
 from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
+from harness.flows.faults import BenchFaults
 from harness.flows.host import host_will, journal, last_journaled
-from harness.flows.receipt import check_receipt, read_slip
-from harness.flows.sale import ENTRY_ACTIONS, sale, settle, void
+from harness.flows.receipt import Reprint, check_receipt, read_slip, reprint
+from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
 from harness.flows.witness import check_witnesses, journaled
 
 __all__ = [
     "ENTRY_ACTIONS",
+    "BenchFaults",
     "FlowError",
+    "Reprint",
     "SignInResult",
     "TerminalIdentity",
     "TransactionResult",
@@ -29,9 +38,14 @@ __all__ = [
     "last_journaled",
     "login",
     "power_cycle",
+    "power_off",
+    "power_on",
     "read_slip",
+    "refund",
+    "reprint",
     "restore_bench",
     "sale",
+    "sale_cut_by_power",
     "settle",
     "sign_in",
     "status",

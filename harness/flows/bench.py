@@ -5,38 +5,96 @@ from __future__ import annotations
 import time
 
 from devices import events
+from devices.terminal.console import ConsoleTimeout
+from devices.terminal.dialect import Response
 from devices.terminal.driver import TerminalError
 from devices.terminal.link import LinkError
 from harness.flows.core import FlowError, source
 from harness.station import Station, StationBroken, StationState
 from harness.verdict import describe_fault
 
+#: What a terminal's debug console says when its power-on ends: up, or halted in the
+#: self-check (docs/posrig-ecr-1.md, the simulated terminal's console).
+BOOT_DONE = r"READY|HALTED"
 
-def power_cycle(station: Station, hold_s: float = 0.2, boot_timeout: float = 30.0):
-    """Cut and restore the terminal's power, then wait until it answers ``status``.
 
-    A terminal that never answers after power returns is a terminal defect (failed): the
-    relay did its part, which the relay's own driver would have reported otherwise.
-    """
+def _relay(station: Station):
     station.check_usable()
     if station.power is None:
         raise StationBroken(f"{station.name}: the inventory names no power relay")
+    return station.power
+
+
+def power_off(station: Station) -> None:
+    """Cut the terminal's power: RAM (login, keys, a transaction in flight) is lost."""
+    relay = _relay(station)
+    with events.step(source(station), "cut the terminal's power"):
+        relay.off()
+    station.state = StationState.OFF
+
+
+def power_on(station: Station, boot_timeout: float = 30.0) -> Response:
+    """Restore power and wait until the terminal answers ``status``.
+
+    With a debug console the wait follows the terminal's own account of its boot: "READY"
+    ends it, "HALTED" fails it at once with the console's words, silence fails it after
+    ``boot_timeout``. Without one, ``status`` is polled. A terminal that does not come up
+    is a terminal defect (failed): the relay's driver would have said if the relay failed.
+    """
+    relay = _relay(station)
     src = source(station)
-    with events.step(src, "power cycle the terminal", hold_s=hold_s):
-        station.power.cycle(hold_s)
+    if station.console is not None:
+        station.console.skip_to_end()  # only what this boot prints counts
+    with events.step(src, "restore the terminal's power"):
+        relay.on()
     station.state = StationState.POWERED
+    with events.step(src, "wait for the terminal to boot", timeout_s=boot_timeout) as s:
+        if station.console is not None:
+            _boot_by_console(station, boot_timeout)
+        response = _first_status(station, boot_timeout)
+        s.result = f"up: {response.data}"
+    return response
+
+
+def power_cycle(station: Station, hold_s: float = 0.2, boot_timeout: float = 30.0) -> Response:
+    """Cut and restore the terminal's power, then wait until it answers ``status``."""
+    relay = _relay(station)
+    if station.console is not None:
+        station.console.skip_to_end()
+    with events.step(source(station), "power cycle the terminal", hold_s=hold_s):
+        relay.cycle(hold_s)
+    station.state = StationState.POWERED
+    with events.step(source(station), "wait for the terminal to boot", timeout_s=boot_timeout) as s:
+        if station.console is not None:
+            _boot_by_console(station, boot_timeout)
+        response = _first_status(station, boot_timeout)
+        s.result = f"up: {response.data}"
+    return response
+
+
+def _boot_by_console(station: Station, boot_timeout: float) -> None:
+    assert station.console is not None
+    try:
+        found = station.console.expect(BOOT_DONE, timeout=boot_timeout)
+    except ConsoleTimeout as exc:
+        raise FlowError(f"{station.name}: the terminal did not boot within {boot_timeout:g} s "
+                        f"after power returned. {exc}") from exc
+    if found.group(0) == "HALTED":
+        tail = "\n  ".join(station.console.lines()[-6:])
+        raise FlowError(f"{station.name}: the terminal halted in its power-on self-check; "
+                        f"its console says:\n  {tail}")
+
+
+def _first_status(station: Station, boot_timeout: float) -> Response:
     deadline = time.monotonic() + boot_timeout
-    with events.step(src, "wait for the terminal to boot") as s:
-        while True:
-            try:
-                # each call repeats the frame on silence, so this polls at the link's pace
-                response = station.terminal.call("status", timeout=5)
-                s.result = f"up: {response.data}"
-                return response
-            except (LinkError, TerminalError) as exc:
-                if time.monotonic() > deadline:
-                    raise FlowError(f"{station.name}: the terminal did not come up within "
-                                    f"{boot_timeout:.0f} s after power returned: {exc}") from exc
+    while True:
+        try:
+            # each call repeats the frame on silence, so this polls at the link's pace
+            return station.terminal.call("status", timeout=5)
+        except (LinkError, TerminalError) as exc:
+            if time.monotonic() > deadline:
+                raise FlowError(f"{station.name}: the terminal did not answer on its ECR link "
+                                f"within {boot_timeout:.0f} s after power returned: {exc}") from exc
 
 
 def restore_bench(station: Station) -> None:

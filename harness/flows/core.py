@@ -36,6 +36,9 @@ class TransactionResult:
     auth_code: str | None = None
     reason: str | None = None
     receipt: tuple[str, ...] = ()
+    #: The card prompts the flow answered, in order: "insert_card", "enter_pin",
+    #: "swipe_card (fallback)" -- what the terminal asked of the cardholder.
+    prompts: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -43,12 +46,14 @@ class TransactionResult:
         return self.status == "approved"
 
     @classmethod
-    def from_response(cls, kind: str, amount: int, response: Response) -> TransactionResult:
+    def from_response(cls, kind: str, amount: int, response: Response,
+                      prompts: tuple[str, ...] = ()) -> TransactionResult:
         d = response.data
         return cls(kind=kind, status=response.status, amount=int(d.get("amount", amount)),
                    card=d.get("card"), entry=d.get("entry"), rc=d.get("rc"), trace=d.get("trace"),
                    batch=d.get("batch"), rrn=d.get("rrn"), auth_code=d.get("auth_code"),
-                   reason=d.get("reason"), receipt=tuple(d.get("receipt", ())), raw=dict(d))
+                   reason=d.get("reason"), receipt=tuple(d.get("receipt", ())), prompts=prompts,
+                   raw=dict(d))
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,42 @@ camera reader (harness/receipts) will read the paper itself; the comparison stay
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from devices import events
-from harness.flows.core import FlowError, TransactionResult, source
+from harness.flows.core import FlowError, TransactionResult, call, source
 from harness.station import Station
+
+#: The line a reprinted slip ends with (docs/posrig-ecr-1.md, ``reprint``).
+REPRINT_MARK = "重打印 REPRINT"
+
+
+@dataclass(frozen=True)
+class Reprint:
+    status: str
+    trace: int | None
+    receipt: tuple[str, ...]
+    printed: bool
+    reason: str | None = None
+
+    @property
+    def marked(self) -> bool:
+        """The slip says it is a reprint (a copy must never pass for the original)."""
+        return bool(self.receipt) and REPRINT_MARK in self.receipt[-1]
+
+
+def reprint(station: Station, trace: int | None = None) -> Reprint:
+    """The last slip again, or the one of ``trace`` in the open batch."""
+    station.check_usable()
+    args = {} if trace is None else {"trace": trace}
+    title = "reprint the last slip" if trace is None else f"reprint the slip of trace {trace}"
+    with events.step(source(station), title, **args) as s:
+        response = call(station, "reprint", **args)
+        d = response.data
+        s.result = f"{response.status} trace={d.get('trace')} {d.get('reason') or ''}".strip()
+    return Reprint(response.status, d.get("trace"), tuple(d.get("receipt", ())),
+                   bool(d.get("printed")), d.get("reason"))
 
 
 def read_slip(station: Station, lines: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -34,15 +65,18 @@ def _fen(text: str) -> int | None:
         return None
 
 
-def check_receipt(station: Station, result: TransactionResult) -> dict[str, str]:
+def check_receipt(station: Station, result: TransactionResult,
+                  lines: tuple[str, ...] | None = None) -> dict[str, str]:
     """Every field of the slip agrees with ``result`` and the station; FlowError lists what
-    does not. A transaction that printed nothing has no slip to check: that is an error too."""
+    does not. A transaction that printed nothing has no slip to check: that is an error too.
+    ``lines``: another print of the slip (a reprint) instead of the one ``result`` carries."""
+    lines = result.receipt if lines is None else lines
     with events.step(source(station), f"check the {result.kind} slip", trace=result.trace) as s:
-        if not result.receipt:
+        if not lines:
             raise FlowError(f"{station.name}: the terminal printed no slip for {result.kind} "
                             f"trace {result.trace} ({result.status})")
-        slip = read_slip(station, result.receipt)
-        s.attach("slip", "\n".join(result.receipt))
+        slip = read_slip(station, lines)
+        s.attach("slip", "\n".join(lines))
         txn_types = station.profile.receipt_template.get("txn_types", {})
         expected = {
             "merchant_id": station.profile.merchant_id,

@@ -1,19 +1,28 @@
-"""Card transactions: the terminal asks for a card, the robot presents it and types the PIN
-if asked. Sale and void share that; settlement needs no card."""
+"""Card transactions: the terminal asks for a card, the robot presents it and does what the
+terminal asks next (use the chip, swipe instead, type the PIN). Sale, void and refund share
+that; settlement needs no card."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from devices import events
 from devices.cards import Card
-from devices.terminal.dialect import Response
-from harness.flows.core import TransactionResult, call, check_host_reachable, result, source
-from harness.station import Station, StationState
+from devices.terminal.console import ConsoleTimeout
+from devices.terminal.dialect import Event, Response
+from harness.flows.bench import power_off
+from harness.flows.core import FlowError, TransactionResult, call, check_host_reachable, source
+from harness.station import Station, StationBroken, StationState
 
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto
 #: the antenna.
 ENTRY_ACTIONS = ("insert", "swipe", "tap")
+#: Prompts a terminal may give once it has the card in front of it.
+CARD_PROMPTS = ("insert_card", "swipe_card", "enter_pin")
+#: How often the robot presents the card again before the flow gives up on it (a terminal
+#: that keeps asking would otherwise hold the bench until its own card timeout).
+MAX_PRESENTATIONS = 4
 
 
 def sale(station: Station, amount: int, card: Card | str, entry: str = "insert",
@@ -33,18 +42,69 @@ def void(station: Station, original: TransactionResult, card: Card | str, entry:
                              original.amount, supervisor=password, trace=original.trace)
 
 
+def refund(station: Station, original: TransactionResult, card: Card | str, amount: int | None = None,
+           *, by_reference: bool = False, entry: str = "insert",
+           supervisor_password: str | None = None) -> TransactionResult:
+    """Give back ``amount`` fen (all of it by default) of the sale ``original``: by its
+    trace while it is in the open batch, or ``by_reference`` (its reference number and host
+    date) for a sale of a batch already settled. Supervisor password first, then the card."""
+    amount = original.amount if amount is None else amount
+    password = station.profile.supervisor_password if supervisor_password is None else supervisor_password
+    if by_reference:
+        if not original.rrn or not original.raw.get("host_date"):
+            raise ValueError(f"a refund by reference needs the sale's reference number and host "
+                             f"date; trace {original.trace} has rrn={original.rrn!r}")
+        where: dict[str, Any] = {"orig_rrn": original.rrn, "orig_date": original.raw["host_date"]}
+    else:
+        where = {"orig_trace": original.trace}
+    return _card_transaction(station, "refund", f"refund {amount / 100:.2f} of trace {original.trace}",
+                             card, entry, None, amount, supervisor=password, amount=amount, **where)
+
+
+def sale_cut_by_power(station: Station, amount: int, card: Card | str,
+                      entry: str = "insert") -> TransactionResult:
+    """A sale whose power is cut once its request has gone to the host and before the
+    answer is in: the terminal cannot know the outcome. Needs a card the terminal asks a
+    PIN for, and the debug console, which says when the request went out. The result's
+    status is ``interrupted``; the host's journal knows the rest."""
+    return _card_transaction(station, "sale", f"sale {amount / 100:.2f} cut by a power loss",
+                             card, entry, None, amount, interrupt=_cut_power_once_online,
+                             amount=amount)
+
+
+#: The debug console's line when a financial request leaves for the host
+#: (docs/posrig-ecr-1.md, "ISO8583 -> <fields>").
+ONLINE_REQUEST = r"ISO8583 -> 0200"
+
+
+def _cut_power_once_online(station: Station) -> None:
+    if station.console is None:
+        raise StationBroken(f"{station.name}: cutting the power mid-sale needs the terminal's "
+                            "debug console (it says when the request went out); the inventory "
+                            "names none")
+    with events.step(source(station), "wait until the request has gone to the host") as s:
+        try:
+            found = station.console.expect(ONLINE_REQUEST, timeout=station.profile.response_timeout)
+            s.result = found.group(0)
+        except ConsoleTimeout as exc:
+            raise FlowError(f"{station.name}: the sale never went online: {exc}") from exc
+    power_off(station)
+
+
 def settle(station: Station) -> Response:
     """Close the batch with the host; the response carries the totals and ``balanced``."""
     station.check_usable()
     with events.step(source(station), "settle the batch") as s:
-        response = call(station, "settle")
+        response = call(station, "settle", timeout=station.profile.response_timeout)
         d = response.data
-        s.result = f"{response.status} balanced={d.get('balanced')} next batch={d.get('next_batch')}"
+        s.result = (f"{response.status} balanced={d.get('balanced')} uploaded={d.get('uploaded')} "
+                    f"next batch={d.get('next_batch')}")
     return response
 
 
 def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, entry: str,
                       pin: str | None, fen: int, supervisor: str | None = None,
+                      interrupt: Callable[[Station], None] | None = None,
                       **args: Any) -> TransactionResult:
     station.check_usable()
     if entry not in ENTRY_ACTIONS:
@@ -64,28 +124,81 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
         step = station.terminal.prompt_or_response(pending, ("insert_card",))
         if isinstance(step, Response):
             return TransactionResult.from_response(cmd, fen, step)
+        prompts = [_prompt_name(step)]
         station.state = StationState.IN_TRANSACTION
-        holding = False
         try:
             with events.step(src, f"present card ({entry})", card=card.masked_pan, slot=slot):
                 station.robot.pick(slot)
-                holding = True
-                {"insert": station.robot.insert, "swipe": station.robot.swipe,
-                 "tap": station.robot.tap}[entry]()
-            step = station.terminal.prompt_or_response(pending, ("enter_pin",))
-            if not isinstance(step, Response):
-                typed = card.pin if pin is None else pin
-                with events.step(src, "enter PIN on the keypad", pin="****",
-                                 which="the card's" if pin is None else "a test's"):
-                    station.robot.press_keys([*typed, "enter"], secret=True)
-            with events.step(src, "wait for the terminal's answer") as s:
-                response = step if isinstance(step, Response) else result(pending)
-                s.result = f"{response.status} rc={response.data.get('rc')} " \
-                           f"{response.data.get('reason') or ''}".strip()
+                _present(station, entry)
+            if station.console is not None:
+                station.console.skip_to_end()  # an interrupt waits for this sale's lines only
+            response = _follow_prompts(station, pending, card, pin, prompts, interrupt)
         finally:
-            if holding:
+            if station.robot.holding is not None:
                 with events.step(src, "remove card and return it", slot=slot):
                     station.robot.return_card()
-            station.state = StationState.SIGNED_IN
+            if station.state is StationState.IN_TRANSACTION:
+                station.state = StationState.SIGNED_IN
+        if response is None:
+            return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
+                                     prompts=tuple(prompts))
         check_host_reachable(station, response)
-        return TransactionResult.from_response(cmd, fen, response)
+        return TransactionResult.from_response(cmd, fen, response, tuple(prompts))
+
+
+def _present(station: Station, entry: str) -> None:
+    robot = station.robot
+    {"insert": robot.insert, "swipe": robot.swipe, "tap": robot.tap}[entry]()
+
+
+def _follow_prompts(station: Station, pending: Any, card: Card, pin: str | None,
+                    prompts: list[str],
+                    interrupt: Callable[[Station], None] | None = None) -> Response | None:
+    """Do what the terminal asks with the card in hand until it answers: a chip card swiped
+    goes into the chip reader; a chip that failed (or a card without one) is swiped; the
+    PIN is typed when asked. ``interrupt``, if given, runs once the PIN is typed and ends
+    the flow without an answer."""
+    src = source(station)
+    robot = station.robot
+    presented = 1
+    while True:
+        with events.step(src, "wait for the terminal") as s:
+            step = station.terminal.prompt_or_response(pending, CARD_PROMPTS,
+                                                       timeout=station.profile.response_timeout)
+            s.result = _describe(step)
+        if isinstance(step, Response):
+            return step
+        prompts.append(_prompt_name(step))
+        prompt, reason = step.data.get("prompt"), step.data.get("reason")
+        if prompt == "enter_pin":
+            typed = card.pin if pin is None else pin
+            with events.step(src, "enter PIN on the keypad", pin="****",
+                             which="the card's" if pin is None else "a test's"):
+                robot.press_keys([*typed, "enter"], secret=True)
+            if interrupt is not None:
+                interrupt(station)
+                return None
+            continue
+        presented += 1
+        if presented > MAX_PRESENTATIONS:
+            raise FlowError(f"{station.name}: the terminal asked for the card {presented} times "
+                            f"(last: {prompt}, reason {reason}); the robot gave up")
+        if prompt == "insert_card":
+            with events.step(src, "insert the card into the chip reader", reason=reason):
+                robot.insert()
+        else:
+            with events.step(src, "swipe the card", reason=reason):
+                if robot.card_in_reader:
+                    robot.remove()
+                robot.swipe()
+
+
+def _prompt_name(event: Event) -> str:
+    reason = event.data.get("reason")
+    return str(event.data.get("prompt")) + (f" ({reason})" if reason else "")
+
+
+def _describe(step: Event | Response) -> str:
+    if isinstance(step, Response):
+        return f"{step.status} rc={step.data.get('rc')} {step.data.get('reason') or ''}".strip()
+    return f"prompt {_prompt_name(step)}"

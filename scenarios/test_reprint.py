@@ -1,0 +1,37 @@
+"""Reprint: the same slip again, marked as a reprint, whether the last one or by its trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import flows
+
+
+@pytest.fixture
+def two_sales(fresh_station):
+    station = fresh_station
+    assert flows.sign_in(station).ok
+    first = flows.sale(station, 3_100, "cup-debit-chip")
+    second = flows.sale(station, 3_200, "cup-credit-chip")
+    assert first.approved and second.approved, (first, second)
+    return station, first, second
+
+
+@pytest.mark.case("CUP-REPRINT-001")
+def test_reprint_of_the_last_slip(two_sales):
+    station, _, last = two_sales
+    copy = flows.reprint(station)
+    assert (copy.status, copy.trace, copy.printed) == ("ok", last.trace, True), copy
+    assert copy.marked, f"a reprint must say so on the slip: {copy.receipt[-1:]}"
+    flows.check_receipt(station, last, lines=copy.receipt)
+
+
+@pytest.mark.case("CUP-REPRINT-002")
+def test_reprint_by_trace_and_of_an_unknown_trace(two_sales):
+    station, first, second = two_sales
+    copy = flows.reprint(station, first.trace)
+    assert (copy.status, copy.trace) == ("ok", first.trace), copy
+    assert copy.marked
+    flows.check_receipt(station, first, lines=copy.receipt)
+    unknown = flows.reprint(station, second.trace + 100)
+    assert (unknown.status, unknown.reason) == ("refused", "trace_not_found"), unknown
