@@ -164,3 +164,17 @@ def test_control_channel_scripts_a_host_in_another_process(host, tmp_path):
         ctl.next(explode=True)
     with pytest.raises(ControlError, match="Is the host running"):
         HostControl(tmp_path / "nothing.ctl").status()
+
+
+def test_clock_shift_moves_one_exchange_of_one_terminal(host):
+    t1, t2 = signed_in(host), signed_in(host, "10000002")
+    host.script.next(tid="10000001", kind="signin", clock_shift_s=86400 + 60)
+    shifted = t1.signin()
+    assert shifted.host_datetime is not None
+    assert shifted.host_datetime.strftime("%m%d%H%M%S") == "0305050707"  # CLOCK + 1 d 1 min
+    assert t2.signin().host_datetime.strftime("%m%d%H%M%S") == "0304050607"
+    assert t1.signin().host_datetime.strftime("%m%d") == "0304"  # used once
+    rows = host.journal.entries(tid="10000001", kind="signin")
+    assert rows[-2].at.startswith("2026-03-05T05:07:07") and rows[-2].behaviour == "clock +86460 s"
+    with pytest.raises(ScriptError, match="ten years"):
+        Behaviour(clock_shift_s=400 * 86400 * 10)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from devices.host.testing import lab_card, lab_config, terminal_config
+from devices.payments.keys import WorkingKeys
+from devices.payments.settlement import BatchItem, Totals
 from devices.payments.spec import (
     MessageFormatError,
     decode_message,
@@ -12,6 +15,7 @@ from devices.payments.spec import (
     track_to_z,
     z_to_track,
 )
+from devices.payments.terminal_side import TerminalSession
 
 PAN19 = "6212340000000000018"
 
@@ -114,3 +118,19 @@ def test_describe_masks_pan_and_hides_secrets():
     assert "6212340000000019" not in text
     assert "0123456789ABCDEF" not in text and "AABBCCDD" not in text
     assert "52=***" in text and "62=***" in text
+
+
+def test_describe_never_shows_the_pans_inside_a_magstripe_batch_upload():
+    card = lab_card("cup-magstripe")
+    session = TerminalSession(terminal_config("10000001", lab_config().terminals["10000001"]))
+    session._keys = WorkingKeys.generate("003")  # no host needed to build the messages
+    item = BatchItem(stan="000007", pan=card.pan, amount=1500, kind="sale", ic=False,
+                     domestic=True, entry_mode="021")
+    upload = session.batch_upload_mag_request(stan=8, batch=1, items=[item])
+    assert card.pan in upload.fields["48"]  # the record does carry it ...
+    text = describe(upload.fields)
+    assert card.pan not in text and "48=<" in text  # ... the log line does not
+    settle = session.settle_request(stan=9, batch=1, totals=Totals.of([item]))
+    assert f"48={settle.fields['48']}" in describe(settle.fields)  # totals stay readable
+    end = session.batch_upload_end_request(stan=10, batch=1, count=1, balanced=False)
+    assert "48=0001" in describe(end.fields)

@@ -14,7 +14,7 @@ import itertools
 import random
 from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from devices import events
@@ -173,12 +173,17 @@ class HostCore:
             rc = "40" if mti in UNSUPPORTED else "30"
             handler = _refuse(rc, f"MTI {mti} is not handled by this host")
         kind = _classify(mti, req, kind)
+        behaviour = self.script.take(req.get("41"), mti, kind)
+        if behaviour is not None and behaviour.clock_shift_s:
+            # This exchange only, as if the host's clock were that far ahead (or behind):
+            # answer, expiry check and journal row all see the shifted time.
+            now += timedelta(seconds=behaviour.clock_shift_s)
         stamps = self.stamps
         stamps.update(now)
         ctx = Ctx(frame, req, {"t": m.response_mti(mti), "12": stamps.hhmmss,
                                "13": stamps.mmdd}, kind, now)
         ctx.term = self.terminals.get(req.get("41", ""))
-        behaviour = ctx.behaviour = self.script.take(req.get("41"), mti, kind)
+        ctx.behaviour = behaviour
         if behaviour is not None:
             ctx.row["behaviour"] = behaviour.describe()
             if behaviour.rc not in (None, "00"):

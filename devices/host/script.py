@@ -17,7 +17,10 @@ cleared); the first matching rule wins. What a behaviour does:
 - ``unbalanced``: a settlement is answered "not balanced" whatever the totals;
 - ``resign``: set processing requirement 3 (sign in again) in the response header;
 - ``amount``: answer (and journal) this amount in fen instead of the one asked: the host
-  as a witness that disagrees with the terminal. What was booked is what was asked.
+  as a witness that disagrees with the terminal. What was booked is what was asked;
+- ``clock_shift_s``: handle this exchange as if the host's clock were that many seconds
+  later (negative: earlier) -- DE12/DE13, expiry checks, the journal's ``at`` -- leaving
+  the other terminals' clock alone (a terminal takes its date from the sign-in answer).
 
 Each exchange a behaviour changed is journaled with the behaviour beside it.
 """
@@ -46,6 +49,7 @@ class Behaviour:
     unbalanced: bool = False
     resign: bool = False
     amount: int | None = None  # fen
+    clock_shift_s: int = 0
 
     def __post_init__(self) -> None:
         if self.rc is not None and not (len(self.rc) == 2 and self.rc.isalnum()):
@@ -54,6 +58,8 @@ class Behaviour:
             raise ScriptError(f"delay must be 0..600000 ms, got {self.delay_ms}")
         if self.amount is not None and not 0 <= self.amount <= 999_999_999_999:
             raise ScriptError(f"amount must be 0..999999999999 fen, got {self.amount}")
+        if abs(self.clock_shift_s) > 10 * 366 * 86400:
+            raise ScriptError(f"clock shift must be within ten years, got {self.clock_shift_s} s")
         if self.drop and self.close:
             raise ScriptError("drop keeps the connection open and close closes it: pick one")
 
@@ -77,6 +83,8 @@ class Behaviour:
             parts.append(f"delay {self.delay_ms} ms")
         if self.amount is not None:
             parts.append(f"amount {self.amount}")
+        if self.clock_shift_s:
+            parts.append(f"clock {self.clock_shift_s:+d} s")
         parts += [name.replace("_", " ") for name in
                   ("drop", "close", "corrupt_mac", "unbalanced", "resign") if getattr(self, name)]
         return ", ".join(parts) or "none"

@@ -173,6 +173,15 @@ def field60(doc: dict[str, str]) -> tuple[str, str, str, str]:
 _HIDDEN = {"52": "***", "62": "***"}
 
 
+def _de48_shown(doc: dict[str, str]) -> bool:
+    """DE48 is shown only where it holds no card number: settlement totals (05x0) and the
+    record count that ends a batch upload (60.3 202/207). A 201 upload's records each
+    start with a PAN, and that PAN sits inside a long run of digits no scrubber can tell
+    from an amount, so DE48 is otherwise summarised."""
+    mti = doc.get("t", "")
+    return mti[:2] == "05" or (mti[:2] == "03" and field60(doc)[2] in ("202", "207"))
+
+
 def describe(doc: dict[str, str]) -> str:
     """One line for a log: card data masked, PIN block and keys never shown."""
     parts = [doc.get("t", "????")]
@@ -180,6 +189,8 @@ def describe(doc: dict[str, str]) -> str:
         value = doc[key]
         if key in _HIDDEN:
             value = _HIDDEN[key]
+        elif key == "48" and not _de48_shown(doc):
+            value = f"<{len(value)} digits>"
         elif key == "2":
             value = mask_pan(value)
         elif key in ("35", "36"):
