@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from devices.camera import OpenCvCamera, SimulatedCamera
-from devices.terminal.testing import open_bench
 from harness.flows import TransactionResult
 from harness.paths import FIXTURES
 from harness.profiles import load_profile
@@ -18,12 +17,7 @@ from harness.receipts.paper import find_paper, to_gray
 PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
 
 
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 def test_the_camera_shows_the_slip_of_the_sale_just_made_and_it_checks_out(bench):

@@ -17,7 +17,9 @@ from devices.terminal.concert import (
 )
 from devices.terminal.concert_driver import ConcertTerminal, UnsupportedCommand
 from devices.terminal.link import ACK, ENQ, EOT, NAK, FrameDecoder, LinkError, encode_frame
-from devices.terminal.testing import PROFILE, open_bench
+from devices.terminal.testing import PROFILE
+
+pytestmark = pytest.mark.bench(dialect="concert")
 
 
 def test_request_layout_is_34_characters_in_concert_order():
@@ -97,13 +99,6 @@ def test_an_unanswered_enq_gives_up_with_advice():
     finally:
         link.close()
         peer.pty.close()
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path, dialect="concert")
-    yield b
-    b.close()
 
 
 def test_debit_over_concert_signs_in_by_itself_and_agrees_with_the_host(bench):

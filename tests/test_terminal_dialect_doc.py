@@ -7,13 +7,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from devices.terminal import dialect
 from devices.terminal.dialect import Response
 from devices.terminal.sim.faults import FAULTS
 from devices.terminal.sim.terminal import HANDLERS
-from devices.terminal.testing import open_bench
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = (REPO / "docs" / "posrig-ecr-1.md").read_text(encoding="utf-8")
@@ -61,13 +58,6 @@ def test_reasons_documented_are_the_reasons_the_simulator_gives():
 
 def test_faults_documented_are_the_faults_the_simulator_has():
     assert {names(row[0])[0]: row[1] for row in table("The simulated terminal")} == FAULTS
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    yield b
-    b.close()
 
 
 def test_every_command_event_prompt_and_printing_state_happens_over_the_link(bench):

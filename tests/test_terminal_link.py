@@ -13,14 +13,6 @@ from devices.channels import ChannelError, PtyPort
 from devices.terminal.console import Console, ConsoleTimeout
 from devices.terminal.driver import EcrTerminal
 from devices.terminal.link import LinkError
-from devices.terminal.testing import open_bench
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    yield b
-    b.close()
 
 
 def test_a_port_vanishing_mid_frame_names_station_and_port_and_can_be_reopened(bench):

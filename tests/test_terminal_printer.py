@@ -7,15 +7,8 @@ import pytest
 
 from devices.terminal.sim import FaultError, Faults
 from devices.terminal.sim.printer import format_amount
-from devices.terminal.testing import open_bench
 
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 @pytest.mark.parametrize(("fault", "quality"), [("faded_print", "faded"),

@@ -5,21 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from devices.terminal.testing import open_bench
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
-
 
 def refund(bench, card_id: str = "cup-debit-chip", entry: str = "insert", **args):
     pending = bench.terminal.send("refund", **args)
     bench.type_supervisor_password()
     return bench.pay(pending, card_id, entry)
+
+
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 def test_refund_of_a_sale_in_the_open_batch_is_a_credit_at_settlement(bench):

@@ -7,19 +7,12 @@ import json
 
 import pytest
 
-from devices.terminal.testing import open_bench
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
-
 
 def kinds(bench) -> list[str]:
     return [e.kind for e in bench.journal() if e.kind != "signin"]
+
+
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 def test_power_cut_between_sale_and_answer_reverses_the_sale_after_power_returns(bench):

@@ -9,13 +9,7 @@ import pytest
 from devices import events
 from devices.terminal.testing import open_bench
 
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 def test_chip_sale_with_pin_agrees_with_the_host_and_prints_both_copies(bench):

@@ -8,14 +8,6 @@ import pytest
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.driver import TerminalError
 from devices.terminal.link import LinkError
-from devices.terminal.testing import open_bench
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    yield b
-    b.close()
 
 
 def test_power_on_runs_the_self_check_and_comes_up_logged_out(bench):

@@ -6,21 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from devices.terminal.testing import open_bench
-
-
-@pytest.fixture
-def bench(tmp_path):
-    b = open_bench(tmp_path)
-    b.sign_in()
-    yield b
-    b.close()
-
 
 def void(bench, trace: int, card_id: str = "cup-debit-chip", password: str = "123456"):
     pending = bench.terminal.send("void", trace=trace)
     bench.type_supervisor_password(password)
     return bench.pay(pending, card_id)
+
+
+pytestmark = pytest.mark.bench(signed_in=True)
 
 
 def test_void_asks_the_supervisor_then_the_card_and_undoes_the_sale(bench):
