@@ -53,6 +53,35 @@ class StationKeywords(_Component):
         return result
 
     @keyword
+    def sale_cut_by_power_loss(self, amount_fen: int, card: str) -> flows.TransactionResult:
+        """A sale whose power is cut once its request has gone to the host (the debug console
+        says when), before the answer is in; the terminal stays off (`Restore Power`)."""
+        result = flows.sale_cut_by_power(self.session.station(), amount_fen, card)
+        self.session.last_sale = result
+        return result
+
+    @keyword
+    def restore_power(self) -> dict:
+        """Switch the terminal's power back on and wait for it to boot; returns its status."""
+        return dict(flows.power_on(self.session.station()).data)
+
+    @keyword
+    def refund_last_sale(self, card: str, amount_fen: int | None = None,
+                         by_reference: bool = False) -> flows.TransactionResult:
+        """Give back ``amount_fen`` (all of it by default) of the last sale of this test:
+        supervisor password on the keypad, then ``card``; ``by_reference`` for a sale of a
+        batch already settled (its reference number and date)."""
+        if self.session.last_sale is None:
+            raise AssertionError("no sale to refund in this test: run a Sale first")
+        return flows.refund(self.session.station(), self.session.last_sale, card, amount_fen,
+                            by_reference=by_reference)
+
+    @keyword
+    def reprint_slip(self, trace: int | None = None) -> flows.Reprint:
+        """The last slip printed again (or the one of ``trace``), marked as a reprint."""
+        return flows.reprint(self.session.station(), trace)
+
+    @keyword
     def void_last_sale(self, card: str, supervisor_password: str | None = None,
                        entry: str = "insert") -> flows.TransactionResult:
         """Void the last sale of this test: the supervisor password typed on the keypad (the
@@ -112,6 +141,22 @@ class HostKeywords(_Component):
     def host_will_corrupt_the_mac_of_next_sale(self) -> None:
         """The host answers this terminal's next sale with a MAC that does not verify."""
         flows.host_will(self.session.station(), "sale", corrupt_mac=True)
+
+    @keyword
+    def host_will_order_sign_in_with_next_sale(self) -> None:
+        """The host approves this terminal's next sale and orders a new sign-in in its answer."""
+        flows.host_will(self.session.station(), "sale", resign=True)
+
+    @keyword
+    def host_will_report_next_settlement_unbalanced(self) -> None:
+        """The host answers this terminal's next settlement "not balanced": a batch upload follows."""
+        flows.host_will(self.session.station(), "settlement", unbalanced=True)
+
+    @keyword
+    def host_will_answer_next_sale_with_amount(self, amount_fen: int) -> None:
+        """The host answers this terminal's next sale with ``amount_fen`` in DE4 (and its
+        journal says so), whatever the terminal asked: a witness that disagrees."""
+        flows.host_will(self.session.station(), "sale", amount=amount_fen)
 
     @keyword
     def host_should_agree_with(self, transaction: flows.TransactionResult,

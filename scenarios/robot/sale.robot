@@ -20,14 +20,25 @@ Contactless Sale Without PIN Is Approved
     ${sale}=    Sale    3000    cup-debit-chip    entry=tap
     Should Be Equal    ${sale.status}    approved
     Should Be Equal    ${sale.entry}    contactless
+    Should Not Contain    ${sale.prompts}    enter_pin    a small tap must not ask for a PIN
     Host Should Agree With    ${sale}    cup-debit-chip
     Receipt Should Match
 
-Host Decline 05 Is Shown And Nothing Is Printed
+Magstripe Card Swiped Is Approved With PIN
+    [Tags]    case:CUP-SALE-006
+    ${sale}=    Sale    2800    cup-magstripe    entry=swipe
+    Should Be Equal    ${sale.status}    approved
+    Should Be Equal    ${sale.entry}    swipe
+    Should Contain    ${sale.prompts}    enter_pin
+    ${entry}=    Host Should Agree With    ${sale}    cup-magstripe
+    Should Be Equal    ${entry.entry_mode}    swipe
+    Receipt Should Match
+
+Host Decline 05 Is Shown And No Sale Slip Is Printed
     [Tags]    case:CUP-DECL-005
     Host Will Decline Next Sale With    05
     ${sale}=    Sale    2000    cup-debit-chip
     Should Be Equal    ${sale.status}    declined
     Should Be Equal    ${sale.rc}    05
-    Should Be Empty    ${sale.receipt}
+    Should Be Empty    ${sale.receipt}    a decline must not print a sale slip
     Host Should Agree With    ${sale}    cup-debit-chip

@@ -1,5 +1,6 @@
 *** Settings ***
-Documentation     Settlement: a balanced batch is closed and the next one opened.
+Documentation     Settlement: a balanced batch is closed and the next one opened; an unbalanced
+...               one is uploaded first.
 Resource          posrig.resource
 Test Setup        Signed In Terminal
 Test Teardown     Restore Bench
@@ -14,3 +15,18 @@ Settlement Of A Balanced Batch Opens The Next
     Should Be Equal    ${settled}[status]    ok
     Should Be True    ${settled}[balanced]
     Should Be Equal As Integers    ${settled}[next_batch]    ${sale.batch + 1}
+
+Unbalanced Settlement Uploads The Batch
+    [Tags]    case:CUP-SETTLE-002
+    ${first}=    Settle
+    Should Be Equal    ${first}[status]    ok    the batch earlier tests left must close first
+    Sale    2000    cup-debit-chip
+    Sale    2100    cup-credit-chip
+    Host Will Report Next Settlement Unbalanced
+    ${settled}=    Settle
+    Should Be Equal    ${settled}[status]    ok
+    Should Not Be True    ${settled}[balanced]
+    Should Be Equal As Integers    ${settled}[uploaded]    2
+    ${uploads}=    Host Journal    batch_upload
+    Should Start With    ${uploads[-1].note}    202
+    Should Be Equal    ${uploads[-1].state}    clean

@@ -1,15 +1,14 @@
 """Demonstration scenarios for the report's verdicts; they must NOT pass.
 
 Run by tests/test_report_verdicts.py (never part of the certification suite):
-- a host whose journal reports a wrong amount: the witnesses disagree -> *failed*,
-  category "Terminal defect";
+- a host that answers a sale with a wrong amount (the host's scripted ``amount``
+  behaviour): the sale is not the approved one the plan requires -> *failed*, category
+  "Terminal defect";
 - a station whose card robot jams: *broken*, category "Station fault", and the station
   takes no more tests: the next scenario on it is *skipped*.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import pytest
 
@@ -18,17 +17,13 @@ from harness import flows
 
 
 @pytest.mark.case("CUP-SALE-001")
-def test_host_reports_a_wrong_amount(fresh_station, monkeypatch):
+def test_host_reports_a_wrong_amount(fresh_station):
     station = fresh_station
     assert flows.sign_in(station).ok
+    flows.host_will(station, "sale", amount=2_100)  # the answer's DE4 says 21.00
     result = flows.sale(station, 2_000, "cup-debit-chip")
-    assert result.approved, f"the demonstration needs an approved sale, got {result}"
-    journal = station.host.entries
-
-    def wrong_amount(tid, kind=None):
-        return [replace(e, amount=e.amount + 100) if e.amount else e for e in journal(tid, kind)]
-
-    monkeypatch.setattr(station.host, "entries", wrong_amount)
+    # What CUP-SALE-001 requires; the terminal rightly refuses the answer, so this fails.
+    assert result.approved, f"sale {result.status}, rc={result.rc} ({result.reason})"
     flows.check_witnesses(station, result, "cup-debit-chip")
 
 
