@@ -60,10 +60,8 @@ def test_unbalanced_settlement_uploads_the_batch(fresh_station):
     assert flows.sign_in(station).ok
     # the batch survives power cuts: close what earlier tests left, so it holds only ours
     assert flows.settle(station).status == "ok"
-    # Chip sales only (205 records) until a magstripe record (201) is logged masked:
-    # .team/requests-payments.md, "CLEAR PAN IN LOGS".
-    sales = [flows.sale(station, fen, card) for fen, card in
-             ((2_000, "cup-debit-chip"), (2_100, "cup-credit-chip"))]
+    sales = [flows.sale(station, 2_000, "cup-magstripe", entry="swipe"),
+             flows.sale(station, 2_100, "cup-credit-chip")]
     assert all(s.approved for s in sales), sales
     flows.host_will(station, "settlement", unbalanced=True)
     response = flows.settle(station)
@@ -71,5 +69,23 @@ def test_unbalanced_settlement_uploads_the_batch(fresh_station):
     assert response.data["balanced"] is False, response.data
     assert response.data["uploaded"] == 2, "both sales must be uploaded"
     uploads = flows.journal(station, "batch_upload")[-3:]
-    assert [u.note[:3] for u in uploads] == ["205", "205", "202"], [u.note for u in uploads]
+    assert [u.note[:3] for u in uploads] == ["201", "205", "202"], [u.note for u in uploads]
     assert uploads[-1].state == "clean", f"the host found the upload disagreeing: {uploads[-1].note}"
+
+
+@pytest.mark.case("CUP-SETTLE-003")
+def test_batch_open_since_yesterday_must_be_settled_before_the_next_sale(sold):
+    station, sale = sold
+    # The terminal's clock is the host's at sign-in: sign in "tomorrow".
+    flows.host_will(station, "signin", clock_shift_s=86_400)
+    assert flows.sign_in(station).ok
+    before = len(flows.journal(station))
+    refused = flows.sale(station, 1_000, "cup-debit-chip")
+    assert (refused.status, refused.reason) == ("refused", "settlement_required"), refused
+    assert len(flows.journal(station)) == before, "the terminal went online anyway"
+    assert flows.status(station).data["settlement_required"] is True
+
+    settled = flows.settle(station)
+    assert (settled.status, settled.data["batch"]) == ("ok", sale.batch), settled.data
+    after = flows.sale(station, 1_000, "cup-debit-chip")
+    assert after.approved and after.batch == settled.data["next_batch"], after

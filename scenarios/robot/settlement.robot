@@ -20,7 +20,7 @@ Unbalanced Settlement Uploads The Batch
     [Tags]    case:CUP-SETTLE-002
     ${first}=    Settle
     Should Be Equal    ${first}[status]    ok    the batch earlier tests left must close first
-    Sale    2000    cup-debit-chip
+    Sale    2000    cup-magstripe    entry=swipe
     Sale    2100    cup-credit-chip
     Host Will Report Next Settlement Unbalanced
     ${settled}=    Settle
