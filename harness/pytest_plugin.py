@@ -44,7 +44,7 @@ _LOG_MARK = pytest.StashKey[dict]()
 _LAB = pytest.StashKey[Lab]()
 _STATION_LAB = pytest.StashKey[Lab]()  # the lab of the test's station (a companion lab's too)
 _COMPANIONS = pytest.StashKey[list[Lab]]()
-_PROGRESS = pytest.StashKey[Progress]()
+_PROGRESS_KEY = "posrig.ended"
 _OUTCOME = pytest.StashKey[tuple[str, str]]()
 _DURATION = pytest.StashKey[float]()
 #: Stations for the key layouts the default virtual station does not use (001, 004).
@@ -65,14 +65,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "station_state(state): the state a test needs")
     config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
-    if config.getoption("--posrig-progress"):
-        config.stash[_PROGRESS] = Progress("pytest")
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    progress = session.config.stash.get(_PROGRESS, None)
-    if progress is not None:
-        progress.start(len(session.items))
+    if config.getoption("--posrig-progress") and not hasattr(config, "workerinput"):
+        # in the process that prints: the run itself, or an xdist controller (whose workers
+        # send each test's report over, with the line's contents in user_properties)
+        config.pluginmanager.register(_ProgressReporter(Progress("pytest")), "posrig-progress")
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -255,12 +251,38 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     if st is not None and call.excinfo is not None and is_station_fault(call.excinfo.value) \
             and not st.broken_reason:
         st.mark_broken(f"{item.name} ({call.when}): {describe_fault(call.excinfo.value)}")
-    progress = item.config.stash.get(_PROGRESS, None)
-    if call.when == "teardown" and progress is not None:
+    if call.when == "teardown":
+        # carried on the report, so an xdist controller can print it as a worker ends a test
         status, reason = item.stash.get(_OUTCOME, ("passed", ""))
         marker = item.get_closest_marker("case")
-        name = f"{marker.args[0]} {item.name}" if marker else item.nodeid
-        progress.ended(name, status, item.stash[_DURATION], station=st.name if st else "", reason=reason)
+        report.user_properties.append((_PROGRESS_KEY, {
+            "name": f"{marker.args[0]} {item.name}" if marker else item.nodeid,
+            "status": status, "duration": item.stash[_DURATION],
+            "station": st.name if st else "", "reason": reason}))
+
+
+class _ProgressReporter:
+    """One line per scenario as it ends (harness/progress.py), with or without xdist."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        if session.items:
+            self.progress.start(len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
+        if not self.progress.total:  # every worker collects the same list
+            self.progress.start(len(ids))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown":
+            return
+        for key, ended in report.user_properties:
+            if key == _PROGRESS_KEY:
+                self.progress.ended(ended["name"], ended["status"], ended["duration"],
+                                    station=ended["station"], reason=ended["reason"])
 
 
 def _status(report: pytest.TestReport, call: pytest.CallInfo) -> str:

@@ -5,23 +5,32 @@ it is given (the virtual lab by default, started by each runner in its own proce
 writing Allure results into one directory as they go; then it builds the report with
 Allure 3 (one HTML file that opens from disk, history kept beside it), prints the
 report's path and a summary line, and exits 0 only when every scenario passed.
+
+On several stations (``stations=N``) each runner works them in parallel, one process per
+station: pytest-xdist workers claiming a station each (harness/claim.py), and pabot
+processes taking one from a resource file with a section per station
+(``Acquire Value Set`` in each suite's setup, scenarios/robot/posrig.resource).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.paths import REPO
+from harness.inventory import load_inventory
+from harness.paths import DEFAULT_LAB, REPO
 from harness.report_files import install_categories, write_executor
 
 SCENARIOS = REPO / "scenarios"
 ROBOT_SUITES = SCENARIOS / "robot"
 BAD = ("failed", "broken")
+#: How many stations ``posrig run`` uses when not told (CI sets it to the bench count).
+STATIONS_ENV = "POSRIG_STATIONS"
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,15 @@ class Layout:
         return self.out / "work"  # the labs' temporary files: journals, terminal flash, logs
 
 
-def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool = True) -> int:
+def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool = True,
+              stations: int | None = None) -> int:
+    """``stations``: how many of the lab's stations to run on (default ``POSRIG_STATIONS``,
+    else 1)."""
+    stations = int(os.environ.get(STATIONS_ENV, "1")) if stations is None else stations
+    if stations < 1:
+        raise ValueError(f"stations must be at least 1, got {stations}")
+    inventory = load_inventory(lab or DEFAULT_LAB)
+    names = [s.name for s in inventory.first(stations).stations]  # ConfigError if too few
     where = Layout(out.resolve())
     for stale in (where.results, where.robot, where.work):
         if stale.exists():
@@ -57,9 +74,11 @@ def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool
     write_executor(where.results)
     install_categories(where.results)
 
-    statuses = [run_pytest(where, lab, pytest_args)]
+    parallel = ["-n", str(stations)] if stations > 1 else []
+    statuses = [run_pytest(where, lab, [*parallel, *pytest_args])]
     if robot and any(ROBOT_SUITES.glob("*.robot")):
-        statuses.append(run_robot(where, lab))
+        statuses.append(run_robot(where, lab) if stations == 1 else
+                        run_pabot(where, lab, write_station_sets(where.robot / "stations.dat", names)))
     report = build_report(where)
     counts = count_results(where.results)
     print(f"posrig: {summarize(counts)}; report: {report or 'not built (see above)'}", flush=True)
@@ -81,19 +100,46 @@ def run_pytest(where: Layout, lab: str | None, extra: list[str]) -> int:
     return 0 if status == 5 else status  # 5: nothing collected, e.g. every module deselected
 
 
-def run_robot(where: Layout, lab: str | None) -> int:
-    command = [sys.executable, "-m", "robot", "--outputdir", str(where.robot), "--report", "NONE",
-               "--console", "none", "--listener", f"allure_robotframework:{where.results}",
-               "--listener", "harness.robot.progress.RobotProgress",
+def _robot_options(where: Layout, lab: str | None) -> list[str]:
+    options = ["--outputdir", str(where.robot), "--report", "NONE",
+               "--listener", f"allure_robotframework:{where.results}",
                "--variable", f"POSRIG_WORKDIR:{where.work / 'robot'}",
                "--variable", f"ALLURE_RESULTS:{where.results}"]
-    if lab:
-        command += ["--variable", f"LAB:{lab}"]
-    status = subprocess.call([*command, str(ROBOT_SUITES)], cwd=REPO)
+    return options + (["--variable", f"LAB:{lab}"] if lab else [])
+
+
+def run_robot(where: Layout, lab: str | None) -> int:
+    command = [sys.executable, "-m", "robot", *_robot_options(where, lab), "--console", "none",
+               "--listener", "harness.robot.progress.RobotProgress"]
+    return _robot_status("Robot Framework", subprocess.call([*command, str(ROBOT_SUITES)], cwd=REPO))
+
+
+def run_pabot(where: Layout, lab: str | None, station_sets: Path) -> int:
+    """The Robot suites in parallel, one pabot process per station of ``station_sets``; pabot
+    prints a line per suite as it ends (each suite runs in its own process)."""
+    count = len(read_station_sets(station_sets))
+    command = [sys.executable, "-m", "pabot.pabot", "--processes", str(count),
+               "--pabotlibport", "0", "--resourcefile", str(station_sets),
+               "--pabotconsole", "quiet", *_robot_options(where, lab), "--console", "none"]
+    return _robot_status("pabot", subprocess.call([*command, str(ROBOT_SUITES)], cwd=REPO))
+
+
+def _robot_status(runner: str, status: int) -> int:
     if status > 250:
-        print(f"posrig: Robot Framework ended with status {status}: the run did not complete",
-              flush=True)
+        print(f"posrig: {runner} ended with status {status}: the run did not complete", flush=True)
     return status
+
+
+def write_station_sets(path: Path, stations: list[str]) -> Path:
+    """pabot's resource file: one section (value set) per station, ``station=NAME`` in each."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"[{name}]\nstation={name}\n\n" for name in stations), encoding="utf-8")
+    return path
+
+
+def read_station_sets(path: Path) -> list[str]:
+    return [line.strip()[1:-1] for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip().startswith("[")]
 
 
 def build_report(where: Layout) -> Path | None:

@@ -10,6 +10,7 @@ import pytest
 
 from harness.claim import StationClaim
 from harness.paths import REPO
+from harness.run import ROBOT_SUITES, Layout, read_station_sets, run_pabot, write_station_sets
 from harness.station import StationBroken
 
 
@@ -40,3 +41,21 @@ def test_two_workers_run_the_suite_on_two_stations(tmp_path):
     assert {s for s in stations if not s.startswith("'keys-")} == {"'station-1'", "'station-2'"}, \
         stations
     assert {s for statuses in stations.values() for s in statuses} == {"passed"}
+
+
+def test_pabot_runs_the_robot_core_suites_on_two_stations(tmp_path):
+    where = Layout(tmp_path)
+    sets = write_station_sets(where.robot / "stations.dat", ["station-1", "station-2"])
+    assert read_station_sets(sets) == ["station-1", "station-2"]
+    assert run_pabot(where, None, sets) == 0, (where.robot / "output.xml").read_text()[-3000:]
+    stations: dict[str, list[str]] = {}
+    for path in where.results.glob("*-result.json"):
+        result = json.loads(path.read_text())
+        station = next(p["value"] for p in result["parameters"] if p["name"] == "station")
+        stations.setdefault(station, []).append(result["status"])
+    assert set(stations) == {"station-1", "station-2"}, stations
+    assert {s for statuses in stations.values() for s in statuses} == {"passed"}, stations
+    core = {p.stem for p in ROBOT_SUITES.glob("*.robot")}
+    assert {"login", "signin", "sale", "void", "reversal", "settlement"} <= core
+    ran = sum(len(statuses) for statuses in stations.values())
+    assert ran == sum(p.read_text().count("[Tags]    case:") for p in ROBOT_SUITES.glob("*.robot"))

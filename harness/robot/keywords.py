@@ -24,6 +24,12 @@ class StationKeywords(_Component):
     """The terminal on its bench: power, operator, sign-in, transactions."""
 
     @keyword
+    def use_station(self, name: str) -> None:
+        """Run this suite on station ``name`` of the lab inventory (in the suite setup, before
+        any test): what pabot's `Acquire Value Set` hands a process, see posrig.resource."""
+        self.session.use_station(name)
+
+    @keyword
     def power_cycle_terminal(self) -> Response:
         """Cut and restore the terminal's power; fails if it does not come up."""
         return flows.power_cycle(self.session.station())

@@ -1,6 +1,8 @@
 *** Settings ***
 Documentation     Operator login: the right password, a wrong one, and the lock-out.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Fresh Terminal
 Test Teardown     Restore Bench
 

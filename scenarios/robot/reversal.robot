@@ -2,6 +2,8 @@
 Documentation     Reversal: a sale without an answer is reversed before the next one goes out,
 ...               whether the host fell silent or the terminal lost its power.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Signed In Terminal
 Test Teardown     Restore Bench
 

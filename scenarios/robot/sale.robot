@@ -1,6 +1,8 @@
 *** Settings ***
 Documentation     Sales: the terminal, the host's journal and the slip tell one story.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Signed In Terminal
 Test Teardown     Restore Bench
 

@@ -2,6 +2,8 @@
 Documentation     Settlement: a balanced batch is closed and the next one opened; an unbalanced
 ...               one is uploaded first.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Signed In Terminal
 Test Teardown     Restore Bench
 

@@ -2,6 +2,8 @@
 Documentation     Sign-in: working keys from the host, the host's batch taken, and a new
 ...               sign-in whenever the host orders one.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Fresh Terminal
 Test Teardown     Restore Bench
 

@@ -1,6 +1,8 @@
 *** Settings ***
 Documentation     Void: the supervisor's password, the same card, one void per sale.
 Resource          posrig.resource
+Suite Setup       Claim Station
+Suite Teardown    Release Station
 Test Setup        Signed In Terminal
 Test Teardown     Restore Bench
 
