@@ -64,6 +64,11 @@ def subscribe(listener: Listener) -> Callable[[], None]:
     return unsubscribe
 
 
+def listening() -> bool:
+    """Whether anyone subscribed: a publisher may skip costly formatting when nobody is."""
+    return bool(_listeners)
+
+
 def publish(event: StepEvent | LogEvent) -> None:
     with _lock:
         targets = list(_listeners)

@@ -44,8 +44,8 @@ def _host_serve(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from devices import events
-    from devices.events import LogEvent
     from devices.host import AcquirerHost
+    from devices.host.workers import print_log_event
     from harness.inventory import load_inventory
     from harness.paths import DEFAULT_LAB
     from harness.virtual_lab import host_config
@@ -55,8 +55,9 @@ def _host_serve(args: argparse.Namespace) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     config = host_config(inventory, workdir)
     host_name, port = args.listen.removeprefix("tcp://").rsplit(":", 1)
-    config = replace(config, listen=(host_name, int(port)))
-    events.subscribe(lambda e: print(e.text, flush=True) if isinstance(e, LogEvent) else None)
+    config = replace(config, listen=(host_name, int(port)), workers=args.workers,
+                     print_exchanges=True)
+    events.subscribe(print_log_event)
     print(f"acquirer host on {host_name}:{port} for terminals {sorted(config.terminals)}; "
           f"journal {config.journal_path}; Ctrl-C stops it", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
@@ -90,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--lab", default=None, help="inventory naming the terminals (default: virtual)")
     serve.add_argument("--listen", default="tcp://127.0.0.1:5000", help="address (loopback default)")
     serve.add_argument("--workdir", default=".", help="where the SQLite journal goes")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes sharing the port, each owning a share of the terminals")
     serve.set_defaults(func=_host_serve)
 
     from harness.receipts.cli import add_parser as add_receipt_parser

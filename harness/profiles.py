@@ -8,6 +8,7 @@ from typing import Any
 
 from devices.cards import Card, CardDataError
 from devices.cards import load_cards as parse_card_list
+from devices.host.config import HostConfigError, load_terminal_keys
 from harness.config import ConfigError, Node, load_yaml
 from harness.paths import resolve
 
@@ -77,11 +78,8 @@ def load_cards(path: Path) -> dict[str, Card]:
 
 
 def load_master_keys(path: Path) -> dict[str, bytes]:
-    root = Node(load_yaml(path, "test key file"), path)
-    terminals = root.node("terminals")
-    keys = {}
-    for tid in terminals.data:
-        entry = terminals.node(str(tid))
-        keys[str(tid)] = bytes.fromhex(entry.str("tmk", pattern=r"[0-9A-Fa-f]{16}|[0-9A-Fa-f]{32}",
-                                                 expected="16 or 32 hex digits"))
-    return keys
+    """Each terminal's test master key, parsed by the host's own loader (one parser)."""
+    try:
+        return {tid: keys.tmk for tid, keys in load_terminal_keys(path).items()}
+    except (HostConfigError, OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: {exc}" if str(path) not in str(exc) else str(exc)) from exc

@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
 
 
@@ -16,11 +18,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_host_serve_signs_in_sells_and_logs_masked(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_host_serve_signs_in_sells_and_logs_masked(tmp_path, workers):
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness.cli", "host", "serve", "--listen", f"tcp://127.0.0.1:{port}",
-         "--workdir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--workdir", str(tmp_path), "--workers", str(workers)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert "acquirer host on" in proc.stderr.readline()
         assert "listening" in proc.stdout.readline()  # the port is bound: connect now

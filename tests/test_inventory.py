@@ -100,3 +100,16 @@ def test_card_with_bad_luhn_is_refused_with_its_place(tmp_path):
                     'service_code: "220", pin: "1234"}\n')
     with pytest.raises(ConfigError, match=r"cards\[0\].*Luhn"):
         load_cards(path)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('terminals:\n  "10000001": {tmk: "XYZ"}\n', "10000001 needs 'tmk'"),
+    ("terminals: [\n", "not valid YAML"),
+    ("terminals: 5\n", "expected 'terminals:'"),
+])
+def test_key_file_errors_name_the_file_and_the_fault(tmp_path, text, expected):
+    path = tmp_path / "keys.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_master_keys(path)
+    assert str(path) in str(err.value) and expected in str(err.value)

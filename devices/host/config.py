@@ -48,6 +48,9 @@ class HostConfig:
     clock: Callable[[], datetime] = datetime.now
     first_batch: int = 1  # batch a terminal gets at its first sign-in if it sends 000000
     log_exchanges: bool = True  # publish each decoded exchange on devices.events
+    # Worker processes have no subscriber of their own: print their exchange lines to stdout
+    # (`posrig host serve`), as the parent's subscriber would.
+    print_exchanges: bool = False
     idle_timeout: float = 60.0  # s a connection may sit between frames
     frame_timeout: float = 10.0  # s a frame may take once its first byte arrived
     max_frame: int = 4096  # bytes; a larger length prefix closes the connection
@@ -68,9 +71,15 @@ class HostConfig:
 def load_terminal_keys(path: Path, *, key_mode: str = "003", mac_alg: str = "cup-ecb",
                        mid: str | None = None) -> dict[str, TerminalKeys]:
     """``fixtures/keys/terminals.yaml``: ``terminals: {TID: {tmk: HEX, [key_mode], ...}}``."""
-    data = yaml.safe_load(Path(path).read_text()) or {}
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise HostConfigError(f"{path}: the key file is not valid YAML: {exc}") from None
+    terminals = data.get("terminals") if isinstance(data, dict) else None
+    if not isinstance(terminals, dict):
+        raise HostConfigError(f"{path}: expected 'terminals:' mapping each TID to {{tmk: HEX}}")
     out: dict[str, TerminalKeys] = {}
-    for tid, entry in (data.get("terminals") or {}).items():
+    for tid, entry in terminals.items():
         tid = str(tid)
         if len(tid) != 8:
             raise HostConfigError(f"{path}: terminal ID {tid!r} must be 8 characters")

@@ -287,9 +287,8 @@ class HostCore:
 
 
 def _anyone_listening() -> bool:
-    """Formatting a decoded exchange costs as much as a MAC: only do it for a subscriber.
-    devices.events has no public "is anyone subscribed"; its listener list says it."""
-    return bool(events._listeners)
+    """Formatting a decoded exchange costs as much as a MAC: only do it for a subscriber."""
+    return events.listening()
 
 
 def _classify(mti: str, req: dict[str, str], kind: str) -> str:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
 
+from devices import events
 from devices.host.config import HostConfig
 from devices.host.issuer import Issuer
 from devices.host.journal import Journal, JournalShare
@@ -117,11 +118,20 @@ class RemoteScript:
         return self._conn.recv()
 
 
+def print_log_event(event: events.StepEvent | events.LogEvent) -> None:
+    """Exchange lines (already masked) to stdout, for a host run from a terminal."""
+    if isinstance(event, events.LogEvent):
+        print(event.text, flush=True)
+
+
 def run_worker(config: HostConfig, index: int, shared: Shared,
                peers: dict[int, socket.socket], script_conn: Connection,
                ready: Any) -> None:
     """A worker process: one event loop serving its share of the terminals."""
     from devices.host.core import HostCore
+
+    if config.print_exchanges:
+        events.subscribe(print_log_event)
     from devices.host.server import AcquirerHost
 
     journal = Journal(config.journal_path, share=shared.journal, checkpoint="elsewhere")
