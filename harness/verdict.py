@@ -11,6 +11,7 @@ report's categories (reports/categories.json) can tell a station fault from a ri
 
 from __future__ import annotations
 
+from devices.camera import CameraError
 from devices.channels import ChannelError
 from devices.host import HostError, JournalError
 from devices.host.control import ControlError
@@ -19,9 +20,10 @@ from devices.terminal.link import LinkError
 from harness.station import StationBroken
 
 #: Errors that mean the station cannot run tests: a robot jam, a port gone, a lost link,
-#: an unreachable host. Their class names are matched by reports/categories.json.
+#: an unreachable host, a camera lost. Their class names are matched by reports/categories.json.
 STATION_FAULTS: tuple[type[BaseException], ...] = (
     StationBroken, RobotError, ChannelError, LinkError, HostError, ControlError, JournalError,
+    CameraError,
 )
 
 FAILED, BROKEN = "failed", "broken"

@@ -39,6 +39,7 @@ def test_chip_card_swiped_is_told_to_insert_and_is_read_by_chip(signed_in):
     assert [e.entry_mode for e in new_sales(station, before)] == ["chip"], \
         "the swipe of a chip card went online"
     flows.check_witnesses(station, result, "cup-credit-chip")
+    flows.check_receipt(station, result)
 
 
 @pytest.mark.case("CUP-SALE-008")

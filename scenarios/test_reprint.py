@@ -23,7 +23,7 @@ def test_reprint_of_the_last_slip(two_sales):
     copy = flows.reprint(station)
     assert (copy.status, copy.trace, copy.printed) == ("ok", last.trace, True), copy
     assert copy.marked, f"a reprint must say so on the slip: {copy.receipt[-1:]}"
-    flows.check_receipt(station, last, lines=copy.receipt)
+    flows.check_receipt(station, last, reprint=copy)
 
 
 @pytest.mark.case("CUP-REPRINT-002")
@@ -32,6 +32,6 @@ def test_reprint_by_trace_and_of_an_unknown_trace(two_sales):
     copy = flows.reprint(station, first.trace)
     assert (copy.status, copy.trace) == ("ok", first.trace), copy
     assert copy.marked
-    flows.check_receipt(station, first, lines=copy.receipt)
+    flows.check_receipt(station, first, reprint=copy)
     unknown = flows.reprint(station, second.trace + 100)
     assert (unknown.status, unknown.reason) == ("refused", "trace_not_found"), unknown

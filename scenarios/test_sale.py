@@ -23,6 +23,7 @@ def test_signed_in_chip_sale_is_approved_and_witnesses_agree(fresh_station, card
     assert result.amount == 12_345
     entry = flows.check_witnesses(station, result, card)
     assert int(entry.batch) == signin.batch, "the sale went into another batch than sign-in opened"
+    flows.check_receipt(station, result)
     # the card is back in its magazine slot: the teardown did not have to rescue it
     assert station.robot.holding is None
 

@@ -62,7 +62,7 @@ def test_each_scenario_is_filed_by_the_plan_with_steps_and_evidence(main_run):
     assert any(a["name"].endswith("/terminal.log") for a in sale["attachments"]), \
         "the terminal's log is not attached to the sale"
     evidence = {a["name"] for step in _all_steps(sale["steps"]) for a in step.get("attachments", [])}
-    assert {"ECR frames", "ISO 8583 exchange", "gcode", "witnesses"} <= evidence
+    assert {"ECR frames", "ISO 8583 exchange", "gcode", "witnesses", "slip, fields read"} <= evidence
 
 
 def _all_steps(steps: list[dict]) -> list[dict]:

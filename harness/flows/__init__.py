@@ -15,7 +15,7 @@ from harness.flows.bench import (
 from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
 from harness.flows.faults import BenchFaults
 from harness.flows.host import host_will, journal, last_journaled
-from harness.flows.receipt import Reprint, check_receipt, read_slip, reprint
+from harness.flows.receipt import Reprint, check_receipt, inspect_receipt, read_slip, reprint
 from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
 from harness.flows.witness import check_witnesses, journaled
@@ -33,6 +33,7 @@ __all__ = [
     "check_witnesses",
     "host_will",
     "identify",
+    "inspect_receipt",
     "journal",
     "journaled",
     "last_journaled",

@@ -40,6 +40,9 @@ class TransactionResult:
     #: "swipe_card (fallback)" -- what the terminal asked of the cardholder.
     prompts: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    #: The tray as the camera saw it before the terminal printed (None without a camera):
+    #: the receipt check waits for a view that differs from it, so it reads this slip.
+    tray: Any = field(default=None, compare=False, repr=False)
 
     @property
     def approved(self) -> bool:
@@ -47,13 +50,13 @@ class TransactionResult:
 
     @classmethod
     def from_response(cls, kind: str, amount: int, response: Response,
-                      prompts: tuple[str, ...] = ()) -> TransactionResult:
+                      prompts: tuple[str, ...] = (), tray: Any = None) -> TransactionResult:
         d = response.data
         return cls(kind=kind, status=response.status, amount=int(d.get("amount", amount)),
                    card=d.get("card"), entry=d.get("entry"), rc=d.get("rc"), trace=d.get("trace"),
                    batch=d.get("batch"), rrn=d.get("rrn"), auth_code=d.get("auth_code"),
                    reason=d.get("reason"), receipt=tuple(d.get("receipt", ())), prompts=prompts,
-                   raw=dict(d))
+                   raw=dict(d), tray=tray)
 
 
 @dataclass(frozen=True)

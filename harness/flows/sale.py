@@ -13,6 +13,7 @@ from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Event, Response
 from harness.flows.bench import power_off
 from harness.flows.core import FlowError, TransactionResult, call, check_host_reachable, source
+from harness.flows.receipt import tray_before
 from harness.station import Station, StationBroken, StationState
 
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto
@@ -113,17 +114,18 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
     slot = station.slot_of(card)
     src = source(station)
     with events.step(src, f"{title} by {entry}", card=card.masked_pan, **args):
+        tray = tray_before(station)
         with events.step(src, f"start {cmd} on the terminal", **args):
             pending = station.terminal.send(cmd, **args)
         if supervisor is not None:
             step = station.terminal.prompt_or_response(pending, ("supervisor_password",))
             if isinstance(step, Response):
-                return TransactionResult.from_response(cmd, fen, step)
+                return TransactionResult.from_response(cmd, fen, step, tray=tray)
             with events.step(src, "enter the supervisor password on the keypad", password="****"):
                 station.robot.press_keys([*supervisor, "enter"], secret=True)
         step = station.terminal.prompt_or_response(pending, ("insert_card",))
         if isinstance(step, Response):
-            return TransactionResult.from_response(cmd, fen, step)
+            return TransactionResult.from_response(cmd, fen, step, tray=tray)
         prompts = [_prompt_name(step)]
         station.state = StationState.IN_TRANSACTION
         try:
@@ -143,7 +145,7 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
             return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
                                      prompts=tuple(prompts))
         check_host_reachable(station, response)
-        return TransactionResult.from_response(cmd, fen, response, tuple(prompts))
+        return TransactionResult.from_response(cmd, fen, response, tuple(prompts), tray)
 
 
 def _present(station: Station, entry: str) -> None:
