@@ -21,8 +21,8 @@ from harness.station import Station, StationBroken, StationState
 ENTRY_ACTIONS = ("insert", "swipe", "tap")
 #: Prompts a terminal may give once it has the card in front of it.
 CARD_PROMPTS = ("insert_card", "swipe_card", "enter_pin")
-#: How often the robot presents the card again before the flow gives up on it (a terminal
-#: that keeps asking would otherwise hold the bench until its own card timeout).
+#: How often the robot presents the card before it gives up on it and presses CANCEL (a
+#: terminal that keeps asking would otherwise hold the bench until its own card timeout).
 MAX_PRESENTATIONS = 4
 
 
@@ -162,7 +162,7 @@ def _follow_prompts(station: Station, pending: Any, card: Card, pin: str | None,
     the flow without an answer."""
     src = source(station)
     robot = station.robot
-    presented = 1
+    presented, cancelled = 1, False
     while True:
         with events.step(src, "wait for the terminal") as s:
             step = station.terminal.prompt_or_response(pending, CARD_PROMPTS,
@@ -181,14 +181,21 @@ def _follow_prompts(station: Station, pending: Any, card: Card, pin: str | None,
                 interrupt(station)
                 return None
             continue
+        if cancelled:
+            raise FlowError(f"{station.name}: the terminal still asks for the card ({prompt}, "
+                            f"reason {reason}) after CANCEL was pressed")
         presented += 1
         if presented > MAX_PRESENTATIONS:
-            raise FlowError(f"{station.name}: the terminal asked for the card {presented} times "
-                            f"(last: {prompt}, reason {reason}); the robot gave up")
+            # as a cashier would: the card will not read, the transaction is called off
+            with events.step(src, "give up on the card: press CANCEL", presented=presented - 1,
+                             last=_prompt_name(step)):
+                robot.press("cancel")
+            cancelled = True
+            continue
         if prompt == "insert_card":
             with events.step(src, "insert the card into the chip reader", reason=reason):
                 robot.insert()
-        else:
+        else:  # swipe_card: the chip failed, the card has none, or the stripe did not read
             with events.step(src, "swipe the card", reason=reason):
                 if robot.card_in_reader:
                     robot.remove()
