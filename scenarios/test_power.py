@@ -58,3 +58,4 @@ def test_power_cut_mid_sale_is_reversed_first_after_sign_in(fresh_station):
     assert undone.state == "reversed", "the host's journal must show the sale undone"
     assert flows.status(station).data["reversal_pending"] is False
     flows.check_witnesses(station, after, "cup-debit-chip")
+    flows.check_receipt(station, after)

@@ -34,6 +34,7 @@ def test_partial_refund_of_a_settled_sale_by_reference(sold):
     part = flows.refund(station, sale, "cup-debit-chip", 2_500, by_reference=True)
     assert (part.status, part.amount) == ("approved", 2_500), part
     flows.check_witnesses(station, part, "cup-debit-chip")
+    flows.check_receipt(station, part)
     too_much = flows.refund(station, sale, "cup-debit-chip", 4_000, by_reference=True)
     assert (too_much.status, too_much.rc) == ("declined", "13"), \
         "refunds of one sale must never add up to more than the sale"

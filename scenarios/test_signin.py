@@ -22,6 +22,7 @@ def test_sign_in_and_sale_with_each_key_layout(keyed_station):
     sale = flows.sale(station, 1_300, "cup-debit-chip")
     assert sale.approved, sale
     flows.check_witnesses(station, sale, "cup-debit-chip")
+    flows.check_receipt(station, sale)
 
 
 @pytest.mark.case("CUP-SIGNIN-004")
