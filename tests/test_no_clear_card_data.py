@@ -7,17 +7,15 @@ the journals and the report itself.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+from test_report_html import posrig_run_once
 
-from harness.paths import FIXTURES, REPO
+from harness.paths import FIXTURES
 from harness.profiles import load_cards, load_master_keys
 
 
-def test_main_run_leaves_no_clear_card_data(tmp_path):
-    out = tmp_path / "out"
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(out)],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
+def test_main_run_leaves_no_clear_card_data(tmp_path_factory):
+    where, run = posrig_run_once(tmp_path_factory)  # the report tests' run: the same files
+    out = where.out
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 
     secrets = {}
