@@ -53,7 +53,7 @@ def test_pabot_runs_the_robot_core_suites_on_two_stations(tmp_path):
         result = json.loads(path.read_text())
         station = next(p["value"] for p in result["parameters"] if p["name"] == "station")
         stations.setdefault(station, []).append(result["status"])
-    assert set(stations) == {"station-1", "station-2"}, stations
+    assert set(stations) == {"'station-1'", "'station-2'"}, stations
     assert {s for statuses in stations.values() for s in statuses} == {"passed"}, stations
     core = {p.stem for p in ROBOT_SUITES.glob("*.robot")}
     assert {"login", "signin", "sale", "void", "reversal", "settlement"} <= core

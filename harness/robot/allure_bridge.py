@@ -12,7 +12,7 @@ from typing import Any
 
 import allure_commons
 from allure_commons.model2 import Parameter
-from allure_commons.utils import md5
+from allure_commons.utils import md5, represent
 
 _registered: list[Any] = []
 
@@ -27,7 +27,10 @@ class _ParameterHook:
                 with plugin.lifecycle.update_test_case() as case:
                     if case is None:
                         return
-                    case.parameters.append(Parameter(name=name, value=str(value), excluded=excluded,
+                    # represent() as allure-pytest does, so one station reads the same
+                    # in both runners' results ('station-1', quoted)
+                    case.parameters.append(Parameter(name=name, value=represent(value),
+                                                     excluded=excluded,
                                                      mode=mode.value if mode else None))
                     counted = [f"{p.name}={p.value}" for p in case.parameters if not p.excluded]
                     case.historyId = md5(case.fullName, *counted)
