@@ -68,7 +68,8 @@ def _host_serve(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from harness.run import run_suite
 
-    return run_suite(lab=args.lab, out=Path(args.out), pytest_args=args.pytest_args)
+    return run_suite(lab=args.lab, out=Path(args.out), pytest_args=args.pytest_args,
+                     stations=args.stations)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run the certification suite and build the report")
     run.add_argument("--lab", default=None, help="lab inventory (default: the virtual lab)")
     run.add_argument("--out", default="out", help="where results and the report go")
+    run.add_argument("--stations", type=int, default=None,
+                     help="run on N stations at once: a pytest-xdist worker and a pabot process "
+                          "per station (default: $POSRIG_STATIONS, else 1)")
     run.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     run.set_defaults(func=_run)
 
