@@ -10,7 +10,7 @@ from datetime import datetime
 import pytest
 
 from devices.host import AcquirerHost
-from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
+from devices.host.testing import lab_card, lab_config, signed_in
 from devices.payments import messages as m
 from devices.payments.spec import decode_message
 
@@ -27,13 +27,6 @@ def host() -> Iterator[AcquirerHost]:
     host.start_in_thread()
     yield host
     host.stop()
-
-
-def signed_in(host: AcquirerHost, tid: str = "10000001") -> LoopbackTerminal:
-    assert host.port is not None
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-    assert t.signin().approved
-    return t
 
 
 def test_refund_request_layout_follows_the_reference(host):

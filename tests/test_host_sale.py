@@ -9,7 +9,7 @@ import pytest
 
 from devices import events
 from devices.host import AcquirerHost, TerminalKeys
-from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
+from devices.host.testing import LoopbackTerminal, lab_card, lab_config, signed_in, terminal_config
 from devices.payments import messages as m
 from devices.payments.spec import decode_message
 
@@ -28,13 +28,6 @@ def host() -> Iterator[AcquirerHost]:
     host.start_in_thread()
     yield host
     host.stop()
-
-
-def signed_in(host: AcquirerHost, tid: str = "10000001") -> LoopbackTerminal:
-    assert host.port is not None
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-    assert t.signin().approved
-    return t
 
 
 @pytest.mark.parametrize(("card", "entry", "pin"), [

@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 
 from devices.host import AcquirerHost
-from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
+from devices.host.testing import LoopbackTerminal, lab_card, lab_config, signed_in
 
 CLOCK = datetime(2026, 3, 4, 5, 6, 7)
 CHIP = lab_card("cup-debit-chip")
@@ -22,13 +22,6 @@ def host() -> Iterator[AcquirerHost]:
     host.start_in_thread()
     yield host
     host.stop()
-
-
-def signed_in(host: AcquirerHost, tid: str = "10000001") -> LoopbackTerminal:
-    assert host.port is not None
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-    assert t.signin().approved
-    return t
 
 
 def sold(t: LoopbackTerminal, card=CHIP, amount=1000, entry="chip"):

@@ -171,3 +171,14 @@ class LoopbackTerminal:
         """After settlement: a new, empty batch."""
         self.items.clear()
         self.batch = self.batch % 999_999 + 1
+
+
+def signed_in(host: Any, tid: str = "10000001") -> LoopbackTerminal:
+    """A loopback terminal for ``tid`` that has signed in to a running ``host``."""
+    if host.port is None:
+        raise RuntimeError("start the host before signing a terminal in to it")
+    terminal = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
+    result = terminal.signin()
+    if not result.approved:
+        raise AssertionError(f"sign-in of {tid} answered {result.rc}")
+    return terminal
