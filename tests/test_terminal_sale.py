@@ -128,6 +128,36 @@ def test_cancel_key_during_pin_cancels(bench):
     assert bench.journal("sale") == []
 
 
+def test_cancel_key_while_waiting_for_a_card_calls_the_sale_off(bench):
+    pending = bench.terminal.send("sale", amount=1_000)
+    bench.terminal.expect_prompt("insert_card", timeout=10)
+    bench.robot.press_keys(["5", "cancel"])  # a digit is ignored there; CANCEL is not
+    r = pending.result(10)
+    assert (r.status, r.data["reason"]) == ("cancelled", "cancelled_by_user")
+    assert bench.journal("sale") == [], "nothing may go online"
+
+
+def test_worn_stripe_is_asked_to_be_swiped_again(tmp_path):
+    from dataclasses import replace
+
+    b = open_bench(tmp_path)
+    try:
+        worn = replace(b.model.magazine[b.slot("cup-magstripe")], stripe_fault=True)
+        b.model.magazine[b.slot("cup-magstripe")] = worn
+        b.sign_in()
+        pending = b.terminal.send("sale", amount=1_500)
+        b.terminal.expect_prompt("insert_card", timeout=10)
+        b.present("cup-magstripe", "swipe")
+        assert b.terminal.expect_prompt("swipe_card", timeout=10).data["reason"] == "read_error"
+        b.robot.press("cancel")
+        r = pending.result(10)
+        b.robot.return_card()
+        assert (r.status, r.data["reason"]) == ("cancelled", "cancelled_by_user")
+        assert b.journal("sale") == []
+    finally:
+        b.close()
+
+
 def test_pin_over_the_link_only_where_the_profile_allows_it_and_never_logged(bench):
     logged: list[str] = []
     unsubscribe = events.subscribe(lambda e: logged.append(getattr(e, "text", "")))

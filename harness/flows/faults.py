@@ -29,7 +29,6 @@ class BenchFaults:
     sim: VirtualStation
     _cards: dict[int, Card] = field(default_factory=dict)  # slot -> the card before damage
     _power: bool = False
-    _card_timeout: float | None = None  # the terminal's setting before a test changed it
 
     def terminal(self, name: str, *, times: int | None = None) -> None:
         """Arm a terminal fault (devices/terminal/sim/faults.py names them)."""
@@ -51,15 +50,6 @@ class BenchFaults:
             self.sim.model.magazine[slot] = damaged
         return damaged
 
-    def card_timeout(self, seconds: float) -> None:
-        """The terminal's card timeout (its parameter menu's "wait for card"), shortened so a
-        card that never reads ends the transaction in ``seconds`` instead of the default's."""
-        with events.step(source(self.station), "set the terminal's card timeout", seconds=seconds):
-            cfg = self.sim.terminal.cfg
-            if self._card_timeout is None:
-                self._card_timeout = cfg.card_timeout
-            cfg.card_timeout = seconds
-
     def clear(self) -> None:
         """Every fault cleared, every card as it was, the terminal up if a fault downed it."""
         with events.step(source(self.station), "clear the bench's faults"):
@@ -67,8 +57,6 @@ class BenchFaults:
             for slot, card in self._cards.items():
                 self.sim.model.magazine[slot] = card
             self._cards.clear()
-            if self._card_timeout is not None:
-                self.sim.terminal.cfg.card_timeout, self._card_timeout = self._card_timeout, None
             if self._power:
                 self._power = False
                 power_cycle(self.station)

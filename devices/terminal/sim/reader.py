@@ -8,7 +8,10 @@ magnetic reader. The rules a CUP terminal applies:
   unless its chip just failed to answer: then the swipe is accepted as a fallback;
 - a chip that does not answer (``Card.chip_fault``) sends the cardholder to the stripe;
 - a card without a chip in the chip reader, or a card without contactless over the
-  antenna, is told to use another interface; a worn stripe is asked to be swiped again.
+  antenna, is told to use another interface; a worn stripe is asked to be swiped again
+  (``swipe_card`` with reason ``read_error``);
+- CANCEL on the keypad while the terminal waits for a card calls the transaction off
+  (``cancelled_by_user``); other keys are ignored there, as on a real keypad.
 
 Keys arrive from the robot's finger through the model; digits typed are never shown or
 logged, only their count as asterisks.
@@ -48,8 +51,13 @@ def take_card(t: SimulatedTerminal, amount: int) -> Presented:
     fallback = False
     ignored: set[tuple[Place, int]] = set()  # cards refused where they still lie
     seen: list[tuple[str, int | None, Card]] = []
+    cancelled: list[bool] = []
 
     def something() -> bool:
+        key = t.model.take_key()
+        if key == "cancel":
+            cancelled.append(True)
+            return True
         for place in (Place.CHIP_READER, Place.ANTENNA):
             held = t.model.card_at(place)
             for key in [k for k in ignored if k[0] is place and (held is None or held[0] != k[1])]:
@@ -66,6 +74,8 @@ def take_card(t: SimulatedTerminal, amount: int) -> Presented:
     while True:
         if not t.wait(something, deadline - time.monotonic()):
             raise Refusal("cancelled", "no_card", "交易超时 TIMEOUT")
+        if cancelled:
+            raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED")
         where, slot, card = seen.pop()
         t.console(f"CARD {where} {card.masked_pan}")
         if where == Place.CHIP_READER:
@@ -91,6 +101,7 @@ def take_card(t: SimulatedTerminal, amount: int) -> Presented:
             return Presented(card, "contactless", slot)
         if card.stripe_fault:
             t.display("刷卡失败 READ ERROR", "请重刷 SWIPE AGAIN")
+            t.prompt("swipe_card", reason="read_error")
             continue
         if _chip_present(card) and not fallback:
             t.display("请插卡 PLEASE INSERT CARD", "芯片卡 CHIP CARD")
