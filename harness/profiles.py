@@ -38,12 +38,15 @@ class TerminalProfile:
     robot: dict[str, Any]  # raw geometry; devices.robot validates it
     receipt_template: dict[str, Any]
     camera_level: str = "L1"  # how the tray camera of a virtual bench degrades the slip (L0-L3)
+    boot_timeout: float = 30.0  # power on to "ready": real terminals take 20-30 s
+    power_hold: float = 0.5  # how long a power cycle leaves the supply off
 
 
 def load_profile(path: Path) -> TerminalProfile:
     root = Node(load_yaml(path, "terminal profile"), path)
     ecr, host, op, caps = (root.node(k) for k in ("ecr", "host_profile", "operator", "capabilities"))
     receipt = root.node("receipt")
+    power = root.node("power", {})
     template_path = resolve(f"receipts/{receipt.str('template')}.yaml", path.parent)
     template = load_yaml(template_path, "receipt template")
     return TerminalProfile(
@@ -66,7 +69,16 @@ def load_profile(path: Path) -> TerminalProfile:
         robot=root.node("robot").data, receipt_template=template,
         camera_level=root.node("camera", {}).str("level", "L1", pattern=r"L[0-3]",
                                                  expected="a degradation level L0, L1, L2 or L3"),
+        boot_timeout=_positive(power, "boot_timeout_s", 30.0),
+        power_hold=_positive(power, "hold_s", 0.5),
     )
+
+
+def _positive(node: Node, key: str, default: float) -> float:
+    value = node.float(key, default)
+    if value <= 0:
+        raise node.error(key, "a number of seconds above 0", value)
+    return value
 
 
 def load_cards(path: Path) -> dict[str, Card]:

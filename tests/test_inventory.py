@@ -94,6 +94,20 @@ def test_profile_cards_and_keys_load():
     assert len(keys["10000001"]) == 16
 
 
+def test_profile_power_timing_is_read_and_checked(tmp_path):
+    source = (FIXTURES / "terminals" / "posrig-sim.yaml").read_text()
+    profile = load_profile(FIXTURES / "terminals" / "posrig-sim.yaml")
+    assert (profile.boot_timeout, profile.power_hold) == (15.0, 0.2)
+    slow = tmp_path / "terminals" / "slow.yaml"
+    slow.parent.mkdir()
+    slow.write_text(source.replace("boot_timeout_s: 15 ", "boot_timeout_s: 28 "))
+    (tmp_path / "receipts").symlink_to(FIXTURES / "receipts")
+    assert load_profile(slow).boot_timeout == 28.0
+    slow.write_text(source.replace("boot_timeout_s: 15 ", "boot_timeout_s: -1 "))
+    with pytest.raises(ConfigError, match=r"power.boot_timeout_s.*above 0"):
+        load_profile(slow)
+
+
 def test_card_with_bad_luhn_is_refused_with_its_place(tmp_path):
     path = tmp_path / "cards.yaml"
     path.write_text('cards:\n  - {id: x, pan: "6212340000000018", expiry: "3012", '

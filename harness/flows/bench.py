@@ -33,37 +33,39 @@ def power_off(station: Station) -> None:
     station.state = StationState.OFF
 
 
-def power_on(station: Station, boot_timeout: float = 30.0) -> Response:
+def power_on(station: Station, boot_timeout: float | None = None) -> Response:
     """Restore power and wait until the terminal answers ``status``.
 
     With a debug console the wait follows the terminal's own account of its boot: "READY"
     ends it, "HALTED" fails it at once with the console's words, silence fails it after
-    ``boot_timeout``. Without one, ``status`` is polled. A terminal that does not come up
-    is a terminal defect (failed): the relay's driver would have said if the relay failed.
+    ``boot_timeout`` (the profile's ``power.boot_timeout_s`` unless given). Without one,
+    ``status`` is polled. A terminal that does not come up is a terminal defect (failed):
+    the relay's driver would have said if the relay failed.
     """
     relay = _relay(station)
-    src = source(station)
     if station.console is not None:
         station.console.skip_to_end()  # only what this boot prints counts
-    with events.step(src, "restore the terminal's power"):
+    with events.step(source(station), "restore the terminal's power"):
         relay.on()
-    station.state = StationState.POWERED
-    with events.step(src, "wait for the terminal to boot", timeout_s=boot_timeout) as s:
-        if station.console is not None:
-            _boot_by_console(station, boot_timeout)
-        response = _first_status(station, boot_timeout)
-        s.result = f"up: {response.data}"
-    return response
+    return _wait_for_boot(station, boot_timeout)
 
 
-def power_cycle(station: Station, hold_s: float = 0.2, boot_timeout: float = 30.0) -> Response:
-    """Cut and restore the terminal's power, then wait until it answers ``status``."""
+def power_cycle(station: Station, hold_s: float | None = None,
+                boot_timeout: float | None = None) -> Response:
+    """Cut and restore the terminal's power (off for ``hold_s``, the profile's
+    ``power.hold_s`` unless given), then wait until it answers ``status``."""
     relay = _relay(station)
+    hold_s = station.profile.power_hold if hold_s is None else hold_s
     if station.console is not None:
         station.console.skip_to_end()
     with events.step(source(station), "power cycle the terminal", hold_s=hold_s):
         relay.cycle(hold_s)
+    return _wait_for_boot(station, boot_timeout)
+
+
+def _wait_for_boot(station: Station, boot_timeout: float | None) -> Response:
     station.state = StationState.POWERED
+    boot_timeout = station.profile.boot_timeout if boot_timeout is None else boot_timeout
     with events.step(source(station), "wait for the terminal to boot", timeout_s=boot_timeout) as s:
         if station.console is not None:
             _boot_by_console(station, boot_timeout)
