@@ -56,10 +56,12 @@ def _host_serve(args: argparse.Namespace) -> int:
     config = host_config(inventory, workdir)
     host_name, port = args.listen.removeprefix("tcp://").rsplit(":", 1)
     config = replace(config, listen=(host_name, int(port)), workers=args.workers,
-                     print_exchanges=True)
+                     print_exchanges=True,
+                     control_path=Path(args.control) if args.control else config.control_path)
     events.subscribe(print_log_event)
     print(f"acquirer host on {host_name}:{port} for terminals {sorted(config.terminals)}; "
-          f"journal {config.journal_path}; Ctrl-C stops it", file=sys.stderr, flush=True)
+          f"journal {config.journal_path}; control socket {config.control_path or 'none'}; "
+          "Ctrl-C stops it", file=sys.stderr, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(AcquirerHost(config).serve())
     return 0
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--lab", default=None, help="inventory naming the terminals (default: virtual)")
     serve.add_argument("--listen", default="tcp://127.0.0.1:5000", help="address (loopback default)")
     serve.add_argument("--workdir", default=".", help="where the SQLite journal goes")
+    serve.add_argument("--control", default=None,
+                       help="control socket tests script the host through (default: in --workdir)")
     serve.add_argument("--workers", type=int, default=1,
                        help="worker processes sharing the port, each owning a share of the terminals")
     serve.set_defaults(func=_host_serve)

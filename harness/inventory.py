@@ -62,6 +62,7 @@ class HostSpec:
     port: int
     journal: Path | None = None
     managed: bool = True  # True: the rig starts the host; False: one is already running
+    control: Path | None = None  # its control socket, to script it from another process
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,9 @@ def load_inventory(path: str | Path) -> LabInventory:
     here = path.parent
     host_node = root.node("host")
     host, port = _parse_listen(host_node, "listen")
-    journal = host_node.str("journal", None)
+    journal, control = host_node.str("journal", None), host_node.str("control", None)
     host_spec = HostSpec(host, port, Path(journal) if journal else None,
-                         host_node.bool("managed", True))
+                         host_node.bool("managed", True), Path(control) if control else None)
     stations = []
     for st in root.nodes("stations"):
         term = st.node("terminal")

@@ -58,7 +58,9 @@ class Lab:
     @property
     def hostlink(self) -> HostLink:
         assert self.live is not None, "start the lab first"
-        return HostLink(self.live.host.journal, self.host)
+        spec = self.live.host
+        return HostLink(spec.journal, self.host, spec.control,
+                        (spec.host, spec.port) if spec.port else None)
 
     def station(self, name: str | None = None) -> Station:
         """The named (or first) station, its drivers opened once per session."""

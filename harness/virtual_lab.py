@@ -22,6 +22,9 @@ from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
 from harness.inventory import HostSpec, LabInventory, RobotSpec, StationSpec, is_sim
 from harness.profiles import TerminalProfile, load_cards, load_master_keys, load_profile
 
+#: Longest Unix socket path Linux takes (sun_path is 108 bytes with its terminating NUL).
+MAX_SOCKET_PATH = 107
+
 
 def host_config(inventory: LabInventory, workdir: Path) -> HostConfig:
     """The host's configuration: every station's terminal, its master key, the cards."""
@@ -38,7 +41,17 @@ def host_config(inventory: LabInventory, workdir: Path) -> HostConfig:
                                                     mid=profile.merchant_id)
     return HostConfig(terminals=terminals, cards=list(load_cards(inventory.cards).values()),
                       journal_path=inventory.host.journal or workdir / "host-journal.sqlite",
-                      listen=(inventory.host.host, inventory.host.port))
+                      listen=(inventory.host.host, inventory.host.port),
+                      control_path=inventory.host.control or control_socket(workdir))
+
+
+def control_socket(workdir: Path) -> Path | None:
+    """The host's control socket beside its journal, so processes that share the lab (a
+    second shell, pabot) can script it. None where the path is too long for a Unix socket
+    (108 bytes on Linux): the host then runs without one, and scripting it from another
+    process says so."""
+    path = workdir.resolve() / "host-control.sock"
+    return path if len(str(path).encode()) <= MAX_SOCKET_PATH else None
 
 
 def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, HostSpec]:
@@ -46,7 +59,8 @@ def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, Ho
     config = host_config(inventory, workdir)
     host = AcquirerHost(config)
     port = host.start_in_thread()
-    return host, HostSpec(inventory.host.host, port, config.journal_path, managed=False)
+    return host, HostSpec(inventory.host.host, port, config.journal_path, managed=False,
+                          control=config.control_path)
 
 
 class VirtualStation:

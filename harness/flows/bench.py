@@ -107,9 +107,7 @@ def restore_bench(station: Station) -> None:
     """
     with events.step(source(station), "restore the bench"):
         try:
-            host = station.host.host
-            if host is not None:
-                host.script.clear(station.tid)  # an unused rule must not hit the next test
+            station.host.clear_script(station.tid)  # an unused rule must not hit the next test
             robot = station.robot
             if not robot.homed:
                 robot.home()

@@ -110,10 +110,9 @@ def check_host_reachable(station: Station, response: Response) -> None:
     """
     if response.data.get("reason") != "host_unreachable":
         return
-    host = station.host.host
-    if host is None or host.port is None:
-        return  # a host run elsewhere: the rig cannot tell, the terminal's word stands
-    address = (host.config.listen[0], host.port)
+    address = station.host.address
+    if address is None:
+        return  # the rig does not know where the host is: the terminal's word stands
     try:
         with socket.create_connection(address, timeout=2.0):
             pass

@@ -12,6 +12,7 @@ from typing import Any
 from devices import events
 from devices.host.journal import JournalEntry
 from harness.flows.core import source
+from harness.hostlink import ControlError, HostUnscriptable
 from harness.station import Station, StationBroken
 
 
@@ -19,13 +20,12 @@ def host_will(station: Station, kind: str | None = None, *, times: int | None = 
               **behaviour: Any) -> None:
     """The host applies ``behaviour`` (devices/host/script.py: rc, delay_ms, drop, close,
     corrupt_mac, unbalanced, resign) to this terminal's next ``times`` messages of ``kind``."""
-    host = station.host.host
-    if host is None:
-        raise StationBroken(f"{station.name}: this lab's acquirer host runs outside the rig's "
-                            "process and cannot be scripted from here; run the host in the rig")
     with events.step(source(station), f"host will answer the next {kind or 'message'}",
                      **behaviour, times=times if times is not None else "until cleared"):
-        host.script.next(tid=station.tid, kind=kind, times=times, **behaviour)
+        try:
+            station.host.script_next(station.tid, kind, times, **behaviour)
+        except (HostUnscriptable, ControlError) as exc:
+            raise StationBroken(f"{station.name}: {exc}") from exc
 
 
 def journal(station: Station, kind: str | None = None) -> list[JournalEntry]:
