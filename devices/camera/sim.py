@@ -84,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
 class SimulatedCamera:
     """An MJPEG camera over the station's tray. ``start()``, read ``url``, ``stop()``."""
 
-    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 5):
+    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 10):
         scene.level_of(level)  # fail here, not in a server thread
         if not 0 < fps <= 60:
             raise ValueError(f"fps {fps}: a camera runs at 0 < fps <= 60")
