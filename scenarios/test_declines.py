@@ -1,4 +1,6 @@
-"""Declines: the host's answer is shown, nothing is printed, and host and terminal agree."""
+"""Declines: the host's answer is shown, host and terminal agree, and the merchant copy the
+terminal prints says so: read by camera, it ends with the host's response code and carries
+no authorisation code."""
 
 from __future__ import annotations
 
@@ -15,8 +17,11 @@ def signed_in(fresh_station):
 
 def assert_declined(station, result, rc):
     assert (result.status, result.rc) == ("declined", rc), result
-    assert result.receipt == (), "a declined sale must print no slip"
+    assert result.receipt == (), "a declined sale must print no sale slip"
+    assert result.raw.get("printed"), "a decline prints a merchant copy with the reason"
     flows.check_witnesses(station, result)
+    slip = flows.check_receipt(station, result)
+    assert slip["note"] == f"declined {rc}", slip
 
 
 @pytest.mark.case("CUP-DECL-051")

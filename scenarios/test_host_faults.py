@@ -28,7 +28,7 @@ def test_host_silent_then_the_reversal_goes_out_before_the_next_sale(signed_in):
     # cannot know the outcome (as with silence, without waiting out its timeout).
     flows.host_will(station, "sale", close=True)
     lost = flows.sale(station, 2_300, "cup-debit-chip")
-    assert lost.status == "failed" and not lost.receipt, lost
+    assert lost.status == "failed" and not lost.raw.get("printed"), lost
     assert flows.status(station).data["reversal_pending"] is True
 
     after = flows.sale(station, 2_400, "cup-debit-chip")
@@ -40,6 +40,7 @@ def test_host_silent_then_the_reversal_goes_out_before_the_next_sale(signed_in):
     assert reversal.id < flows.journaled(station, after).id, "the reversal must go out first"
     assert flows.status(station).data["reversal_pending"] is False
     flows.check_witnesses(station, after, "cup-debit-chip")
+    flows.check_receipt(station, after)
 
 
 @pytest.mark.case("CUP-HOST-001")
@@ -47,7 +48,7 @@ def test_bad_mac_is_not_approved_and_is_reversed_after_sign_in(signed_in):
     station = signed_in
     flows.host_will(station, "sale", corrupt_mac=True)
     sale = flows.sale(station, 2_500, "cup-debit-chip")
-    assert (sale.status, sale.reason) == ("failed", "mac_error") and not sale.receipt, sale
+    assert (sale.status, sale.reason) == ("failed", "mac_error") and not sale.raw.get("printed"), sale
     status = flows.status(station).data
     assert status["reversal_pending"] is True, status
 
@@ -58,3 +59,5 @@ def test_bad_mac_is_not_approved_and_is_reversed_after_sign_in(signed_in):
     reversal = reversal_of(station, bad_trace)
     assert reversal.note.startswith("reason A0"), f"a bad MAC is reason A0: {reversal.note}"
     assert reversal.id < flows.journaled(station, after).id
+    flows.check_witnesses(station, after, "cup-debit-chip")
+    flows.check_receipt(station, after)

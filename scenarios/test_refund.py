@@ -14,6 +14,7 @@ def sold(fresh_station):
     assert flows.sign_in(station).ok
     sale = flows.sale(station, 6_000, "cup-debit-chip")
     assert sale.approved, sale
+    flows.check_receipt(station, sale)
     return station, sale
 
 
@@ -38,3 +39,5 @@ def test_partial_refund_of_a_settled_sale_by_reference(sold):
     too_much = flows.refund(station, sale, "cup-debit-chip", 4_000, by_reference=True)
     assert (too_much.status, too_much.rc) == ("declined", "13"), \
         "refunds of one sale must never add up to more than the sale"
+    flows.check_witnesses(station, too_much, "cup-debit-chip")
+    assert flows.check_receipt(station, too_much)["note"] == "declined 13"

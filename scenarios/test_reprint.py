@@ -1,4 +1,5 @@
-"""Reprint: the same slip again, marked as a reprint, whether the last one or by its trace."""
+"""Reprint: the same slip again, marked as a reprint, whether the last one or by its trace.
+The camera reads each reprint: the mark must be on the paper and every field the original's."""
 
 from __future__ import annotations
 
@@ -12,8 +13,11 @@ def two_sales(fresh_station):
     station = fresh_station
     assert flows.sign_in(station).ok
     first = flows.sale(station, 3_100, "cup-debit-chip")
+    assert first.approved, first
+    flows.check_receipt(station, first)  # before the next slip covers it on the tray
     second = flows.sale(station, 3_200, "cup-credit-chip")
-    assert first.approved and second.approved, (first, second)
+    assert second.approved, second
+    flows.check_receipt(station, second)
     return station, first, second
 
 
@@ -23,7 +27,8 @@ def test_reprint_of_the_last_slip(two_sales):
     copy = flows.reprint(station)
     assert (copy.status, copy.trace, copy.printed) == ("ok", last.trace, True), copy
     assert copy.marked, f"a reprint must say so on the slip: {copy.receipt[-1:]}"
-    flows.check_receipt(station, last, reprint=copy)
+    slip = flows.check_receipt(station, last, reprint=copy)
+    assert (slip["note"], slip["trace"]) == ("reprint", f"{last.trace:06d}"), slip
 
 
 @pytest.mark.case("CUP-REPRINT-002")
@@ -32,6 +37,7 @@ def test_reprint_by_trace_and_of_an_unknown_trace(two_sales):
     copy = flows.reprint(station, first.trace)
     assert (copy.status, copy.trace) == ("ok", first.trace), copy
     assert copy.marked
-    flows.check_receipt(station, first, reprint=copy)
+    slip = flows.check_receipt(station, first, reprint=copy)
+    assert (slip["note"], slip["trace"]) == ("reprint", f"{first.trace:06d}"), slip
     unknown = flows.reprint(station, second.trace + 100)
     assert (unknown.status, unknown.reason) == ("refused", "trace_not_found"), unknown

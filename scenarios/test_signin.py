@@ -32,6 +32,7 @@ def test_host_ordered_sign_in_is_obeyed_before_the_next_sale(fresh_station):
     flows.host_will(station, "sale", resign=True)
     ordered = flows.sale(station, 1_400, "cup-debit-chip")
     assert ordered.approved, "the order comes with an approval, which stands"
+    flows.check_receipt(station, ordered)
     before = len(flows.journal(station))
     refused = flows.sale(station, 1_500, "cup-debit-chip")
     assert (refused.status, refused.reason) == ("refused", "not_signed_in"), refused
@@ -39,3 +40,4 @@ def test_host_ordered_sign_in_is_obeyed_before_the_next_sale(fresh_station):
     assert flows.sign_in(station).ok
     again = flows.sale(station, 1_500, "cup-debit-chip")
     assert again.approved, again
+    flows.check_receipt(station, again)

@@ -1,10 +1,13 @@
-"""Void and settlement: the supervisor's word, one void per sale, a batch that balances."""
+"""Void and settlement: the supervisor's word, one void per sale, a batch that balances.
+Every slip printed on the way is read by the camera."""
 
 from __future__ import annotations
 
 import pytest
 
 from harness import flows
+
+ONE_DAY_S = 86_400
 
 
 @pytest.fixture
@@ -13,6 +16,7 @@ def sold(fresh_station):
     assert flows.sign_in(station).ok
     sale = flows.sale(station, 4_200, "cup-debit-chip")
     assert sale.approved, sale
+    flows.check_receipt(station, sale)
     return station, sale
 
 
@@ -60,9 +64,11 @@ def test_unbalanced_settlement_uploads_the_batch(fresh_station):
     assert flows.sign_in(station).ok
     # the batch survives power cuts: close what earlier tests left, so it holds only ours
     assert flows.settle(station).status == "ok"
-    sales = [flows.sale(station, 2_000, "cup-magstripe", entry="swipe"),
-             flows.sale(station, 2_100, "cup-credit-chip")]
-    assert all(s.approved for s in sales), sales
+    sales = []
+    for amount, card, entry in ((2_000, "cup-magstripe", "swipe"), (2_100, "cup-credit-chip", "insert")):
+        sales.append(flows.sale(station, amount, card, entry=entry))
+        assert sales[-1].approved, sales[-1]
+        flows.check_receipt(station, sales[-1])  # before the next slip covers it
     flows.host_will(station, "settlement", unbalanced=True)
     response = flows.settle(station)
     assert response.status == "ok", response.data
@@ -77,7 +83,7 @@ def test_unbalanced_settlement_uploads_the_batch(fresh_station):
 def test_batch_open_since_yesterday_must_be_settled_before_the_next_sale(sold):
     station, sale = sold
     # The terminal's clock is the host's at sign-in: sign in "tomorrow".
-    flows.host_will(station, "signin", clock_shift_s=86_400)
+    flows.host_will(station, "signin", clock_shift_s=ONE_DAY_S)
     assert flows.sign_in(station).ok
     before = len(flows.journal(station))
     refused = flows.sale(station, 1_000, "cup-debit-chip")
@@ -89,3 +95,5 @@ def test_batch_open_since_yesterday_must_be_settled_before_the_next_sale(sold):
     assert (settled.status, settled.data["batch"]) == ("ok", sale.batch), settled.data
     after = flows.sale(station, 1_000, "cup-debit-chip")
     assert after.approved and after.batch == settled.data["next_batch"], after
+    # the slip prints the terminal's clock, a day ahead of the host's journal
+    flows.check_receipt(station, after, clock_offset_s=ONE_DAY_S)

@@ -90,7 +90,7 @@ def test_a_slip_that_prints_a_wrong_value_fails_on_that_field(reader, field):
     assert check.slip and check.slip in verdict.explain()
     assert [c.key for c in verdict.checks if c.status != "ok"] == [field]
     crops = [name for name, _, mime in reader.evidence(scan(s), verdict) if mime == "image/png"]
-    assert f"{field} on the slip" in crops
+    assert crops == [f"{field} on the slip"]
 
 
 def test_ecr_and_host_disagreeing_is_a_mismatch_even_when_the_slip_matches_one(reader):
@@ -180,9 +180,11 @@ def test_check_attaches_evidence_and_raises_by_whose_fault_it_is(reader):
         unsubscribe()
     ends = [e for e in seen if e.phase == "end"]
     assert len(ends) == 3
-    png = [a for a in ends[1].attachments if a.mime == "image/png"]
-    assert png[0].name == "slip, fields read" and png[0].body[:8] == b"\x89PNG\r\n\x1a\n"
-    assert any(a.name == "amount on the slip" for a in png)
+    frame, *crops = [a for a in ends[1].attachments if a.mime.startswith("image/")]
+    # the annotated camera frame as JPEG (a report keeps one per slip), a field's crop as PNG
+    assert (frame.name, frame.mime, frame.body[:3]) == ("slip, fields read", "image/jpeg", b"\xff\xd8\xff")
+    assert [(a.name, a.mime, a.body[:4]) for a in crops] == [("amount on the slip", "image/png", b"\x89PNG")]
+    assert len(crops[0].body) < 10_000 and len(frame.body) < 200_000
 
 
 def test_the_reader_needs_no_network(monkeypatch):
@@ -211,9 +213,13 @@ def test_the_cli_checks_a_photo_taken_by_hand(tmp_path, capsys):
     right = ["receipt", "read", str(image), "--expect", f"amount={amount}",
              "--expect", f"trace={s.values['trace']}", "--annotated", str(tmp_path / "out.png")]
     assert main(right) == 0, capsys.readouterr().out
-    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"
-    assert main(["receipt", "read", str(image), "--expect", "amount=0.01"]) == 1
+    assert (tmp_path / "out.png").read_bytes()[:4] == b"\x89PNG"  # as the name says
+    assert main(["receipt", "read", str(image), "--expect", "amount=0.01", "--annotated",
+                 str(tmp_path / "out.jpg")]) == 1
     assert "mismatch:amount" in capsys.readouterr().out
+    assert (tmp_path / "out.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert main(["receipt", "read", str(image), "--annotated", str(tmp_path / "out.nope")]) == 2
+    assert "out.nope: cannot write an image as '.nope': use .jpg or .png" in capsys.readouterr().err
 
 
 def test_a_template_with_a_qr_code_has_it_read_from_below_the_bar():
@@ -236,3 +242,16 @@ def test_an_upside_down_slip_is_unreadable_and_says_why(reader):
     s = sample(95)
     verdict = reader.verify(np.ascontiguousarray(scan(s)[::-1, ::-1]), s.witnesses)
     assert verdict.status == "unreadable" and "upside down" in verdict.flags[0]
+
+
+def test_the_first_merchant_copy_after_customer_copies_is_read_right():
+    # A reader that has learned only the customer copy's marker once took the unlearned
+    # 商户存根 MERCHANT COPY for 商户编号 MERCHANT NO (their bitmaps share 商户 and MERCHANT)
+    fresh = ReceiptReader(TEMPLATE, engine=shared_engine())
+    for seed in (0, 1):
+        s = sample(seed, copy="customer")
+        assert fresh.verify(photo(scan(s), "L1", seed=seed), s.witnesses).passed
+    s = sample(2, copy="merchant")
+    verdict = fresh.verify(photo(scan(s), "L1", seed=0), s.witnesses)
+    assert verdict.status == "pass", verdict.explain()
+    assert verdict.reading.copy == "merchant"

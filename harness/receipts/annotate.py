@@ -15,6 +15,9 @@ from harness.receipts.paper import Flattened, to_gray
 COLOURS = {"ok": (40, 160, 40), "mismatch": (30, 30, 220), "unmasked": (30, 30, 220),
            "missing": (30, 30, 220), "unreadable": (0, 150, 230), "read": (160, 100, 20)}
 Box = tuple[int, int, int, int]
+JPEG_QUALITY = 80
+CROP_MIME = "image/png"  # what crop_png returns
+ANNOTATED = "slip, fields read"  # the evidence's annotated frame, by name
 
 
 def _ascii(text: str) -> str:
@@ -32,8 +35,11 @@ def redact(image: np.ndarray, flat: Flattened, boxes: list[Box], on_frame: bool)
 
 
 def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, list[Box]]],
-             redact_boxes: list[Box]) -> bytes:
-    """PNG bytes of ``frame`` with ``marks`` — (status, caption, boxes on the flat slip) — drawn."""
+             redact_boxes: list[Box], ext: str = ".jpg") -> bytes:
+    """``frame`` with ``marks`` — (status, caption, boxes on the flat slip) — drawn, encoded
+    as ``ext`` says (OpenCV's names: .jpg, .png, ...). JPEG by default: a report keeps one
+    frame per slip, and a camera frame as PNG is ten times the size for nothing a reader
+    of the report can see."""
     image = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
     redact(image, flat, redact_boxes, on_frame=True)
     scale = max(1.0, image.shape[0] / 900)
@@ -51,19 +57,34 @@ def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, lis
                         (255, 255, 255), max(2, int(3 * scale)), cv2.LINE_AA)
             cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
                         colour, max(1, int(scale)), cv2.LINE_AA)
-    ok, png = cv2.imencode(".png", image)
-    if not ok:  # pragma: no cover - encoding a uint8 BGR image does not fail
-        raise RuntimeError("could not encode the annotated frame as PNG")
-    return png.tobytes()
+    return encode(image, ext)
+
+
+def mime_of(ext: str) -> str:
+    """The mime type of an image file named with ``ext`` (.jpg -> image/jpeg)."""
+    kind = ext.lower().lstrip(".")
+    return "image/jpeg" if kind in ("jpg", "jpeg", "jpe") else f"image/{kind}"
+
+
+def encode(image: np.ndarray, ext: str) -> bytes:
+    """``image`` as a file of type ``ext``; a JPEG at quality 80, which keeps print legible."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY] if mime_of(ext) == "image/jpeg" else []
+    try:
+        ok, data = cv2.imencode(ext, image, params)
+    except cv2.error as exc:
+        raise ValueError(f"cannot write an image as {ext!r}: use .jpg or .png") from exc
+    if not ok:
+        raise ValueError(f"cannot write an image as {ext!r}: use .jpg or .png")
+    return data.tobytes()
 
 
 def crop_png(flat: Flattened, boxes: list[Box], redact_boxes: list[Box]) -> bytes:
-    """PNG of the flattened slip around ``boxes`` (a field's label and value)."""
+    """PNG of the flattened slip around ``boxes`` (a field's label and value): one printed
+    row, a few kilobytes, kept lossless so every dot of the disputed print can be seen."""
     image = flat.image.copy()
     redact(image, flat, redact_boxes, on_frame=False)
     x0 = max(0, min(b[0] for b in boxes) - 6)
     y0 = max(0, min(b[1] for b in boxes) - 6)
     x1 = min(image.shape[1], max(b[2] for b in boxes) + 6)
     y1 = min(image.shape[0], max(b[3] for b in boxes) + 6)
-    _, png = cv2.imencode(".png", image[y0:y1, x0:x1])
-    return png.tobytes()
+    return encode(image[y0:y1, x0:x1], ".png")

@@ -16,6 +16,7 @@ from typing import Any
 from devices.bench import Slip
 from devices.host.journal import JournalEntry
 from devices.masking import mask_pan
+from devices.payments.messages import RESPONSE_TEXT
 from devices.terminal.sim.printer import format_amount, render_slip
 from harness.flows import TransactionResult
 from harness.receipts.witness import Witnesses
@@ -39,7 +40,11 @@ class Sample:
 
 def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sale",
                 copy: str = "merchant", wrong_field: str | None = None, quality: str = "good",
-                clear_pan: bool = False) -> Sample:
+                clear_pan: bool = False, note: str | None = None, rc: str = "51",
+                printed_notes: tuple[str, ...] | None = None) -> Sample:
+    """A slip and its witnesses. ``note`` makes it a ``reprint`` of an approved transaction or
+    the merchant copy of one ``declined`` with ``rc``; ``printed_notes`` overrides the lines
+    the slip ends with (a faulty terminal's), which otherwise are what ``note`` calls for."""
     pan = rng.choice(PANS)
     amount = rng.randint(1, 999_999)
     trace, batch = rng.randint(1, 999_999), rng.randint(1, 999)
@@ -52,20 +57,36 @@ def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sa
         "auth_code": auth, "rrn": rrn, "datetime": when.strftime("%Y/%m/%d %H:%M:%S"),
         "amount": format_amount(amount),
     }
-    ecr = TransactionResult(kind=kind, status="approved", amount=amount, card=mask_pan(pan),
-                            entry="chip", rc="00", trace=trace, batch=batch, rrn=rrn, auth_code=auth)
+    declined = note == "declined"
+    if declined:  # no authorisation, and the simulated host gives a decline no reference
+        rrn = auth = ""
+        values.update(rrn="", auth_code="")
+    ecr = TransactionResult(kind=kind, status="declined" if declined else "approved", amount=amount,
+                            card=mask_pan(pan), entry="chip", rc=rc if declined else "00",
+                            trace=trace, batch=batch, rrn=rrn or None, auth_code=auth or None)
     host = _journal_entry(
         id=1, at=(when - timedelta(seconds=1)).isoformat(timespec="milliseconds"),
         tid=MERCHANT["terminal_id"], mid=MERCHANT["merchant_id"], mti="0200", kind=kind,
         stan=f"{trace:06d}", batch=f"{batch:06d}", amount=amount, pan_masked=mask_pan(pan),
-        entry_mode="chip", rc="00", rrn=rrn, auth_code=auth, behaviour=None, note=None,
-        state="approved", orig_batch=None, orig_stan=None, scheme="CUP", response_mti="0210")
+        entry_mode="chip", rc=ecr.rc, rrn=rrn or None, auth_code=auth or None, behaviour=None,
+        note=None, state=ecr.status, orig_batch=None, orig_stan=None, scheme="CUP",
+        response_mti="0210")
     printed = dict(values)
     if wrong_field is not None:
         printed[wrong_field] = _wrong(wrong_field, values[wrong_field], pan, rng)
-    witnesses = Witnesses(ecr=ecr, host=host, **MERCHANT)
-    slip = render_slip(template, printed, copy=copy, quality=quality)
+    witnesses = Witnesses(ecr=ecr, host=host, **MERCHANT, reprint=note == "reprint")
+    if printed_notes is None:
+        printed_notes = () if note is None else (note_line(template, note, rc),)
+    slip = render_slip(template, printed, copy=copy, quality=quality, notes=printed_notes)
     return Sample(slip, witnesses, printed, kind, copy, wrong_field)
+
+
+def note_line(template: dict[str, Any], note: str, rc: str = "51") -> str:
+    """The line a slip ends with for a template's ``note``, as the simulated terminal prints it."""
+    spec = template["notes"][note]
+    if isinstance(spec, str):
+        return spec
+    return f"{spec['text']}: {rc} {RESPONSE_TEXT.get(rc, 'declined')}"
 
 
 def _journal_entry(**values: Any) -> JournalEntry:

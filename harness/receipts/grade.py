@@ -34,6 +34,7 @@ class PrintGrade:
     cut_short: bool
     faults: tuple[str, ...] = field(default=())
     warnings: tuple[str, ...] = field(default=())
+    unknown_lines: tuple[str, ...] = field(default=())  # rows read clearly that no template line matches
 
     @property
     def ok(self) -> bool:
@@ -125,4 +126,5 @@ def grade(refl: np.ndarray, layout: Layout, located: LocatedLines, template: Rec
     if located.out_of_order:
         faults.append(LABELS_OUT_OF_ORDER)
     return PrintGrade(contrast, contrast_grade, dead, tuple(located.missing),
-                      tuple(located.out_of_order), bool(cut), tuple(faults), tuple(warnings))
+                      tuple(located.out_of_order), bool(cut), tuple(faults), tuple(warnings),
+                      tuple(located.garbled))

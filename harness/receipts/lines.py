@@ -33,25 +33,33 @@ LEARN_MIN = 0.97  # OCR similarity to the template label before a bitmap is lear
 FIND_MIN = 0.7  # OCR similarity that identifies a row as a template line at all
 PAD = 3
 CLEAR_READ = 0.8  # a row read at least this surely and matching no label is a misprint
+NOTE = "note:"  # key prefix of a note line (a reprint's mark, a decline's reason)
 
 
 @dataclass(frozen=True)
 class Line:
     """A template line: the title, a copy marker, or a field's label."""
 
-    key: str  # "title", "copy:merchant", or the field key
+    key: str  # "title", "copy:merchant", "note:reprint", or the field key
     label: str  # the fixed text (a field's label without its colon)
     has_value: bool
 
+    @property
+    def optional(self) -> bool:
+        """A note stands on some slips only: its absence is for the verdict to judge."""
+        return self.key.startswith(NOTE)
+
 
 def template_lines(template: ReceiptTemplate) -> list[list[Line]]:
-    """Expected lines in order; each slot lists the lines that may stand there (copies)."""
+    """Expected lines in order; each slot lists the lines that may stand there (copies, notes)."""
     slots: list[list[Line]] = []
     if template.title:
         slots.append([Line("title", template.title, False)])
     if template.copies:
         slots.append([Line(f"copy:{k}", v, False) for k, v in template.copies.items()])
     slots.extend([Line(f.key, f.label, True)] for f in template.fields)
+    if template.notes:
+        slots.append([Line(NOTE + n.key, n.text, n.value is not None) for n in template.notes])
     return slots
 
 
@@ -192,7 +200,8 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
     keys_found = [h.line.key for h in found]
     order = [line.key for slot in slots for line in slot]
     missing = [slot[0].key if len(slot) == 1 else slot[0].key.split(":")[0]
-               for slot in slots if not any(line.key in keys_found for line in slot)]
+               for slot in slots if not slot[0].optional
+               and not any(line.key in keys_found for line in slot)]
     ranks = [order.index(k) for k in keys_found]
     out_of_order = [k for i, k in enumerate(keys_found) if i and ranks[i] < ranks[i - 1]]
     return LocatedLines(found, missing, garbled, out_of_order, unreadable)
@@ -212,8 +221,13 @@ def _by_bitmap(refl: np.ndarray, head: Row, slots: list[list[Line]], book: Label
     # a blurred row's ink box is shorter than its text: search well above and below it
     # and to the paper's edge, since blur also trims the ink box's ends
     strip = _strip(refl, head, head.box[0] - 8, refl.shape[1], pad=8)
+    # A line further on is taken only past slots whose every line could have fitted: the
+    # first merchant copy a reader sees (商户存根 MERCHANT COPY, not learned yet) fits
+    # 商户编号 MERCHANT NO's bitmap better than anything it knows. Unknown lines go to OCR.
+    reach = next((i for i, slot in enumerate(slots) if not all(book.known(ln.key) for ln in slot)),
+                 len(slots) - 1)
     scored = []
-    for skip, slot in enumerate(slots):
+    for skip, slot in enumerate(slots[:reach + 1]):
         for line in slot:
             if book.known(line.key):
                 score, x, width = book.match(line.key, strip)

@@ -17,10 +17,11 @@ import numpy as np
 
 from devices import events
 from harness.receipts import fields as fx
-from harness.receipts.annotate import annotate, crop_png
+from harness.receipts.annotate import ANNOTATED, CROP_MIME, annotate, crop_png, mime_of
 from harness.receipts.grade import grade
 from harness.receipts.layout import PAD_VALUE, Layout, find_layout
 from harness.receipts.lines import LabelBook, Located, LocatedLines, locate
+from harness.receipts.notes import note_spec, read_note
 from harness.receipts.ocr import LineRead, OcrEngine
 from harness.receipts.paper import Flattened, PaperNotFound, flatten
 from harness.receipts.qr import read_qr
@@ -87,8 +88,10 @@ class ReceiptReader:
             raise ReceiptUnreadable(verdict.explain())
         return verdict
 
-    def evidence(self, frame: np.ndarray, verdict: ReceiptVerdict) -> list[tuple[str, bytes | str, str]]:
-        """Attachments: the annotated frame, a crop of each field that did not agree, the verdict."""
+    def evidence(self, frame: np.ndarray, verdict: ReceiptVerdict,
+                 ext: str = ".jpg") -> list[tuple[str, bytes | str, str]]:
+        """Attachments: the annotated frame (JPEG, or as ``ext`` says), a crop of each field
+        that did not agree (PNG: a row or two), the verdict."""
         reading = verdict.reading
         out: list[tuple[str, bytes | str, str]] = [("receipt verdict", verdict.explain(), "text/plain")]
         flat = reading.flat
@@ -96,17 +99,17 @@ class ReceiptReader:
             return out
         hide = _hide(self.template, reading)
         status = {c.key: c.status for c in verdict.checks}
-        marks = []
-        for key, got in reading.fields.items():
-            boxes = ([got.label_box] if got.label_box else []) + list(got.boxes)
-            marks.append((status.get(key, "read"), f"{key}: {got.text}", boxes))
-        out.insert(0, ("slip, fields read", annotate(frame, flat, marks, hide), "image/png"))
-        for check in verdict.checks:
-            got = reading.fields[check.key]
-            boxes = ([got.label_box] if got.label_box else []) + list(got.boxes)
-            if check.status != OK and boxes:
-                out.append((f"{check.key} on the slip", crop_png(flat, boxes, hide), "image/png"))
-        return out
+        marked = [(key, f"{key}: {got.text}", got.label_box, got.boxes)
+                  for key, got in reading.fields.items()]
+        marked += [("note", f"note: {n.describe()}", n.label_box, n.boxes) for n in reading.notes]
+        marks, crops = [], []
+        for key, caption, label_box, value_boxes in marked:
+            boxes = ([label_box] if label_box else []) + list(value_boxes)
+            marks.append((status.get(key, "read"), caption, boxes))
+            if status.get(key, OK) != OK and boxes:
+                crops.append((f"{key} on the slip", crop_png(flat, boxes, hide), CROP_MIME))
+        out.insert(0, (ANNOTATED, annotate(frame, flat, marks, hide, ext), mime_of(ext)))
+        return out + crops
 
     def _read(self, frame: np.ndarray) -> tuple[ReceiptReading, _Work | None]:
         started = time.perf_counter()
@@ -128,23 +131,28 @@ class ReceiptReader:
         located = locate(flat.reflectance, layout, self.template, self.book, self.engine)
         by_key = {hit.line.key: hit for hit in located.found}
         copy = next((k.split(":", 1)[1] for k in by_key if k.startswith("copy:")), None)
-        # all value crops in one go, the only recognition a slip with known labels needs
-        jobs = [(spec, box) for spec in self.template.fields if spec.key in by_key
-                for box in by_key[spec.key].value_boxes]
+        # all value crops in one go (fields', and a decline note's code and reason), the only
+        # recognition a slip with known labels needs
+        jobs = [(hit.line.key, box) for hit in located.found if hit.line.has_value
+                for box in hit.value_boxes]
         crops = [_crop(flat, box) for _, box in jobs]
         reads: dict[str, list[LineRead]] = {}
-        for (spec, _), line in zip(jobs, self.engine.read_lines(crops), strict=True):
-            reads.setdefault(spec.key, []).append(line)
+        for (key, _), line in zip(jobs, self.engine.read_lines(crops), strict=True):
+            reads.setdefault(key, []).append(line)
         fields = {spec.key: self._field(spec, by_key.get(spec.key), reads.get(spec.key, []))
                   for spec in self.template.fields}
+        notes = tuple(read_note(note_spec(self.template, hit.line.key), hit, reads.get(hit.line.key, []))
+                      for hit in located.found if hit.line.optional)
         print_grade = grade(flat.reflectance, layout, located, self.template, self.limits)
         qr = read_qr(flat.image) if self.template.qr else None
         work = _Work(flat, layout, located, reads)
         total = len(self.template.fields) + 2
+        kept = {"copy": copy, "fields": fields, "notes": notes, "grade": print_grade, "flat": flat,
+                "unreadable_rows": located.unreadable_rows}
         if len(located.found) < total / 2 and not print_grade.cut_short:
-            return done(status="unreadable", flat=flat, grade=print_grade, fields=fields, copy=copy,
+            return done(status="unreadable", **kept,
                         reason=f"only {len(located.found)} of {total} template lines recognised"), work
-        return done(status="read", copy=copy, fields=fields, grade=print_grade, qr=qr, flat=flat), work
+        return done(status="read", qr=qr, **kept), work
 
     def _field(self, spec: FieldSpec, hit: Located | None, reads: list[LineRead]) -> FieldReading:
         if hit is None:

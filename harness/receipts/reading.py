@@ -1,4 +1,4 @@
-"""What a slip says, as read: fields, copy, print grade. Card numbers masked."""
+"""What a slip says, as read: fields, copy, the note it ends with, print grade. Card numbers masked."""
 
 from __future__ import annotations
 
@@ -23,12 +23,30 @@ class FieldReading:
 
 
 @dataclass(frozen=True)
+class NoteReading:
+    """A note the slip ends with (harness.receipts.notes): which, and a decline's response code."""
+
+    key: str  # the template's name for it: reprint / declined
+    text: str  # the line as read (card numbers never appear in a note)
+    code: str | None  # the response code a declined note prints; None for a fixed line or unread
+    confidence: float | None  # the code's weakest character; None when there is no code
+    boxes: tuple[Box, ...]  # the value's boxes on the flattened slip
+    label_box: Box | None
+    problem: str | None = None  # why a code that should be there was not read
+
+    def describe(self) -> str:
+        return self.key + (f" {self.code}" if self.code else "")
+
+
+@dataclass(frozen=True)
 class ReceiptReading:
     template: str
     status: str  # "read" or "unreadable"
     reason: str | None = None  # why unreadable
     copy: str | None = None  # merchant / customer
     fields: dict[str, FieldReading] = field(default_factory=dict)
+    notes: tuple[NoteReading, ...] = ()  # in print order; a slip has at most one when right
+    unreadable_rows: int = 0  # rows that matched no template line and could not be read clearly
     grade: PrintGrade | None = None
     qr: str | None = None
     flat: Flattened | None = field(default=None, repr=False, compare=False)
@@ -37,6 +55,11 @@ class ReceiptReading:
     @property
     def readable(self) -> bool:
         return self.status == "read"
+
+    @property
+    def note(self) -> NoteReading | None:
+        """The note the slip ends with (a reprint's mark, a decline's reason), if any."""
+        return self.notes[0] if self.notes else None
 
     def value(self, key: str) -> Any:
         reading = self.fields.get(key)

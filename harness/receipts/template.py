@@ -2,7 +2,8 @@
 
 The template (fixtures/receipts/*.yaml) is the same file the simulated printer renders
 from: title, copy markers, one labelled line per field. The reader adds what it needs to
-read a value back: the field's ``kind`` (how it is written), lengths, the date format.
+read a value back: the field's ``kind`` (how it is written), lengths, the date format,
+and the notes a slip may end with (a reprint's mark, a decline's reason).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 from harness.config import ConfigError, Node, load_yaml
 
 KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amount")
+#: What may follow a note's fixed text after a colon: the host's response code (two
+#: characters, ISO 8583 DE39), then its text in words.
+NOTE_VALUES = ("response_code",)
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,16 @@ class FieldSpec:
 
 
 @dataclass(frozen=True)
+class NoteSpec:
+    """A line a slip may end with, after its last field: ``text`` alone (a reprint's mark),
+    or ``text: <value>`` (a decline's ``交易失败 DECLINED: 51 insufficient funds``)."""
+
+    key: str  # reprint / declined: what the verdict calls it
+    text: str  # the fixed part, without the colon
+    value: str | None = None  # one of NOTE_VALUES, None for a fixed line
+
+
+@dataclass(frozen=True)
 class ReceiptTemplate:
     name: str
     title: str
@@ -35,6 +49,7 @@ class ReceiptTemplate:
     txn_types: dict[str, str]  # sale / void -> what the slip prints
     bar: bool = True  # a full-width bar after the last line (dead-dot check)
     qr: bool = False
+    notes: tuple[NoteSpec, ...] = ()  # lines a slip may end with, between its last field and the bar
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "receipt template") -> ReceiptTemplate:
@@ -55,13 +70,41 @@ class ReceiptTemplate:
         txn_types = {str(k): str(v) for k, v in (root.raw("txn_types", {}) or {}).items()}
         return cls(name=root.str("name"), title=root.str("title", "") or "", copies=copies,
                    fields=tuple(fields), txn_types=txn_types,
-                   bar=root.bool("bar", True), qr=root.bool("qr", False))
+                   bar=root.bool("bar", True), qr=root.bool("qr", False),
+                   notes=_notes(root, fields))
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:
             if spec.key == key:
                 return spec
         raise KeyError(f"template {self.name} has no field {key!r}")
+
+
+def _notes(root: Node, fields: list[FieldSpec]) -> tuple[NoteSpec, ...]:
+    """``notes:``: name -> the line (a string), or -> {text: ..., value: response_code}."""
+    raw = root.raw("notes", None)
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise root.error("notes", "a mapping of note name to its line (reprint: \"重打印 REPRINT\")",
+                         type(raw).__name__)
+    notes = []
+    labels = {f.label for f in fields}
+    for key, entry in raw.items():
+        if isinstance(entry, str):
+            entry = {"text": entry}
+        node = Node(entry, root.file, f"notes.{key}") if isinstance(entry, dict) else None
+        if node is None:
+            raise root.error(f"notes.{key}", "the note's line, or {text: ..., value: response_code}",
+                             entry)
+        text = node.str("text").strip().rstrip(":：").strip()
+        value = node.str("value", None)
+        if value is not None and value not in NOTE_VALUES:
+            raise node.error("value", f"one of {', '.join(NOTE_VALUES)}", value)
+        if not text or text in labels:
+            raise node.error("text", "a line no field of the template prints as its label", text)
+        notes.append(NoteSpec(str(key), text, value))
+    return tuple(notes)
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,11 @@ from typing import Any
 
 from harness.receipts import fields as fx
 from harness.receipts import grade as gx
+from harness.receipts.notes import note_spec, same_code
 from harness.receipts.ocr import LineRead, normalise
 from harness.receipts.reading import FieldReading, ReceiptReading
 from harness.receipts.template import FieldSpec, PrintLimits, ReceiptTemplate
-from harness.receipts.witness import WitnessedPan, Witnesses, same, show
+from harness.receipts.witness import BLANK, WitnessedPan, Witnesses, same, show, show_note
 
 # A reading whose weakest character is below this is not trusted to say "printed wrong"
 # (nor, for a card number, "printed in clear").
@@ -33,6 +34,8 @@ REJECT_LOGP = math.log(1e-4)
 OK, MISMATCH, UNREADABLE, MISSING, UNMASKED = "ok", "mismatch", "unreadable", "missing", "unmasked"
 PASS, FAIL, FLAGGED = "pass", "fail", "unreadable"
 PAN_UNMASKED = "card_number_unmasked"
+UNKNOWN_LINE = "unreadable:line"  # a printed line that matches no template line, not read clearly
+NOTE_MISSING = "note_missing"  # a reprint without its mark, a decline slip without its reason
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,8 @@ class ReceiptVerdict:
         if g is not None and g.contrast is not None:
             head += f" (print contrast {g.contrast:.2f} {g.contrast_grade})"
         bad = [c.line() for c in self.checks if c.status != OK]
+        if g is not None:
+            bad.extend(f"a line no template line matches: {text}" for text in g.unknown_lines)
         return "\n".join([head, *bad])
 
 
@@ -89,6 +94,11 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
     checks = [_check(template, limits, spec, reading.fields[spec.key], reads.get(spec.key, []),
                      witnesses.values(spec.key))
               for spec in template.fields]
+    grade = reading.grade
+    cut = grade is not None and grade.cut_short
+    note = _check_note(template, reading, witnesses)
+    if note is not None:
+        checks.append(note)
     faults: list[str] = []
     flags: list[str] = []
     for c in checks:
@@ -98,7 +108,8 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
             faults.append(PAN_UNMASKED)
         elif c.status == UNREADABLE:
             flags.append(f"unreadable:{c.key}")
-    grade = reading.grade
+        elif c.status == MISSING and c.key == "note" and not cut:
+            faults.append(NOTE_MISSING)  # a cut that took the note is the cut's fault, named once
     if grade is not None:
         for fault in grade.faults:
             if fault == gx.LABELS_MISSING and grade.cut_short:
@@ -113,6 +124,9 @@ def judge(template: ReceiptTemplate, limits: PrintLimits, reading: ReceiptReadin
         checks = [FieldCheck(c.key, UNREADABLE, c.slip, c.witnesses, "its line could not be read")
                   if c.status == MISSING else c for c in checks]
         flags.extend(f"unreadable:{c.key}" for c in checks if c.detail == "its line could not be read")
+    if reading.unreadable_rows and not any(c.status in (UNREADABLE, MISSING) for c in checks):
+        # a row that is no template line and could not be read: an unknown line is never let pass
+        flags.append(UNKNOWN_LINE)
     status = FAIL if faults else (FLAGGED if flags else PASS)
     warnings = tuple(grade.warnings) if grade is not None else ()
     return ReceiptVerdict(status, tuple(checks), tuple(dict.fromkeys(faults)), tuple(flags),
@@ -133,6 +147,8 @@ def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got:
         status = OK if value is not None else UNREADABLE
         return FieldCheck(spec.key, status, got.text, shown_w, "" if value is not None else got.problem or "")
     values = list(expected.values())
+    if any(v is BLANK for v in values):
+        return _check_blank(spec, got, values, shown_w)
     witnesses_agree = all(same(spec, _plain(values[0]), _plain(v), 0.0) if spec.kind != "datetime"
                           else True for v in values[1:])
     agrees = value is not None and all(same(spec, value, _plain(v), limits.datetime_tolerance_s)
@@ -167,6 +183,64 @@ def _check(template: ReceiptTemplate, limits: PrintLimits, spec: FieldSpec, got:
     if logp is not None:
         why += f", expected value P={pow(2.718281828, max(logp, -700)):.1e}"
     return FieldCheck(spec.key, UNREADABLE, got.text, shown_w, why)
+
+
+def _check_blank(spec: FieldSpec, got: FieldReading, values: list[Any],
+                 shown_w: dict[str, str]) -> FieldCheck:
+    """A field a witness says is printed empty (a decline's authorisation code)."""
+    if not all(v is BLANK for v in values):
+        return FieldCheck(spec.key, MISMATCH, got.text, shown_w, "the witnesses disagree")
+    if not got.text and not got.boxes:
+        return FieldCheck(spec.key, OK, "", shown_w)
+    if got.value is not None and got.confidence >= CONFIDENT:
+        return FieldCheck(spec.key, MISMATCH, got.text, shown_w,
+                          "the slip prints a value where the transaction has none")
+    return FieldCheck(spec.key, UNREADABLE, got.text, shown_w,
+                      f"print where the slip should be blank, weakest character {got.confidence:.2f}")
+
+
+def _check_note(template: ReceiptTemplate, reading: ReceiptReading,
+                witnesses: Witnesses) -> FieldCheck | None:
+    """The note the slip ends with against the one the witnesses call for; None when neither
+    the slip nor any witness has one (an ordinary slip)."""
+    expected = witnesses.notes()
+    read = reading.notes
+    shown_w = {k: show_note(v) for k, v in expected.items()}
+    slip = ", ".join(n.text for n in read)
+    wanted = {name for name, _ in expected.values()}
+    if not read and wanted <= {None}:
+        return None
+
+    def verdict(status: str, detail: str = "") -> FieldCheck:
+        return FieldCheck("note", status, slip, shown_w, detail)
+
+    if not expected:  # read without witnesses: what the slip says, if it says it clearly
+        unread = [n.problem for n in read if n.problem]
+        return verdict(UNREADABLE, unread[0]) if unread else verdict(OK)
+    if len(wanted) > 1:
+        return verdict(MISMATCH, "the witnesses disagree")
+    want = wanted.pop()
+    if want is None:
+        return verdict(MISMATCH, "the slip ends with a note the transaction does not call for")
+    if not read:
+        if reading.unreadable_rows:
+            return verdict(UNREADABLE, "a line could not be read: the note may be on it")
+        return verdict(MISSING, f"the slip does not end with its {want} note")
+    if len(read) > 1 or read[0].key != want:
+        return verdict(MISMATCH, f"the slip ends with {slip}, not with the {want} note")
+    note = read[0]
+    if note_spec(template, want).value is None:
+        return verdict(OK)
+    codes = {code for _, code in expected.values()}
+    if len(codes) > 1:
+        return verdict(MISMATCH, "the witnesses disagree")
+    code = codes.pop()
+    if code is None or (note.code is not None and same_code(note.code, code)):
+        return verdict(OK)  # (no witness names a code: the note itself is what was asked)
+    if note.code is not None and note.confidence is not None and note.confidence >= CONFIDENT:
+        return verdict(MISMATCH, f"the slip prints response code {note.code}")
+    return verdict(UNREADABLE, note.problem or "response code not read clearly"
+                   + (f" (weakest character {note.confidence:.2f})" if note.confidence is not None else ""))
 
 
 def _plain(v: Any) -> Any:

@@ -1,13 +1,15 @@
 """The other two witnesses: what the ECR link reported and what the host journaled.
 
 A slip is checked field by field against both. Fields neither reports (the merchant's
-name, the operator) are checked against what the station is configured with.
+name, the operator) are checked against what the station is configured with. They also
+say which note the slip must end with: a reprint's mark (the rig asked for a reprint), a
+decline's response code (the ECR result and the journal), or none.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from harness.receipts.fields import MaskedPan, compact, parse_masked_pan
@@ -15,6 +17,20 @@ from harness.receipts.ocr import normalise
 from harness.receipts.template import FieldSpec
 
 SOURCES = ("ecr", "host", "configured", "given")
+#: (note name, response code) a witness expects the slip to end with; (None, None): no note.
+NoteWitness = tuple[str | None, str | None]
+NO_NOTE: NoteWitness = (None, None)
+
+
+class _Blank:
+    """A witness's word that a field is printed empty: a decline has no authorisation code
+    (and a host may give it no reference number)."""
+
+    def __repr__(self) -> str:
+        return "BLANK"
+
+
+BLANK = _Blank()
 
 
 @dataclass(frozen=True)
@@ -29,14 +45,36 @@ class Witnesses:
     terminal_id: str | None = None
     operator: str | None = None
     given: dict[str, Any] = field(default_factory=dict)  # canonical values a person expects (CLI)
+    reprint: bool = False  # the slip is a reprint of ``ecr``'s: it must say so
+    # how far the terminal's clock runs ahead of the host's: 0 unless a test had the host
+    # set it elsewhere at sign-in (DE12/13); the slip prints the terminal's clock
+    clock_offset_s: float = 0.0
 
     @classmethod
-    def of(cls, ecr: Any, host: Any, profile: Any, terminal_id: str) -> Witnesses:
+    def of(cls, ecr: Any, host: Any, profile: Any, terminal_id: str, *, reprint: bool = False,
+           clock_offset_s: float = 0.0) -> Witnesses:
         """The witnesses of one transaction on a station: its ECR result, its journal entry,
-        and what the station's harness.profiles.TerminalProfile configures."""
+        and what the station's harness.profiles.TerminalProfile configures; ``reprint`` when
+        the slip is that transaction's reprint."""
         return cls(ecr=ecr, host=host, merchant_name=profile.merchant_name,
                    merchant_id=profile.merchant_id, terminal_id=terminal_id,
-                   operator=profile.operator_id)
+                   operator=profile.operator_id, reprint=reprint, clock_offset_s=clock_offset_s)
+
+    def notes(self) -> dict[str, NoteWitness]:
+        """``{source: (note, response code)}``: the note each witness says the slip ends with."""
+        e, h = self.ecr, self.host
+        out: dict[str, NoteWitness] = {}
+        if self.reprint:
+            # the host saw the original only; the reprint is the rig's request, answered over ECR
+            out["ecr"] = ("reprint", None)
+        else:
+            if e is not None and e.status:
+                out["ecr"] = ("declined", e.rc) if _declined_ecr(e) else NO_NOTE
+            if h is not None and h.rc:
+                out["host"] = ("declined", h.rc) if _declined_host(h) else NO_NOTE
+        if "note" in self.given:
+            out["given"] = self.given["note"]
+        return out
 
     def values(self, key: str) -> dict[str, Any]:
         """``{source: canonical value}`` for a template field; sources that say nothing are left out."""
@@ -70,16 +108,34 @@ class Witnesses:
             put("ecr", e and e.trace is not None and f"{int(e.trace):06d}")
             put("host", h and h.stan and f"{int(h.stan):06d}")
         elif key in ("auth_code", "rrn"):
-            put("ecr", e and getattr(e, key) and compact(getattr(e, key)))
-            put("host", h and getattr(h, key) and compact(getattr(h, key)))
+            # a declined transaction has no authorisation and may have no reference: what a
+            # witness of a decline does not report, the slip must leave blank
+            put("ecr", e and (compact(getattr(e, key)) if getattr(e, key) else
+                              BLANK if _declined_ecr(e) else None))
+            put("host", h and (compact(getattr(h, key)) if getattr(h, key) else
+                               BLANK if _declined_host(h) else None))
         elif key == "amount":
             put("ecr", e and e.amount)
             put("host", h and h.amount)
         elif key == "datetime":
-            put("host", h and h.at and datetime.fromisoformat(h.at).replace(tzinfo=None))
+            put("host", h and h.at and datetime.fromisoformat(h.at).replace(tzinfo=None)
+                + timedelta(seconds=self.clock_offset_s))
         if key in self.given:
             out["given"] = self.given[key]
         return {k: v for k, v in out.items() if v not in (None, False, "")}
+
+
+def _declined_ecr(ecr: Any) -> bool:
+    return ecr.status == "declined"
+
+
+def _declined_host(entry: Any) -> bool:
+    return entry.rc not in (None, "", "00")
+
+
+def show_note(note: NoteWitness) -> str:
+    name, code = note
+    return "no note" if name is None else name + (f" {code}" if code else "")
 
 
 @dataclass(frozen=True)
@@ -120,6 +176,8 @@ def same(spec: FieldSpec, slip: Any, witness: Any, tolerance_s: float) -> bool:
 def show(value: Any, kind: str = "") -> str:
     if value is None:
         return "—"
+    if value is BLANK:
+        return "(blank)"
     if kind == "amount" and isinstance(value, int):
         return f"{value // 100}.{value % 100:02d}"
     if isinstance(value, datetime):
