@@ -11,16 +11,14 @@ import random
 
 import numpy as np
 import pytest
-import yaml
 
 from devices.camera import scene
 from devices.camera.render import render_slip as print_on_paper
-from harness.paths import FIXTURES
 from harness.receipts import ReceiptReader, ReceiptUnreadable, shared_engine
-from harness.receipts.corpus import make_sample
+from harness.receipts.corpus import make_sample, template_data
 from harness.receipts.paper import PaperNotFound, find_paper, to_gray
 
-TEMPLATE = yaml.safe_load((FIXTURES / "receipts" / "cup-standard.yaml").read_text(encoding="utf-8"))
+TEMPLATE = template_data("cup-standard")
 SEEDS = range(12)
 
 

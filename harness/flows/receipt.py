@@ -12,15 +12,16 @@ word; a real bench should have a camera.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from devices import events
+from devices.terminal.dialect import Response
+from harness.config import load_yaml
 from harness.flows.core import FlowError, TransactionResult, call, source
 from harness.flows.witness import journaled
+from harness.paths import resolve
 from harness.receipts import (
     PrintLimits,
     ReceiptReader,
@@ -29,6 +30,8 @@ from harness.receipts import (
     ReceiptVerdict,
     Witnesses,
 )
+from harness.receipts.reported import disagreements, fields_of
+from harness.receipts.settlement import SettlementReport
 from harness.station import Station
 
 #: The line a reprinted slip ends with (docs/posrig-ecr-1.md, ``reprint``).
@@ -88,32 +91,57 @@ def check_receipt(station: Station, result: TransactionResult, reprint: Reprint 
     what = f"{'reprinted ' if reprint else ''}{result.kind} slip of trace {result.trace}"
     if getattr(station, "camera", None) is None:
         lines = reprint.receipt if reprint else (result.receipt or result.raw.get("decline_receipt", ()))
-        return _check_reported(station, result, tuple(lines), reprint is not None)
-    verdict = inspect_receipt(station, result, reprint, clock_offset_s=clock_offset_s)
-    if verdict.status == "fail":
-        raise FlowError(f"{station.name}: the {what} disagrees: {verdict.explain()}")
-    if verdict.status != "pass":
-        raise ReceiptUnreadable(f"{station.name}: the camera's view of the {what} could not be "
-                                f"verified: {verdict.explain()}")
-    note = verdict.reading.note
-    return {**{key: reading.text for key, reading in verdict.reading.fields.items()},
-            "note": note.describe() if note else ""}
+        witnesses = _witnesses(station, result, reprint, clock_offset_s)
+        return _check_reported(station, _reader(station), witnesses, tuple(lines), what)
+    return _accepted(station, inspect_receipt(station, result, reprint, clock_offset_s=clock_offset_s),
+                     what)
 
 
 def inspect_receipt(station: Station, result: TransactionResult, reprint: Reprint | None = None,
                     *, clock_offset_s: float = 0.0) -> ReceiptVerdict:
     """The camera's reading of the slip, judged, as a report step with the annotated frame;
     whatever the verdict (a scenario that expects a bad print asks for its faults)."""
+    before = reprint.tray if reprint is not None else result.tray
+    return _inspect(station, _reader(station), _witnesses(station, result, reprint, clock_offset_s),
+                    before, f"check the {result.kind} slip by camera", trace=result.trace,
+                    reprint=reprint is not None)
+
+
+def check_settlement_slip(station: Station, settled: Response, tray: Any, *,
+                          clock_offset_s: float = 0.0) -> dict[str, str]:
+    """The slip a settlement printed agrees with the terminal's answer over ECR (batch, totals
+    per side, balanced or not) and the host's journal of the settlement (what the terminal
+    sent it, its verdict); ``tray`` is ``tray_before(station)`` from before ``settle``.
+    Returns the fields read and ``note`` (``balanced`` / ``unbalanced``)."""
+    if not settled.data.get("printed"):
+        raise FlowError(f"{station.name}: the terminal printed no settlement slip ({settled.status})")
+    report = SettlementReport.from_response(settled.status, settled.data)
+    entry = next((e for e in reversed(station.host.entries(station.tid, "settlement"))
+                  if e.batch is not None and report.batch is not None and int(e.batch) == report.batch), None)
+    if entry is None:
+        raise FlowError(f"{station.name}: the host journaled no settlement of batch {report.batch}")
+    witnesses = Witnesses.of(report, entry, station.profile, station.tid, clock_offset_s=clock_offset_s)
+    reader = _reader(station, settlement=True)
+    what = f"settlement slip of batch {report.batch}"
+    if getattr(station, "camera", None) is None:
+        return _check_reported(station, reader, witnesses, tuple(settled.data.get("receipt", ())), what)
+    return _accepted(station, _inspect(station, reader, witnesses, tray,
+                                       "check the settlement slip by camera", batch=report.batch), what)
+
+
+def _witnesses(station: Station, result: TransactionResult, reprint: Reprint | None,
+               clock_offset_s: float) -> Witnesses:
+    return Witnesses.of(result, journaled(station, result), station.profile, station.tid,
+                        reprint=reprint is not None, clock_offset_s=clock_offset_s)
+
+
+def _inspect(station: Station, reader: ReceiptReader, witnesses: Witnesses, before: Any, title: str,
+             **args: Any) -> ReceiptVerdict:
     camera = getattr(station, "camera", None)
     if camera is None:
         raise FlowError(f"{station.name}: reading the paper needs a camera over the tray; "
                         "the inventory names none")
-    before = reprint.tray if reprint is not None else result.tray
-    reader = _reader(station)
-    witnesses = Witnesses.of(result, journaled(station, result), station.profile, station.tid,
-                             reprint=reprint is not None, clock_offset_s=clock_offset_s)
-    with events.step(source(station), f"check the {result.kind} slip by camera",
-                     trace=result.trace, reprint=reprint is not None) as s:
+    with events.step(source(station), title, **args) as s:
         frame = camera.grab_settled(changed_from=before, timeout=SLIP_SETTLE_S)
         verdict = reader.verify(frame, witnesses)
         for name, body, mime in reader.evidence(frame, verdict):
@@ -124,80 +152,55 @@ def inspect_receipt(station: Station, result: TransactionResult, reprint: Reprin
     return verdict
 
 
-_READERS: dict[Path, ReceiptReader] = {}
+def _accepted(station: Station, verdict: ReceiptVerdict, what: str) -> dict[str, str]:
+    """The fields read and the note of a slip that passed; FlowError (the terminal's fault)
+    or ReceiptUnreadable (the bench's) otherwise."""
+    if verdict.status == "fail":
+        raise FlowError(f"{station.name}: the {what} disagrees: {verdict.explain()}")
+    if verdict.status != "pass":
+        raise ReceiptUnreadable(f"{station.name}: the camera's view of the {what} could not be "
+                                f"verified: {verdict.explain()}")
+    note = verdict.reading.note
+    return {**{key: reading.text for key, reading in verdict.reading.fields.items()},
+            "note": note.describe() if note else ""}
 
 
-def _reader(station: Station) -> ReceiptReader:
-    """One reader per profile and process: it learns the template's labels on its first slip."""
+_READERS: dict[tuple[Path, bool], ReceiptReader] = {}
+
+
+def _reader(station: Station, settlement: bool = False) -> ReceiptReader:
+    """One reader per profile, slip and process: it learns the template's labels on its
+    first slip. The settlement slip's template is the one the profile's template names."""
     profile = station.profile
-    if profile.source not in _READERS:
-        _READERS[profile.source] = ReceiptReader(profile.receipt_template,
-                                                 PrintLimits.from_profile(profile.source))
-    return _READERS[profile.source]
+    key = (profile.source, settlement)
+    if key not in _READERS:
+        template = ReceiptTemplate.from_dict(profile.receipt_template, str(profile.source))
+        if settlement:
+            if template.settlement is None:
+                raise FlowError(f"{station.name}: receipt template {template.name} names no "
+                                "settlement slip template (settlement: in its file)")
+            path = resolve(f"receipts/{template.settlement}.yaml", profile.source.parent)
+            template = ReceiptTemplate.from_dict(load_yaml(path, "receipt template"), str(path))
+        _READERS[key] = ReceiptReader(template, PrintLimits.from_profile(profile.source))
+    return _READERS[key]
 
 
 def read_slip(station: Station, lines: tuple[str, ...] | list[str]) -> dict[str, str]:
     """``{field key: value}`` from slip lines laid out as ``LABEL: value`` by the template."""
-    labels = {f["label"]: f["key"] for f in station.profile.receipt_template.get("fields", [])}
-    fields: dict[str, str] = {}
-    for line in lines:
-        label, sep, value = line.partition(":")
-        if sep and label.strip() in labels:
-            fields[labels[label.strip()]] = value.strip()
-    return fields
+    return fields_of(_reader(station).template, lines)
 
 
-def _fen(text: str) -> int | None:
-    number = re.search(r"\d+(\.\d{1,2})?", text.replace(",", ""))
-    try:
-        return int(Decimal(number.group()) * 100) if number else None
-    except InvalidOperation:
-        return None
-
-
-def _check_reported(station: Station, result: TransactionResult, lines: tuple[str, ...],
-                    reprint: bool = False) -> dict[str, str]:
-    """The slip as the terminal reports it printed, compared field by field, and its note."""
-    with events.step(source(station), f"check the {result.kind} slip the terminal reports",
-                     trace=result.trace) as s:
+def _check_reported(station: Station, reader: ReceiptReader, witnesses: Witnesses,
+                    lines: tuple[str, ...], what: str) -> dict[str, str]:
+    """The slip as the terminal reports it printed, field by field and its note, against the
+    same witnesses the camera's reading is judged by."""
+    with events.step(source(station), f"check the {what} the terminal reports") as s:
         if not lines:
-            raise FlowError(f"{station.name}: the terminal reported no slip lines for "
-                            f"{result.kind} trace {result.trace} ({result.status})")
-        slip = read_slip(station, lines)
+            raise FlowError(f"{station.name}: the terminal reported no lines of the {what}")
         s.attach("slip", "\n".join(lines))
-        declined = result.status == "declined"
-        txn_types = station.profile.receipt_template.get("txn_types", {})
-        expected = {
-            "merchant_id": station.profile.merchant_id,
-            "terminal_id": station.tid,
-            "card_number": result.card,
-            "txn_type": txn_types.get(result.kind, result.kind),
-            "batch": f"{result.batch:06d}" if result.batch is not None else None,
-            "trace": f"{result.trace:06d}" if result.trace is not None else None,
-            # a decline has no authorisation (and here no reference): printed blank
-            "auth_code": result.auth_code or ("" if declined else None),
-            "rrn": result.rrn or ("" if declined else None),
-        }
-        wrong = [f"{key}: slip {slip.get(key)!r}, expected {want!r}"
-                 for key, want in expected.items() if want is not None and slip.get(key) != want]
-        if _fen(slip.get("amount", "")) != result.amount:
-            wrong.append(f"amount: slip {slip.get('amount')!r}, expected {result.amount} fen")
-        slip["note"], note_wrong = _reported_note(station, result, lines[-1], reprint)
-        wrong.extend(note_wrong)
+        slip, wrong = disagreements(reader.template, reader.limits, lines, witnesses)
         if wrong:
-            raise FlowError(f"{station.name}: the {result.kind} slip of trace {result.trace} "
-                            f"disagrees with the transaction: " + "; ".join(wrong))
-        s.result = f"{len(slip)} fields agree"
+            raise FlowError(f"{station.name}: the {what} disagrees with the transaction: "
+                            + "; ".join(wrong))
+        s.result = f"{len(slip) - 1} fields agree" + (f" (note: {slip['note']})" if slip["note"] else "")
     return slip
-
-
-def _reported_note(station: Station, result: TransactionResult, last: str,
-                   reprint: bool) -> tuple[str, list[str]]:
-    """The note the reported slip ends with (``reprint``, ``declined 51``, or empty), and
-    what is wrong with it: the template's ``notes`` say how each is printed."""
-    notes = {n.key: n.text for n in ReceiptTemplate.from_dict(station.profile.receipt_template).notes}
-    said = next((key for key, text in notes.items() if last.startswith(text)), None)
-    code = last.split(":", 1)[1].split()[0] if said == "declined" and ":" in last else None
-    got = "" if said is None else said + (f" {code}" if code else "")
-    want = "reprint" if reprint else (f"declined {result.rc}" if result.status == "declined" else "")
-    return got, ([] if got == want else [f"note: slip ends {last!r}, expected {want or 'no note'}"])

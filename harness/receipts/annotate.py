@@ -39,11 +39,13 @@ def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, lis
     """``frame`` with ``marks`` — (status, caption, boxes on the flat slip) — drawn, encoded
     as ``ext`` says (OpenCV's names: .jpg, .png, ...). JPEG by default: a report keeps one
     frame per slip, and a camera frame as PNG is ten times the size for nothing a reader
-    of the report can see."""
+    of the report can see. Cropped to the slip and its captions: the bare tray around it
+    shows nothing, and its sensor noise is what a JPEG spends most bytes on."""
     image = cv2.cvtColor(to_gray(frame), cv2.COLOR_GRAY2BGR)
     redact(image, flat, redact_boxes, on_frame=True)
     scale = max(1.0, image.shape[0] / 900)
     cv2.polylines(image, [np.round(flat.corners).astype(np.int32)], True, (200, 200, 0), 1)
+    shown = [flat.corners]  # what the crop keeps: the paper, then each caption's extent
     for status, caption, boxes in marks:
         colour = COLOURS.get(status, (128, 128, 128))
         for x0, y0, x1, y1 in boxes:
@@ -57,7 +59,17 @@ def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, lis
                         (255, 255, 255), max(2, int(3 * scale)), cv2.LINE_AA)
             cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
                         colour, max(1, int(scale)), cv2.LINE_AA)
-    return encode(image, ext)
+            (w, h), _ = cv2.getTextSize(_ascii(caption), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
+                                        max(2, int(3 * scale)))
+            shown.append(np.array([[org[0], org[1] - h], [org[0] + w, org[1] + h]], np.float32))
+    return encode(_crop_to(image, np.concatenate(shown), margin=int(16 * scale)), ext)
+
+
+def _crop_to(image: np.ndarray, points: np.ndarray, margin: int) -> np.ndarray:
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - margin
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + margin
+    h, w = image.shape[:2]
+    return image[max(0, y0):min(h, y1), max(0, x0):min(w, x1)]
 
 
 def mime_of(ext: str) -> str:

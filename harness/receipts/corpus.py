@@ -13,12 +13,21 @@ from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
+import yaml
+
 from devices.bench import Slip
+from devices.camera import scene
+from devices.camera.render import render_slip as print_on_paper
 from devices.host.journal import JournalEntry
 from devices.masking import mask_pan
 from devices.payments.messages import RESPONSE_TEXT
 from devices.terminal.sim.printer import format_amount, render_slip
 from harness.flows import TransactionResult
+from harness.paths import FIXTURES
+from harness.receipts import fields as fx
+from harness.receipts.settlement import SIDES, TOTAL_KEYS, SettlementReport
+from harness.receipts.template import ReceiptTemplate
 from harness.receipts.witness import Witnesses
 
 MERCHANT = {"merchant_name": "POSRIG TEST MERCHANT", "merchant_id": "898100012340001",
@@ -33,8 +42,8 @@ class Sample:
     slip: Slip
     witnesses: Witnesses
     values: dict[str, str]  # what the slip prints
-    kind: str  # sale / void
-    copy: str  # merchant / customer
+    kind: str  # sale / void / settlement
+    copy: str  # merchant / customer ("" on a settlement slip)
     wrong_field: str | None = None  # the field the slip gets wrong, for a disagreeing sample
 
 
@@ -81,12 +90,55 @@ def make_sample(template: dict[str, Any], rng: random.Random, *, kind: str = "sa
     return Sample(slip, witnesses, printed, kind, copy, wrong_field)
 
 
+def make_settlement_sample(template: dict[str, Any], rng: random.Random, *, balanced: bool = True,
+                           wrong_field: str | None = None) -> Sample:
+    """A settlement slip laid out as the simulated terminal prints it (title, one line per
+    field, the host's verdict), with its ECR answer and journal row; ``wrong_field`` printed
+    one count off, as a faulty terminal would."""
+    batch = rng.randint(1, 999)
+    when = datetime(2026, 1, 1) + timedelta(seconds=rng.randint(0, 300 * 86400))
+    totals = {key: (n, rng.randint(1, 99_999) * n) for key in TOTAL_KEYS
+              for n in [rng.choice((0, 0, 1, 2, 7, 12))]}
+    report = SettlementReport("ok", batch, balanced, totals)
+    described = "; ".join(f"{side} D {totals[side + '_debit'][0]}/{totals[side + '_debit'][1]} "
+                          f"C {totals[side + '_credit'][0]}/{totals[side + '_credit'][1]}" for side in SIDES)
+    host = _journal_entry(
+        id=1, at=(when - timedelta(seconds=1)).isoformat(timespec="milliseconds"),
+        tid=MERCHANT["terminal_id"], mid=MERCHANT["merchant_id"], mti="0500", kind="settlement",
+        batch=f"{batch:06d}", rc="00", state="balanced" if balanced else "unbalanced",
+        note=f"terminal: {described} | host: {described}", response_mti="0510")
+    spec = ReceiptTemplate.from_dict(template)
+    values = {"merchant_name": MERCHANT["merchant_name"], "merchant_id": MERCHANT["merchant_id"],
+              "terminal_id": MERCHANT["terminal_id"], "batch": f"{batch:06d}",
+              "datetime": when.strftime("%Y/%m/%d %H:%M:%S")}
+    values.update({key: fx.printed(spec.field(key), total, spec) for key, total in totals.items()})
+    if wrong_field is not None:
+        count, fen = totals[wrong_field]
+        values[wrong_field] = fx.printed(spec.field(wrong_field), (count + 1, fen), spec)
+    lines = [spec.title, *(f"{f.label}: {values[f.key]}" for f in spec.fields),
+             note_line(template, report.note or "balanced")]
+    witnesses = Witnesses(ecr=report, host=host, **{k: v for k, v in MERCHANT.items() if k != "operator"})
+    return Sample(Slip(tuple(lines)), witnesses, values, "settlement", "", wrong_field)
+
+
 def note_line(template: dict[str, Any], note: str, rc: str = "51") -> str:
     """The line a slip ends with for a template's ``note``, as the simulated terminal prints it."""
     spec = template["notes"][note]
     if isinstance(spec, str):
         return spec
     return f"{spec['text']}: {rc} {RESPONSE_TEXT.get(rc, 'declined')}"
+
+
+def template_data(name: str) -> dict[str, Any]:
+    """``fixtures/receipts/<name>.yaml`` as the simulated printer and the reader take it."""
+    return yaml.safe_load((FIXTURES / "receipts" / f"{name}.yaml").read_text(encoding="utf-8"))
+
+
+def on_tray(slip: Slip, level: str, seed: int) -> np.ndarray:
+    """``slip`` printed and photographed on the tray by the simulated camera at ``level``;
+    ``flat``: the printed paper itself, as a flat scan gives it."""
+    paper = print_on_paper(slip).image
+    return paper if level == "flat" else scene.render_scene(paper, level, seed)
 
 
 def _journal_entry(**values: Any) -> JournalEntry:

@@ -1,8 +1,8 @@
 """A field's value from what OCR read, and the string a slip prints for a known value.
 
 Each template field has a ``kind``. ``parse`` turns recognised text into a canonical value
-(digits as a string, an amount in fen, a datetime, a transaction kind, a masked card
-number split into its parts), undoing the confusions a recogniser makes where the kind
+(digits as a string, an amount in fen, a count and an amount, a datetime, a transaction
+kind, a masked card number split into its parts), undoing the confusions a recogniser makes where the kind
 allows it: full-width characters always, O/0 and I/1 where only digits can stand.
 ``printed`` goes the other way, so a value the witnesses report can be scored against
 the pixels (harness.receipts.ocr.LineRead.logp).
@@ -80,19 +80,31 @@ def parse(spec: FieldSpec, text: str, template: ReceiptTemplate) -> Any:
         except ValueError as exc:
             raise FieldError(f"not a date and time as {spec.format}") from exc
     if kind == "amount":
-        value = compact(normalise(text))
-        # the currency as a recogniser may spell it (RM8 for RMB); a different one is refused
-        currency = spec.currency.upper()
-        if fx_similar(value[:len(currency)], currency) >= 0.6:
-            value = value[len(currency):]
-        elif re.search(r"[A-Z]", value):
-            raise FieldError(f"not an amount in {spec.currency}")
-        value = normalise(value, digits=True)
-        match = re.fullmatch(r"(\d+)[.,](\d{2})", value)
-        if not match:
-            raise FieldError(f"not an amount as {spec.currency} 0.00")
-        return int(match.group(1)) * 100 + int(match.group(2))
+        return _amount(spec, text)
+    if kind == "count_amount":
+        # "3 RMB 126.00": how many, then their total; the printer puts a space between
+        count, _, rest = normalise(text).strip().partition(" ")
+        count = normalise(count, digits=True)
+        if not count.isdigit() or not rest:
+            raise FieldError(f"not a count and an amount as 0 {spec.currency} 0.00")
+        return (int(count), _amount(spec, rest))
     raise FieldError(f"unknown field kind {kind!r}")
+
+
+def _amount(spec: FieldSpec, text: str) -> int:
+    """Fen of an amount written as ``RMB 12.34``."""
+    value = compact(normalise(text))
+    # the currency as a recogniser may spell it (RM8 for RMB); a different one is refused
+    currency = spec.currency.upper()
+    if fx_similar(value[:len(currency)], currency) >= 0.6:
+        value = value[len(currency):]
+    elif re.search(r"[A-Z]", value):
+        raise FieldError(f"not an amount in {spec.currency}")
+    value = normalise(value, digits=True)
+    match = re.fullmatch(r"(\d+)[.,](\d{2})", value)
+    if not match:
+        raise FieldError(f"not an amount as {spec.currency} 0.00")
+    return int(match.group(1)) * 100 + int(match.group(2))
 
 
 def parse_masked_pan(text: str) -> MaskedPan:
@@ -144,6 +156,9 @@ def printed(spec: FieldSpec, value: Any, template: ReceiptTemplate, pan_length: 
         return str(value).zfill(spec.length or 0)
     if kind == "amount":
         return f"{spec.currency} {int(value) // 100}.{int(value) % 100:02d}"
+    if kind == "count_amount":
+        count, fen = value
+        return f"{int(count)} {spec.currency} {int(fen) // 100}.{int(fen) % 100:02d}"
     if kind == "datetime":
         return value.strftime(spec.format)
     if kind == "txn_type":

@@ -33,6 +33,7 @@ LEARN_MIN = 0.97  # OCR similarity to the template label before a bitmap is lear
 FIND_MIN = 0.7  # OCR similarity that identifies a row as a template line at all
 PAD = 3
 CLEAR_READ = 0.8  # a row read at least this surely and matching no label is a misprint
+WRAP_MIN = 0.6  # a row this much of a fixed line's length may be its first row, wrapped
 NOTE = "note:"  # key prefix of a note line (a reprint's mark, a decline's reason)
 
 
@@ -70,6 +71,7 @@ class Located:
     line: Line
     row: Row
     label_box: tuple[int, int, int, int]
+    # a value's rows; for a fixed line (a long note), the rows it wrapped onto
     value_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     by: str = "bitmap"  # "bitmap" or "ocr"
     label_read: str = ""  # OCR text of the row, when it was read
@@ -153,7 +155,16 @@ def _label_in_text(line: Line, text: str) -> tuple[float, int]:
         cut = max(got.find(":"), got.find("："))
         head = got[:cut] if cut > 0 else got[:len(want)]
         return similarity(head, want), (cut if cut > 0 else len(want))
+    if WRAP_MIN * len(want) <= len(got) < len(want):
+        # a fixed line too long for the printhead wraps at a space: its first row is a prefix
+        return max(similarity(got, want), similarity(got, want[:len(got)])), len(got)
     return similarity(got, want), len(got)
+
+
+def _wrapped_rest(line: Line, text: str) -> bool:
+    """Is ``text``, a row that matched nothing, how the fixed ``line`` above it ends?"""
+    want, got = compact(line.label), compact(text)
+    return 0 < len(got) < len(want) and similarity(got, want[-len(got):]) >= FIND_MIN
 
 
 def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: LabelBook,
@@ -188,6 +199,11 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
         reads = engine.read_lines([np.clip(c * 255, 0, 255).astype(np.uint8) for c in crops])
         for (g, head, cont), read in zip(pending_ocr, reads, strict=True):
             hit = _by_ocr(refl, head, read, slots, book, layout.ink_level)
+            above = results.get(g - 1)
+            if hit is None and above is not None and not above.line.has_value \
+                    and _wrapped_rest(above.line, read.text):
+                above.value_boxes.append(head.box)  # the rest of a wrapped line, flush left
+                continue
             if hit is None:
                 if read.confidence >= CLEAR_READ:
                     garbled.append(read.text)

@@ -28,7 +28,7 @@ def read_note(spec: NoteSpec, hit: Located, reads: list[LineRead]) -> NoteReadin
     """The note found at ``hit``; ``reads`` are its value's rows, recognised."""
     label = hit.label_read or spec.text
     if spec.value is None:
-        return NoteReading(spec.key, label, None, None, (), hit.label_box)
+        return NoteReading(spec.key, label, None, None, tuple(hit.value_boxes), hit.label_box)
     value = " ".join(r.text for r in reads).strip().lstrip(":：").strip()
     text = f"{spec.text}: {value}".strip()
     boxes = tuple(hit.value_boxes)

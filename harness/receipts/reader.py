@@ -133,15 +133,17 @@ class ReceiptReader:
         copy = next((k.split(":", 1)[1] for k in by_key if k.startswith("copy:")), None)
         # all value crops in one go (fields', and a decline note's code and reason), the only
         # recognition a slip with known labels needs
-        jobs = [(hit.line.key, box) for hit in located.found if hit.line.has_value
-                for box in hit.value_boxes]
+        valued = [hit for hit in located.found if hit.line.has_value]
+        jobs = [(i, box) for i, hit in enumerate(valued) for box in hit.value_boxes]
         crops = [_crop(flat, box) for _, box in jobs]
-        reads: dict[str, list[LineRead]] = {}
-        for (key, _), line in zip(jobs, self.engine.read_lines(crops), strict=True):
-            reads.setdefault(key, []).append(line)
+        of_hit: dict[int, list[LineRead]] = {id(hit): [] for hit in valued}
+        for (i, _), line in zip(jobs, self.engine.read_lines(crops), strict=True):
+            of_hit[id(valued[i])].append(line)
+        # a line found twice (a misprint) is read from its last row, as by_key has it
+        reads = {hit.line.key: of_hit[id(hit)] for hit in valued}
         fields = {spec.key: self._field(spec, by_key.get(spec.key), reads.get(spec.key, []))
                   for spec in self.template.fields}
-        notes = tuple(read_note(note_spec(self.template, hit.line.key), hit, reads.get(hit.line.key, []))
+        notes = tuple(read_note(note_spec(self.template, hit.line.key), hit, of_hit.get(id(hit), []))
                       for hit in located.found if hit.line.optional)
         print_grade = grade(flat.reflectance, layout, located, self.template, self.limits)
         qr = read_qr(flat.image) if self.template.qr else None

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.config import ConfigError, Node, load_yaml
 
-KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amount")
+KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amount", "count_amount")
 #: What may follow a note's fixed text after a colon: the host's response code (two
 #: characters, ISO 8583 DE39), then its text in words.
 NOTE_VALUES = ("response_code",)
@@ -27,7 +27,7 @@ class FieldSpec:
     kind: str = "text"
     length: int | None = None  # digits / alnum: how many characters the value has
     format: str = "%Y/%m/%d %H:%M:%S"  # datetime
-    currency: str = "RMB"  # amount
+    currency: str = "RMB"  # amount, count_amount
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,7 @@ class ReceiptTemplate:
     bar: bool = True  # a full-width bar after the last line (dead-dot check)
     qr: bool = False
     notes: tuple[NoteSpec, ...] = ()  # lines a slip may end with, between its last field and the bar
+    settlement: str | None = None  # the template of the settlement slip printed with these
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "receipt template") -> ReceiptTemplate:
@@ -71,7 +72,7 @@ class ReceiptTemplate:
         return cls(name=root.str("name"), title=root.str("title", "") or "", copies=copies,
                    fields=tuple(fields), txn_types=txn_types,
                    bar=root.bool("bar", True), qr=root.bool("qr", False),
-                   notes=_notes(root, fields))
+                   notes=_notes(root, fields), settlement=root.str("settlement", None))
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:

@@ -231,12 +231,14 @@ def _check_note(template: ReceiptTemplate, reading: ReceiptReading,
     note = read[0]
     if note_spec(template, want).value is None:
         return verdict(OK)
-    codes = {code for _, code in expected.values()}
+    codes = {code for _, code in expected.values() if code is not None}
     if len(codes) > 1:
         return verdict(MISMATCH, "the witnesses disagree")
+    if not codes:
+        return verdict(OK)  # no witness names a code (note=declined on the CLI): the note is the ask
     code = codes.pop()
-    if code is None or (note.code is not None and same_code(note.code, code)):
-        return verdict(OK)  # (no witness names a code: the note itself is what was asked)
+    if note.code is not None and same_code(note.code, code):
+        return verdict(OK)
     if note.code is not None and note.confidence is not None and note.confidence >= CONFIDENT:
         return verdict(MISMATCH, f"the slip prints response code {note.code}")
     return verdict(UNREADABLE, note.problem or "response code not read clearly"
@@ -248,7 +250,7 @@ def _plain(v: Any) -> Any:
 
 
 def _digits(spec: FieldSpec) -> bool:
-    return spec.kind in ("digits", "amount", "datetime", "masked_pan")
+    return spec.kind in ("digits", "amount", "count_amount", "datetime", "masked_pan")
 
 
 def _expected_text(template: ReceiptTemplate, spec: FieldSpec, target: Any) -> str:

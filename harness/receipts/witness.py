@@ -3,7 +3,8 @@
 A slip is checked field by field against both. Fields neither reports (the merchant's
 name, the operator) are checked against what the station is configured with. They also
 say which note the slip must end with: a reprint's mark (the rig asked for a reprint), a
-decline's response code (the ECR result and the journal), or none.
+decline's response code (the ECR result and the journal), or none. A settlement slip's
+witnesses are the ECR answer to ``settle`` (harness.receipts.settlement) and its journal row.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from harness.receipts.fields import MaskedPan, compact, parse_masked_pan
 from harness.receipts.ocr import normalise
+from harness.receipts.settlement import TOTAL_KEYS, SettlementReport, claimed_totals, host_note
 from harness.receipts.template import FieldSpec
 
 SOURCES = ("ecr", "host", "configured", "given")
@@ -67,6 +69,11 @@ class Witnesses:
         if self.reprint:
             # the host saw the original only; the reprint is the rig's request, answered over ECR
             out["ecr"] = ("reprint", None)
+        elif isinstance(e, SettlementReport):  # balanced, or not balanced and uploaded
+            if e.note:
+                out["ecr"] = (e.note, None)
+            if h is not None and host_note(h):
+                out["host"] = (host_note(h), None)
         else:
             if e is not None and e.status:
                 out["ecr"] = ("declined", e.rc) if _declined_ecr(e) else NO_NOTE
@@ -117,6 +124,9 @@ class Witnesses:
         elif key == "amount":
             put("ecr", e and e.amount)
             put("host", h and h.amount)
+        elif key in TOTAL_KEYS:  # a settlement's (count, fen) per side and kind
+            put("ecr", e and getattr(e, "totals", {}).get(key))
+            put("host", h and claimed_totals(h.note).get(key))
         elif key == "datetime":
             put("host", h and h.at and datetime.fromisoformat(h.at).replace(tzinfo=None)
                 + timedelta(seconds=self.clock_offset_s))
@@ -180,6 +190,8 @@ def show(value: Any, kind: str = "") -> str:
         return "(blank)"
     if kind == "amount" and isinstance(value, int):
         return f"{value // 100}.{value % 100:02d}"
+    if kind == "count_amount" and isinstance(value, tuple):
+        return f"{value[0]} x {show(value[1], 'amount')}"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, MaskedPan):
