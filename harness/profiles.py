@@ -37,6 +37,7 @@ class TerminalProfile:
     max_amount: int
     robot: dict[str, Any]  # raw geometry; devices.robot validates it
     receipt_template: dict[str, Any]
+    settlement_template: dict[str, Any]  # the one the receipt template names ({} if none)
     camera_level: str = "L1"  # how the tray camera of a virtual bench degrades the slip (L0-L3)
     boot_timeout: float = 30.0  # power on to "ready": real terminals take 20-30 s
     power_hold: float = 0.5  # how long a power cycle leaves the supply off
@@ -49,6 +50,9 @@ def load_profile(path: Path) -> TerminalProfile:
     power = root.node("power", {})
     template_path = resolve(f"receipts/{receipt.str('template')}.yaml", path.parent)
     template = load_yaml(template_path, "receipt template")
+    settlement = template.get("settlement") if isinstance(template, dict) else None
+    settlement_template = (load_yaml(resolve(f"receipts/{settlement}.yaml", path.parent), "receipt template")
+                           if settlement else {})
     return TerminalProfile(
         source=path,
         model=root.str("model"), vendor=root.str("vendor"), firmware=root.str("firmware"),
@@ -67,6 +71,7 @@ def load_profile(path: Path) -> TerminalProfile:
         supervisor_password=root.str("supervisor_password"),
         pin_on_chip=caps.bool("pin_on_chip"), max_amount=caps.int("max_amount", min=1),
         robot=root.node("robot").data, receipt_template=template,
+        settlement_template=settlement_template,
         camera_level=root.node("camera", {}).str("level", "L1", pattern=r"L[0-3]",
                                                  expected="a degradation level L0, L1, L2 or L3"),
         boot_timeout=_positive(power, "boot_timeout_s", 30.0),

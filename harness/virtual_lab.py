@@ -78,6 +78,7 @@ class VirtualStation:
             operator_id=profile.operator_id, operator_password=profile.operator_password,
             supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
             max_amount=profile.max_amount, receipt_template=profile.receipt_template,
+            settlement_template=profile.settlement_template,
             dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware))
         geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
         self.robot = SimulatedRobot(self.model, geometry, instant=instant)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from harness import flows
-from harness.flows.receipt import check_settlement_slip, tray_before
 
 ONE_DAY_S = 86_400
 
@@ -51,7 +50,6 @@ def test_a_voided_sale_cannot_be_voided_again(sold):
 @pytest.mark.case("CUP-SETTLE-001")
 def test_settlement_of_a_balanced_batch_opens_the_next(sold):
     station, sale = sold
-    tray = tray_before(station)
     response = flows.settle(station)
     assert response.status == "ok", response.data
     assert response.data["balanced"] is True, response.data
@@ -59,7 +57,7 @@ def test_settlement_of_a_balanced_batch_opens_the_next(sold):
     entry = flows.last_journaled(station, "settlement")
     assert entry is not None and entry.rc == "00"
     # batch and totals agree with the answer and the journal, or the check fails
-    assert check_settlement_slip(station, response, tray)["note"] == "balanced"
+    assert flows.check_settlement_slip(station, response)["note"] == "balanced"
 
 
 @pytest.mark.case("CUP-SETTLE-002")
@@ -67,22 +65,20 @@ def test_unbalanced_settlement_uploads_the_batch(fresh_station):
     station = fresh_station
     assert flows.sign_in(station).ok
     # the batch survives power cuts: close what earlier tests left, so it holds only ours
-    tray = tray_before(station)
     leftovers = flows.settle(station)
     assert leftovers.status == "ok", leftovers.data
-    check_settlement_slip(station, leftovers, tray)
+    flows.check_settlement_slip(station, leftovers)
     sales = []
     for amount, card, entry in ((2_000, "cup-magstripe", "swipe"), (2_100, "cup-credit-chip", "insert")):
         sales.append(flows.sale(station, amount, card, entry=entry))
         assert sales[-1].approved, sales[-1]
         flows.check_receipt(station, sales[-1])  # before the next slip covers it
     flows.host_will(station, "settlement", unbalanced=True)
-    tray = tray_before(station)
     response = flows.settle(station)
     assert response.status == "ok", response.data
     assert response.data["balanced"] is False, response.data
     assert response.data["totals"]["domestic"]["debit_count"] == 2, response.data
-    assert check_settlement_slip(station, response, tray)["note"] == "unbalanced"
+    assert flows.check_settlement_slip(station, response)["note"] == "unbalanced"
     assert response.data["uploaded"] == 2, "both sales must be uploaded"
     uploads = flows.journal(station, "batch_upload")[-3:]
     assert [u.note[:3] for u in uploads] == ["201", "205", "202"], [u.note for u in uploads]
@@ -101,10 +97,9 @@ def test_batch_open_since_yesterday_must_be_settled_before_the_next_sale(sold):
     assert len(flows.journal(station)) == before, "the terminal went online anyway"
     assert flows.status(station).data["settlement_required"] is True
 
-    tray = tray_before(station)
     settled = flows.settle(station)
     assert (settled.status, settled.data["batch"]) == ("ok", sale.batch), settled.data
-    check_settlement_slip(station, settled, tray, clock_offset_s=ONE_DAY_S)
+    flows.check_settlement_slip(station, settled, clock_offset_s=ONE_DAY_S)
     after = flows.sale(station, 1_000, "cup-debit-chip")
     assert after.approved and after.batch == settled.data["next_batch"], after
     # the slip prints the terminal's clock, a day ahead of the host's journal

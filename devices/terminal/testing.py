@@ -140,12 +140,15 @@ def load_profile() -> dict[str, Any]:
     return yaml.safe_load(PROFILE.read_text())
 
 
+def _template(name: str) -> dict[str, Any]:
+    return yaml.safe_load((FIXTURES / "receipts" / f"{name}.yaml").read_text())
+
+
 def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "10000001",
                **overrides: Any) -> TerminalBench:
     """Start host, simulators and drivers; ``overrides`` go to ``SimTerminalConfig``."""
     profile = load_profile()
-    template = yaml.safe_load((FIXTURES / "receipts" / f"{profile['receipt']['template']}.yaml")
-                              .read_text())
+    template = _template(profile["receipt"]["template"])
     clock = HostClock()
     config = lab_config(clock=clock)
     cards = {c.card_id: c for c in config.cards}
@@ -162,6 +165,7 @@ def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "100
             tpdu=bytes.fromhex(hp["tpdu"]), key_mode=hp["key_mode"], mac_alg=hp["mac"],
             operator_id=profile["operator"]["id"], operator_password=profile["operator"]["password"],
             supervisor_password=profile["supervisor_password"], receipt_template=template,
+            settlement_template=_template(template["settlement"]),
             host_timeout=2.0, card_timeout=15.0, pin_timeout=15.0, dialect=dialect)
         settings.update(overrides)
         sim = SimulatedTerminal(model, SimTerminalConfig(**settings)).start()

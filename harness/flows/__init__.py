@@ -12,10 +12,17 @@ from harness.flows.bench import (
     power_on,
     restore_bench,
 )
-from harness.flows.core import FlowError, TerminalIdentity, TransactionResult, identify
+from harness.flows.core import FlowError, Settlement, TerminalIdentity, TransactionResult, identify
 from harness.flows.faults import BenchFaults
 from harness.flows.host import host_will, journal, last_journaled
-from harness.flows.receipt import Reprint, check_receipt, inspect_receipt, read_slip, reprint
+from harness.flows.receipt import (
+    Reprint,
+    check_receipt,
+    check_settlement_slip,
+    inspect_receipt,
+    read_slip,
+    reprint,
+)
 from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
 from harness.flows.witness import check_witnesses, journaled
@@ -25,11 +32,13 @@ __all__ = [
     "BenchFaults",
     "FlowError",
     "Reprint",
+    "Settlement",
     "SignInResult",
     "TerminalIdentity",
     "TransactionResult",
     "check_cards_home",
     "check_receipt",
+    "check_settlement_slip",
     "check_witnesses",
     "host_will",
     "identify",

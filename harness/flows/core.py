@@ -23,6 +23,20 @@ class FlowError(AssertionError):
 
 
 @dataclass(frozen=True)
+class Settlement:
+    """The terminal's answer to ``settle`` (totals, ``balanced``, ``uploaded``, ``next_batch``)
+    and the tray as the camera saw it before the settlement slip printed."""
+
+    status: str
+    data: dict[str, Any]
+    tray: Any = field(default=None, compare=False, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
 class TransactionResult:
     kind: str
     status: str  # approved / declined / refused / failed / cancelled

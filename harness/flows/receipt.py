@@ -17,11 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from devices import events
-from devices.terminal.dialect import Response
-from harness.config import load_yaml
-from harness.flows.core import FlowError, TransactionResult, call, source
+from harness.flows.core import FlowError, Settlement, TransactionResult, call, source
 from harness.flows.witness import journaled
-from harness.paths import resolve
 from harness.receipts import (
     PrintLimits,
     ReceiptReader,
@@ -107,12 +104,11 @@ def inspect_receipt(station: Station, result: TransactionResult, reprint: Reprin
                     reprint=reprint is not None)
 
 
-def check_settlement_slip(station: Station, settled: Response, tray: Any, *,
+def check_settlement_slip(station: Station, settled: Settlement, *,
                           clock_offset_s: float = 0.0) -> dict[str, str]:
     """The slip a settlement printed agrees with the terminal's answer over ECR (batch, totals
     per side, balanced or not) and the host's journal of the settlement (what the terminal
-    sent it, its verdict); ``tray`` is ``tray_before(station)`` from before ``settle``.
-    Returns the fields read and ``note`` (``balanced`` / ``unbalanced``)."""
+    sent it, its verdict). Returns the fields read and ``note`` (``balanced`` / ``unbalanced``)."""
     if not settled.data.get("printed"):
         raise FlowError(f"{station.name}: the terminal printed no settlement slip ({settled.status})")
     report = SettlementReport.from_response(settled.status, settled.data)
@@ -125,7 +121,7 @@ def check_settlement_slip(station: Station, settled: Response, tray: Any, *,
     what = f"settlement slip of batch {report.batch}"
     if getattr(station, "camera", None) is None:
         return _check_reported(station, reader, witnesses, tuple(settled.data.get("receipt", ())), what)
-    return _accepted(station, _inspect(station, reader, witnesses, tray,
+    return _accepted(station, _inspect(station, reader, witnesses, settled.tray,
                                        "check the settlement slip by camera", batch=report.batch), what)
 
 
@@ -179,8 +175,8 @@ def _reader(station: Station, settlement: bool = False) -> ReceiptReader:
             if template.settlement is None:
                 raise FlowError(f"{station.name}: receipt template {template.name} names no "
                                 "settlement slip template (settlement: in its file)")
-            path = resolve(f"receipts/{template.settlement}.yaml", profile.source.parent)
-            template = ReceiptTemplate.from_dict(load_yaml(path, "receipt template"), str(path))
+            template = ReceiptTemplate.from_dict(profile.settlement_template,
+                                                 f"receipts/{template.settlement}.yaml")
         _READERS[key] = ReceiptReader(template, PrintLimits.from_profile(profile.source))
     return _READERS[key]
 

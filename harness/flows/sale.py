@@ -12,7 +12,14 @@ from devices.cards import Card
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Event, Response
 from harness.flows.bench import power_off
-from harness.flows.core import FlowError, TransactionResult, call, check_host_reachable, source
+from harness.flows.core import (
+    FlowError,
+    Settlement,
+    TransactionResult,
+    call,
+    check_host_reachable,
+    source,
+)
 from harness.flows.receipt import tray_before
 from harness.station import Station, StationBroken, StationState
 
@@ -92,15 +99,17 @@ def _cut_power_once_online(station: Station) -> None:
     power_off(station)
 
 
-def settle(station: Station) -> Response:
-    """Close the batch with the host; the response carries the totals and ``balanced``."""
+def settle(station: Station) -> Settlement:
+    """Close the batch with the host; the answer carries the totals and ``balanced``, and
+    the tray before the settlement slip printed (for ``check_settlement_slip``)."""
     station.check_usable()
+    tray = tray_before(station)
     with events.step(source(station), "settle the batch") as s:
         response = call(station, "settle", timeout=station.profile.response_timeout)
         d = response.data
         s.result = (f"{response.status} balanced={d.get('balanced')} uploaded={d.get('uploaded')} "
                     f"next batch={d.get('next_batch')}")
-    return response
+    return Settlement(response.status, dict(response.data), tray)
 
 
 def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, entry: str,

@@ -100,8 +100,9 @@ class StationKeywords(_Component):
     @keyword
     def settle(self) -> dict:
         """Close the batch with the host; returns status, totals and ``balanced``."""
-        response = flows.settle(self.session.station())
-        return {"status": response.status, **response.data}
+        settled = flows.settle(self.session.station())
+        self.session.last_settlement = settled
+        return {"status": settled.status, **settled.data}
 
     @keyword
     def restore_bench(self) -> None:
@@ -180,9 +181,20 @@ class ReceiptKeywords(_Component):
     """The slip the terminal printed."""
 
     @keyword
-    def receipt_should_match(self, transaction: flows.TransactionResult | None = None) -> dict:
-        """Every field of the slip agrees with ``transaction`` (default: the last sale)."""
+    def receipt_should_match(self, transaction: flows.TransactionResult | None = None,
+                             reprint: flows.Reprint | None = None) -> dict:
+        """Every field of the slip agrees with ``transaction`` (default: the last sale); with
+        ``reprint`` (what `Reprint Slip` returned), the reprinted copy of it is read."""
         transaction = transaction or self.session.last_sale
         if transaction is None:
             raise AssertionError("no transaction to compare the receipt with: run a Sale first")
-        return flows.check_receipt(self.session.station(), transaction)
+        return flows.check_receipt(self.session.station(), transaction, reprint=reprint)
+
+    @keyword
+    def settlement_slip_should_match(self) -> dict:
+        """The slip of this test's last `Settle` agrees with the terminal's answer and the
+        host's journal: batch, totals per side, balanced or not."""
+        settled = self.session.last_settlement
+        if settled is None:
+            raise AssertionError("no settlement to compare the slip with: run Settle first")
+        return flows.check_settlement_slip(self.session.station(), settled)

@@ -74,7 +74,8 @@ class PosrigLibrary(DynamicCore):
         for tag in data.tags:
             if tag.startswith(CASE_TAG) and plan is not None:
                 plan.label(tag[len(CASE_TAG):])
-        session.last_sale = None  # "the last sale" is this test's, never a previous test's
+        # "the last sale" is this test's, never a previous test's
+        session.last_sale, session.last_settlement = None, None
         lab = session.running_lab()
         st = lab.station(session.station_name or None)
         self._usable_at_start = not st.broken_reason

@@ -34,6 +34,7 @@ class LabSession:
     lab: Lab | None = None
     identities: dict[str, flows.TerminalIdentity] = field(default_factory=dict)
     last_sale: flows.TransactionResult | None = None
+    last_settlement: flows.Settlement | None = None
     steps: AllureSteps | None = None
     _tmp: tempfile.TemporaryDirectory | None = None
     _plan: CertificationPlan | None = None

@@ -18,6 +18,7 @@ Unanswered Sale Is Reversed Before The Next Sale
     Should Be True    ${status}[reversal_pending]
     ${next}=    Sale    2400    cup-debit-chip
     Should Be Equal    ${next.status}    approved
+    Receipt Should Match    ${next}
     ${reversals}=    Host Journal    reversal
     Should Not Be Empty    ${reversals}
     Should Be Equal    ${reversals[-1].rc}    00
@@ -36,6 +37,7 @@ Power Cut Mid-Sale Is Reversed First After Sign-In
     Should Be Equal    ${signin.status}    ok
     ${next}=    Sale    1200    cup-debit-chip
     Should Be Equal    ${next.status}    approved
+    Receipt Should Match    ${next}
     ${reversals}=    Host Journal    reversal
     Should Be Equal    ${reversals[-1].state}    undone
     Should Start With    ${reversals[-1].note}    reason 98

@@ -36,7 +36,7 @@ Magstripe Card Swiped Is Approved With PIN
     Should Be Equal    ${entry.entry_mode}    swipe
     Receipt Should Match
 
-Host Decline 05 Is Shown And No Sale Slip Is Printed
+Host Decline 05 Is Shown And The Merchant Copy Says Why
     [Tags]    case:CUP-DECL-005
     Host Will Decline Next Sale With    05
     ${sale}=    Sale    2000    cup-debit-chip
@@ -44,3 +44,5 @@ Host Decline 05 Is Shown And No Sale Slip Is Printed
     Should Be Equal    ${sale.rc}    05
     Should Be Empty    ${sale.receipt}    a decline must not print a sale slip
     Host Should Agree With    ${sale}    cup-debit-chip
+    ${slip}=    Receipt Should Match    ${sale}
+    Should Be Equal    ${slip}[note]    declined 05

@@ -17,6 +17,8 @@ Settlement Of A Balanced Batch Opens The Next
     Should Be Equal    ${settled}[status]    ok
     Should Be True    ${settled}[balanced]
     Should Be Equal As Integers    ${settled}[next_batch]    ${sale.batch + 1}
+    ${slip}=    Settlement Slip Should Match
+    Should Be Equal    ${slip}[note]    balanced
 
 Unbalanced Settlement Uploads The Batch
     [Tags]    case:CUP-SETTLE-002
@@ -29,6 +31,8 @@ Unbalanced Settlement Uploads The Batch
     Should Be Equal    ${settled}[status]    ok
     Should Not Be True    ${settled}[balanced]
     Should Be Equal As Integers    ${settled}[uploaded]    2
+    ${slip}=    Settlement Slip Should Match
+    Should Be Equal    ${slip}[note]    unbalanced
     ${uploads}=    Host Journal    batch_upload
     Should Start With    ${uploads[-1].note}    202
     Should Be Equal    ${uploads[-1].state}    clean

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from devices.payments.terminal_side import ProtocolError
 from devices.terminal.sim import online
 from devices.terminal.sim.base import Refusal
-from devices.terminal.sim.printer import print_transaction
+from devices.terminal.sim.printer import note_line, print_transaction
 
 if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
@@ -113,5 +113,6 @@ def reprint(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
             raise Refusal("refused", "trace_not_found", "无此交易 NO SUCH TRANSACTION",
                           trace=int(args["trace"]))
         values = item["slip"]
-    lines, printed = print_transaction(t, values, notes=("重打印 REPRINT",), copies=("merchant",))
+    lines, printed = print_transaction(t, values, notes=(note_line(t.cfg.receipt_template, "reprint"),),
+                                       copies=("merchant",))
     return {"trace": int(values["trace"]), "receipt": lines, "printed": printed}

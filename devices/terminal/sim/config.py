@@ -34,6 +34,7 @@ class SimTerminalConfig:
     pin_timeout: float = 30.0
     max_login_failures: int = 3
     receipt_template: dict[str, Any] = field(default_factory=dict)
+    settlement_template: dict[str, Any] = field(default_factory=dict)  # the 结算单's layout
     # -- beyond the walking skeleton ---------------------------------------------------------
     dialect: str = "posrig-ecr/1"  # or "concert": the ECR port speaks Ingenico Concert E+
     model_name: str = "posrig-sim"

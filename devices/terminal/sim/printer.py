@@ -1,7 +1,8 @@
-"""The simulated printer: slips rendered from the profile's receipt template, on the tray.
+"""The simulated printer: slips rendered from the profile's receipt templates, on the tray.
 
 A transaction prints a merchant copy and a customer copy (``SimTerminalConfig.receipt_copies``),
-a decline one merchant copy with the reason, a settlement its totals. Each print job
+a decline one merchant copy with the reason (the template's notes), a settlement its totals
+(the settlement template). Each print job
 announces ``printing`` started / done (or ``out_of_paper``) and draws the printer faults
 once: ``faded_print``, ``dead_column``, ``cut_short`` set ``Slip.quality`` (the camera renders
 it so), ``wrong_amount_on_slip`` prints an amount 1.00 above the transaction's, so the
@@ -38,6 +39,18 @@ def render_slip(template: dict[str, Any], values: dict[str, str], copy: str = "m
         lines.append(f"{entry['label']}: {values.get(entry['key'], '')}")
     lines.extend(notes)
     return Slip(tuple(lines), quality=quality)
+
+
+def note_line(template: dict[str, Any], name: str, value: str = "") -> str:
+    """The line a slip ends with, as the template writes note ``name``: a fixed text
+    (``reprint: "重打印 REPRINT"``), or a text and a value (``declined: {text: ...}`` ->
+    ``"交易失败 DECLINED: 51 insufficient funds"``)."""
+    note = template.get("notes", {}).get(name)
+    if note is None:
+        raise KeyError(f"receipt template {template.get('name')!r} has no note {name!r}")
+    if isinstance(note, str):
+        return note
+    return f"{note['text']}: {value}" if value else str(note["text"])
 
 
 def slip_values(t: SimulatedTerminal, *, kind: str, card: str, trace: int, batch: int,
@@ -87,17 +100,19 @@ def _job(t: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool = False)
 
 
 def settlement_lines(t: SimulatedTerminal, batch: int, totals: Totals, balanced: bool) -> list[str]:
+    """The settlement slip (结算单) as the profile's settlement template lays it out: title,
+    ``LABEL: value`` per field, the host's verdict as the closing note."""
+    template = t.cfg.settlement_template
     d, f = totals.domestic, totals.foreign
-    return [
-        "结算单 SETTLEMENT",
-        f"商户名称 MERCHANT NAME: {t.cfg.merchant_name}",
-        f"商户编号 MERCHANT NO: {t.cfg.mid}",
-        f"终端编号 TERMINAL NO: {t.cfg.tid}",
-        f"批次号 BATCH NO: {batch:06d}",
-        f"日期/时间 DATE/TIME: {t.ram.now():%Y/%m/%d %H:%M:%S}",
-        f"内卡借记 DOMESTIC DEBIT: {d.debit_count} {format_amount(d.debit_amount)}",
-        f"内卡贷记 DOMESTIC CREDIT: {d.credit_count} {format_amount(d.credit_amount)}",
-        f"外卡借记 FOREIGN DEBIT: {f.debit_count} {format_amount(f.debit_amount)}",
-        f"外卡贷记 FOREIGN CREDIT: {f.credit_count} {format_amount(f.credit_amount)}",
-        "对账平 BALANCED" if balanced else "对账不平 NOT BALANCED (批上送 UPLOADED)",
-    ]
+    values = {
+        "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid, "terminal_id": t.cfg.tid,
+        "batch": f"{batch:06d}", "datetime": f"{t.ram.now():%Y/%m/%d %H:%M:%S}",
+        "domestic_debit": f"{d.debit_count} {format_amount(d.debit_amount)}",
+        "domestic_credit": f"{d.credit_count} {format_amount(d.credit_amount)}",
+        "foreign_debit": f"{f.debit_count} {format_amount(f.debit_amount)}",
+        "foreign_credit": f"{f.credit_count} {format_amount(f.credit_amount)}",
+    }
+    lines = [template.get("title", "")]
+    lines += [f"{entry['label']}: {values.get(entry['key'], '')}" for entry in template.get("fields", [])]
+    lines.append(note_line(template, "balanced" if balanced else "unbalanced"))
+    return lines

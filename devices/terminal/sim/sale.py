@@ -14,7 +14,7 @@ from devices.terminal.sim import online, reader
 from devices.terminal.sim.admin import settlement_required
 from devices.terminal.sim.base import Refusal
 from devices.terminal.sim.chip import generate_ac
-from devices.terminal.sim.printer import format_amount, print_transaction, slip_values
+from devices.terminal.sim.printer import format_amount, note_line, print_transaction, slip_values
 
 if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
@@ -106,7 +106,8 @@ def finish(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented,
         t.display("交易拒绝 DECLINED", f"RC {result.rc} {text}")
         if t.cfg.print_declines:  # one merchant copy; ``receipt`` stays for approvals only
             data["decline_receipt"], data["printed"] = print_transaction(
-                t, slip, notes=(f"交易失败 DECLINED: {result.rc} {text}",), copies=("merchant",))
+                t, slip, notes=(note_line(t.cfg.receipt_template, "declined", f"{result.rc} {text}"),),
+                copies=("merchant",))
         data["rc_text"] = text
         data["status"] = "declined"
     return data
