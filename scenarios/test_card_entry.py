@@ -8,12 +8,6 @@ import pytest
 from harness import flows
 
 
-@pytest.fixture
-def signed_in(fresh_station):
-    assert flows.sign_in(fresh_station).ok
-    return fresh_station
-
-
 def new_sales(station, before: int):
     return flows.journal(station, "sale")[before:]
 

@@ -9,12 +9,6 @@ import pytest
 from harness import flows
 
 
-@pytest.fixture
-def signed_in(fresh_station):
-    assert flows.sign_in(fresh_station).ok
-    return fresh_station
-
-
 def assert_declined(station, result, rc):
     assert (result.status, result.rc) == ("declined", rc), result
     assert result.receipt == (), "a declined sale must print no sale slip"

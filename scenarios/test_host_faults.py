@@ -8,12 +8,6 @@ import pytest
 from harness import flows
 
 
-@pytest.fixture
-def signed_in(fresh_station):
-    assert flows.sign_in(fresh_station).ok
-    return fresh_station
-
-
 def reversal_of(station, trace):
     found = [e for e in flows.journal(station, "reversal")
              if e.orig_stan is not None and int(e.orig_stan) == trace]

@@ -8,16 +8,6 @@ import pytest
 from harness import flows
 
 
-@pytest.fixture
-def sold(fresh_station):
-    station = fresh_station
-    assert flows.sign_in(station).ok
-    sale = flows.sale(station, 6_000, "cup-debit-chip")
-    assert sale.approved, sale
-    flows.check_receipt(station, sale)
-    return station, sale
-
-
 @pytest.mark.case("CUP-REFUND-001")
 def test_refund_of_a_sale_in_the_open_batch(sold):
     station, sale = sold

@@ -10,16 +10,6 @@ from harness import flows
 ONE_DAY_S = 86_400
 
 
-@pytest.fixture
-def sold(fresh_station):
-    station = fresh_station
-    assert flows.sign_in(station).ok
-    sale = flows.sale(station, 4_200, "cup-debit-chip")
-    assert sale.approved, sale
-    flows.check_receipt(station, sale)
-    return station, sale
-
-
 @pytest.mark.case("CUP-VOID-001")
 def test_void_with_the_supervisor_password_is_approved(sold):
     station, sale = sold

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from devices.host import AcquirerHost
+from devices.host.testing import LAB_CLOCK, lab_config
 from devices.terminal.testing import open_bench
 
 
@@ -29,3 +33,13 @@ def bench(request: pytest.FixtureRequest, tmp_path):
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def host() -> Iterator[AcquirerHost]:
+    """The acquirer host alone on an ephemeral port, its clock pinned to ``LAB_CLOCK``
+    (a test module that needs another set-up defines its own ``host``)."""
+    host = AcquirerHost(lab_config(clock=lambda: LAB_CLOCK))
+    host.start_in_thread()
+    yield host
+    host.stop()

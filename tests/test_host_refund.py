@@ -3,30 +3,16 @@ the host's checks, the money given back and settlement's credit side."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
 
-import pytest
-
-from devices.host import AcquirerHost
-from devices.host.testing import lab_card, lab_config, signed_in
+from devices.host.testing import LAB_CLOCK, lab_card, signed_in
 from devices.payments import messages as m
 from devices.payments.spec import decode_message
 
-CLOCK = datetime(2026, 3, 4, 5, 6, 7)
-TODAY = "0304"
+TODAY = f"{LAB_CLOCK:%m%d}"  # the sale's date as DE61 carries it
 CHIP = lab_card("cup-debit-chip")
 MAG = lab_card("cup-magstripe")
 LOW = lab_card("cup-low-funds")  # 1000 fen
-
-
-@pytest.fixture
-def host() -> Iterator[AcquirerHost]:
-    host = AcquirerHost(lab_config(clock=lambda: CLOCK))
-    host.start_in_thread()
-    yield host
-    host.stop()
 
 
 def test_refund_request_layout_follows_the_reference(host):

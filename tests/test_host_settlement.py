@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
-
-import pytest
-
-from devices.host import AcquirerHost
-from devices.host.testing import LoopbackTerminal, lab_card, lab_config, signed_in
+from devices.host.testing import LoopbackTerminal, lab_card, signed_in
 from devices.payments.settlement import BatchItem, Totals
 
-CLOCK = datetime(2026, 3, 4, 5, 6, 7)
 CHIP = lab_card("cup-debit-chip")
 MAG = lab_card("cup-magstripe")
-
-
-@pytest.fixture
-def host() -> Iterator[AcquirerHost]:
-    host = AcquirerHost(lab_config(clock=lambda: CLOCK))
-    host.start_in_thread()
-    yield host
-    host.stop()
 
 
 def busy_batch(t: LoopbackTerminal) -> None:

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+from devices.host.testing import LoopbackTerminal, lab_card, signed_in
 
-import pytest
-
-from devices.host import AcquirerHost
-from devices.host.testing import LoopbackTerminal, lab_card, lab_config, signed_in
-
-CLOCK = datetime(2026, 3, 4, 5, 6, 7)
 CHIP = lab_card("cup-debit-chip")
 MAG = lab_card("cup-magstripe")
 LOW = lab_card("cup-low-funds")  # 1000 fen
-
-
-@pytest.fixture
-def host() -> Iterator[AcquirerHost]:
-    host = AcquirerHost(lab_config(clock=lambda: CLOCK))
-    host.start_in_thread()
-    yield host
-    host.stop()
 
 
 def sold(t: LoopbackTerminal, card=CHIP, amount=1000, entry="chip"):

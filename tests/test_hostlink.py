@@ -7,7 +7,7 @@ import pytest
 
 from devices.host import AcquirerHost
 from devices.host.testing import lab_card, lab_config, signed_in
-from harness.hostlink import HostLink, HostUnscriptable
+from harness.hostlink import ControlError, HostLink, HostUnscriptable
 from harness.virtual_lab import MAX_SOCKET_PATH, control_socket
 
 
@@ -41,7 +41,7 @@ def test_a_host_elsewhere_without_a_control_socket_cannot_be_scripted_and_says_h
 
 def test_a_dead_control_socket_is_named_in_the_error(tmp_path):
     link = HostLink(journal_path=None, control=tmp_path / "gone.sock")
-    with pytest.raises(Exception, match=r"gone\.sock.*Is the host running"):
+    with pytest.raises(ControlError, match=r"gone\.sock.*Is the host running"):
         link.script_next("10000001", "sale", 1, rc="51")
 
 

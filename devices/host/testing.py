@@ -5,6 +5,7 @@ own trace and batch numbers as a real terminal does."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from devices.payments.terminal_side import (
 )
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+#: The host's clock in tests that pin it: dates in messages and journal stay the same each run.
+LAB_CLOCK = datetime(2026, 3, 4, 5, 6, 7)
 MERCHANT = "898100012340001"  # fixtures/terminals/posrig-sim.yaml host_profile.merchant_id
 #: Minimal chip data: an ARQC tag with a dummy cryptogram (the host does not check it).
 ICC_DATA = bytes.fromhex("9F2608") + bytes(8)

@@ -31,8 +31,6 @@ from harness.receipts.reported import disagreements, fields_of
 from harness.receipts.settlement import SettlementReport
 from harness.station import Station
 
-#: The line a reprinted slip ends with (docs/posrig-ecr-1.md, ``reprint``).
-REPRINT_MARK = "重打印 REPRINT"
 #: How long a slip may take to drop onto the tray and come to rest after the answer.
 SLIP_SETTLE_S = 10.0
 
@@ -45,11 +43,6 @@ class Reprint:
     printed: bool
     reason: str | None = None
     tray: Any = field(default=None, compare=False, repr=False)  # frame before it printed
-
-    @property
-    def marked(self) -> bool:
-        """The slip says it is a reprint (a copy must never pass for the original)."""
-        return bool(self.receipt) and REPRINT_MARK in self.receipt[-1]
 
 
 def tray_before(station: Station) -> Any:
