@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from devices.cards import Card
+from devices.faults import RigDefect
 
 
 class Place(StrEnum):
@@ -25,7 +26,7 @@ class Place(StrEnum):
     ANTENNA = "antenna"  # held over the contactless antenna
 
 
-class BenchError(Exception):
+class BenchError(RigDefect):
     """A physically impossible move: two cards in one reader, a card that is not there."""
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
+from devices.faults import RigDefect
 from devices.masking import luhn_ok, mask_pan
 
 
-class CardDataError(ValueError):
+class CardDataError(RigDefect, ValueError):
     pass
 
 

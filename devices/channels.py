@@ -19,8 +19,10 @@ import tty
 
 import serial
 
+from devices.faults import StationFault
 
-class ChannelError(Exception):
+
+class ChannelError(StationFault):
     """A device channel could not be opened or broke; the message says which and what to do."""
 
 

@@ -11,8 +11,10 @@ from typing import Any
 
 import yaml
 
+from devices.faults import RigDefect
 
-class ConfigError(ValueError):
+
+class ConfigError(RigDefect, ValueError):
     pass
 
 

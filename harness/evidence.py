@@ -16,6 +16,7 @@ from allure_commons import plugin_manager
 
 from devices import events
 from devices.events import LogEvent, StepEvent
+from devices.faults import TerminalDefect
 from devices.masking import scrub
 from harness.verdict import status_of_name
 
@@ -74,7 +75,7 @@ class DeviceLogs:
         self._unsubscribe()
 
 
-class StepFailed(AssertionError):
+class StepFailed(TerminalDefect):
     """A step the terminal got wrong: shown failed, as its test is."""
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from devices.faults import RigDefect
 from devices.host import AcquirerHost, Journal
 from devices.host.control import ControlError, HostControl
 
 
-class HostUnscriptable(LookupError):
+class HostUnscriptable(RigDefect, LookupError):
     """The host runs elsewhere and names no control socket: a test cannot script it."""
 
 

@@ -21,13 +21,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from devices.faults import RigDefect
+
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 _COUNTER = re.compile(
     r'data-testid="metadata-item-(?P<name>[a-z]+)".*?data-testid="metadata-value"[^>]*>(?P<value>.*?)</span>',
     re.S)
 
 
-class ReportViewError(Exception):
+class ReportViewError(RigDefect):
     pass
 
 

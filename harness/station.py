@@ -14,6 +14,7 @@ from pathlib import Path
 
 from devices.camera import Camera, OpenCvCamera
 from devices.cards import Card
+from devices.faults import StationFault
 from devices.power import PowerRelay
 from devices.power.driver import SerialPowerRelay
 from devices.robot import CardRobot, RobotGeometry
@@ -34,7 +35,7 @@ class StationState(StrEnum):
     BROKEN = "broken"
 
 
-class StationBroken(Exception):
+class StationBroken(StationFault):
     """The station cannot run tests: an infrastructure failure, not a terminal defect."""
 
 

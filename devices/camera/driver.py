@@ -37,6 +37,7 @@ import cv2
 import numpy as np
 
 from devices import events
+from devices.faults import StationFault
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "udp", "tcp")
@@ -44,7 +45,7 @@ FOLDER_FPS = 5.0  # how often a folder source offers its last image again
 THUMB_WIDTH = 320  # frames are compared at this width: noise averages out, a slip does not
 
 
-class CameraError(Exception):
+class CameraError(StationFault):
     """The camera cannot deliver frames: the bench is broken, not the terminal."""
 
 

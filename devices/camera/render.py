@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from devices.bench import Slip
+from devices.faults import RigDefect
 
 QUALITIES = ("good", "faded", "dead_column", "cut_short")
 
@@ -59,7 +60,7 @@ PAPER = 240
 INK = {"good": 24, "faded": 180}  # 0.90 and 0.25
 
 
-class FontMissingError(RuntimeError):
+class FontMissingError(RigDefect, RuntimeError):
     """No CJK font on this machine; the message says which package to install."""
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 import yaml
 
 from devices.cards import Card
+from devices.faults import RigDefect
 from devices.payments.keys import KEY_MODES
 
 
-class HostConfigError(ValueError):
+class HostConfigError(RigDefect, ValueError):
     pass
 
 

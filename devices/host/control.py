@@ -23,6 +23,7 @@ import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from devices.faults import StationFault
 from devices.host.script import Behaviour, ScriptError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 MAX_LINE = 64 * 1024
 
 
-class ControlError(Exception):
+class ControlError(StationFault):
     pass
 
 

@@ -20,6 +20,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from devices.faults import StationFault
 from devices.payments.settlement import SideTotals, Totals
 
 _COLUMNS = (
@@ -54,7 +55,7 @@ _COLUMN_SET = frozenset(_NAMES[1:])
 CHECKPOINT_PERIOD = 0.25
 
 
-class JournalError(Exception):
+class JournalError(StationFault):
     pass
 
 

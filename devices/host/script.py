@@ -31,11 +31,13 @@ import threading
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from devices.faults import RigDefect
+
 KINDS = ("signin", "sale", "void", "refund", "reversal", "settlement", "batch_upload", "signoff",
          "echo", "financial", "advice", "management", "unknown")
 
 
-class ScriptError(ValueError):
+class ScriptError(RigDefect, ValueError):
     pass
 
 

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from devices import events
+from devices.faults import StationFault
 from devices.host import (  # noqa: F401 - register handlers
     flows,
     flows_refund,
@@ -47,7 +48,7 @@ from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
 
 
-class HostError(Exception):
+class HostError(StationFault):
     pass
 
 

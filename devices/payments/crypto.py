@@ -23,8 +23,10 @@ from operator import xor
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
+from devices.faults import RigDefect
 
-class CryptoError(ValueError):
+
+class CryptoError(RigDefect, ValueError):
     """Bad key material or a cryptogram that cannot be right; never carries secrets."""
 
 

@@ -19,6 +19,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from devices.faults import TerminalDefect
+
 TPDU_LEN = 5
 HEADER_LEN = 6
 #: TPDU + header + MTI + bitmap: nothing shorter can be a message.
@@ -30,7 +32,7 @@ APP_CLASSES = (0x60, 0x61)
 HEADER_VERSION = 0x31
 
 
-class FramingError(Exception):
+class FramingError(TerminalDefect):
     """A frame that cannot be read or does not follow the CUP layout."""
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from devices.faults import TerminalDefect
 
-class ProtocolError(Exception):
+
+class ProtocolError(TerminalDefect):
     """A response the terminal must not accept. ``reversal_reason`` is what a terminal
     stores for the pending reversal (06 other; :class:`MacError` has A0)."""
 

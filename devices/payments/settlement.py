@@ -17,13 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from devices.faults import TerminalDefect
 from devices.masking import mask_pan
 
 FLAG_NONE, FLAG_BALANCED, FLAG_UNBALANCED, FLAG_ERROR = "0", "1", "2", "3"
 MAX_MAG_RECORDS = 8
 
 
-class SettlementFormatError(ValueError):
+class SettlementFormatError(TerminalDefect, ValueError):
     pass
 
 

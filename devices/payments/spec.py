@@ -21,12 +21,13 @@ from typing import Any
 
 import iso8583
 
+from devices.faults import TerminalDefect
 from devices.masking import mask_pan
 
 Spec = dict[str, dict[str, Any]]
 
 
-class MessageFormatError(ValueError):
+class MessageFormatError(TerminalDefect, ValueError):
     """A message that does not follow the profile. ``field`` names the culprit when known."""
 
     def __init__(self, message: str, *, field: str | None = None, mti: str | None = None,

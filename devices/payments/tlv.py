@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from devices.faults import TerminalDefect
 
-class TlvError(ValueError):
+
+class TlvError(TerminalDefect, ValueError):
     pass
 
 

@@ -6,10 +6,11 @@ import time
 
 from devices import events
 from devices.channels import open_serial
+from devices.faults import StationFault
 from devices.power import protocol
 
 
-class PowerError(Exception):
+class PowerError(StationFault):
     pass
 
 

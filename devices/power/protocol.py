@@ -8,11 +8,13 @@ bytes ``A0 channel op checksum`` with ``checksum = (A0 + channel + op) & 0xFF``.
 
 from __future__ import annotations
 
+from devices.faults import StationFault
+
 HEAD = 0xA0
 OFF, ON, QUERY = 0, 1, 2
 
 
-class RelayProtocolError(ValueError):
+class RelayProtocolError(StationFault, ValueError):
     pass
 
 

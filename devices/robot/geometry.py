@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
+from devices.faults import RigDefect
 from devices.robot.gcode import Position
 
 
-class GeometryError(ValueError):
+class GeometryError(RigDefect, ValueError):
     """The ``robot:`` section of a terminal profile is wrong; the message says where and how."""
 
 

@@ -14,11 +14,12 @@ import time
 import serial
 
 from devices import events
+from devices.faults import StationFault
 from devices.robot import gcode
 from devices.robot.gcode import Position
 
 
-class RobotError(Exception):
+class RobotError(StationFault):
     """The robot could not do what it was asked. ``rehome`` says its position is now in doubt."""
 
     def __init__(self, station: str, action: str, position: Position | None, problem: str,

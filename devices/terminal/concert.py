@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from devices.faults import TerminalDefect
 from devices.terminal.link import (
     ACK,
     ENQ,
@@ -56,7 +57,7 @@ ENTRY_LETTERS = {"chip": "C", "swipe": "S", "fallback": "F", "contactless": "T"}
 ENTRY_BY_LETTER = {v: k for k, v in ENTRY_LETTERS.items()}
 
 
-class ConcertFormatError(ValueError):
+class ConcertFormatError(TerminalDefect, ValueError):
     """A message that is not a Concert E+ message."""
 
 

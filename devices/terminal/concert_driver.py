@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 from devices import events
+from devices.faults import RigDefect
 from devices.terminal import concert
 from devices.terminal.concert import ConcertAnswer, ConcertLink, ConcertRequest
 from devices.terminal.console import Console
@@ -43,7 +44,7 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
 _TRANSACTION = {"sale": "debit", "refund": "credit", "void": "cancellation"}
 
 
-class UnsupportedCommand(TerminalError):
+class UnsupportedCommand(RigDefect):
     """The command has no Concert message."""
 
 

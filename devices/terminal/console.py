@@ -21,18 +21,19 @@ from pathlib import Path
 from typing import Any
 
 from devices import events
+from devices.faults import StationFault, TerminalDefect
 from devices.masking import scrub
 from devices.terminal.transport import open_port
 
 LineListener = Callable[[str], None]
 
 
-class ConsoleTimeout(AssertionError):
+class ConsoleTimeout(TerminalDefect):
     """The pattern did not appear in time. An AssertionError: the terminal did not say what
     the test expected (a terminal defect), unlike a console port that broke (``ConsoleError``)."""
 
 
-class ConsoleError(Exception):
+class ConsoleError(StationFault):
     """The console channel itself failed (port gone)."""
 
 

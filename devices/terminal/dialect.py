@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.faults import TerminalDefect
+
 NAME = "posrig-ecr/1"
 COMMANDS = ("login", "signin", "sale", "void", "refund", "settle", "reprint", "status")
 STATUSES = ("ok", "approved", "declined", "refused", "failed", "cancelled", "error")
@@ -29,7 +31,7 @@ PRINTING_STATES = ("started", "done", "out_of_paper")
 SECRET_ARGS = frozenset({"password", "pin", "supervisor_password"})
 
 
-class DialectError(ValueError):
+class DialectError(TerminalDefect, ValueError):
     """A frame that is not valid posrig-ecr/1."""
 
 

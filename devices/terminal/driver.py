@@ -21,13 +21,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from devices import events
+from devices.faults import TerminalDefect
 from devices.terminal import dialect
 from devices.terminal.dialect import Event, Message, Request, Response
 from devices.terminal.link import EcrLink, LinkTimeout
 from devices.terminal.transport import open_port
 
 
-class TerminalError(Exception):
+class TerminalError(TerminalDefect):
     """The terminal did not do what was asked in time; the message shows what it last said."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import serial
 
 from devices import events
+from devices.faults import StationFault
 
 STX, ETX, EOT, ENQ, ACK, NAK = 0x02, 0x03, 0x04, 0x05, 0x06, 0x15
 MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message
@@ -36,7 +37,7 @@ MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message
 Describe = Callable[[bytes], str]
 
 
-class LinkError(Exception):
+class LinkError(StationFault):
     """The link failed: no ACK after every repeat, or the port went away."""
 
 

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices import events
+from devices.faults import TerminalDefect
 from devices.terminal.dialect import Response
 from devices.terminal.driver import Pending, TerminalError
 from harness.station import Station, StationBroken
 
 
-class FlowError(AssertionError):
+class FlowError(TerminalDefect):
     """The terminal did not behave as the flow requires: a terminal defect, shown as failed."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from devices.faults import RigDefect
 from devices.masking import mask_pan
 from harness.receipts.ocr import normalise
 from harness.receipts.template import FieldSpec, ReceiptTemplate
@@ -36,7 +37,7 @@ class MaskedPan:
         return f"{self.first6}…{self.last4}"
 
 
-class FieldError(ValueError):
+class FieldError(RigDefect, ValueError):
     """The text does not hold a value of the field's kind."""
 
 

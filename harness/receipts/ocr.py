@@ -24,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from devices.faults import RigDefect
+
 # The three models of rapidocr 3.10.0's wheel; a rapidocr upgrade checks these names.
 DET_MODEL = "PP-OCRv6_det_small.onnx"
 REC_MODEL = "PP-OCRv6_rec_small.onnx"
@@ -31,7 +33,7 @@ CLS_MODEL = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
 REC_HEIGHT = 48  # the recognizer's input height
 
 
-class OcrUnavailable(RuntimeError):
+class OcrUnavailable(RigDefect, RuntimeError):
     """The OCR models are missing: the message says how to get them back."""
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from devices import events
+from devices.faults import StationFault, TerminalDefect
 from harness.receipts import fields as fx
 from harness.receipts.annotate import ANNOTATED, CROP_MIME, annotate, crop_png, mime_of
 from harness.receipts.grade import grade
@@ -31,11 +32,11 @@ from harness.receipts.verify import FAIL, FLAGGED, OK, ReceiptVerdict, judge
 from harness.receipts.witness import Witnesses
 
 
-class ReceiptMismatch(AssertionError):
+class ReceiptMismatch(TerminalDefect):
     """The slip disagrees with the transaction or is badly printed: the terminal failed."""
 
 
-class ReceiptUnreadable(RuntimeError):
+class ReceiptUnreadable(StationFault, RuntimeError):
     """The slip could not be verified from the camera: the bench's problem, not the terminal's."""
 
 

@@ -16,6 +16,8 @@ import random
 import threading
 from dataclasses import dataclass
 
+from devices.faults import RigDefect
+
 FAULTS: dict[str, str] = {
     "no_power": "the supply is dead: the terminal never powers on (no console, no ECR)",
     "stuck_in_self_test": "the power-on self-check fails and halts: console output, ECR silent",
@@ -29,7 +31,7 @@ FAULTS: dict[str, str] = {
 }
 
 
-class FaultError(ValueError):
+class FaultError(RigDefect, ValueError):
     pass
 
 
