@@ -56,7 +56,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, camera: SimulatedCamera):
         self.camera = camera
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((camera.bind, 0), _Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -84,11 +84,13 @@ class _Handler(BaseHTTPRequestHandler):
 class SimulatedCamera:
     """An MJPEG camera over the station's tray. ``start()``, read ``url``, ``stop()``."""
 
-    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 10):
+    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 10,
+                 bind: str = "127.0.0.1"):
         scene.level_of(level)  # fail here, not in a server thread
         if not 0 < fps <= 60:
             raise ValueError(f"fps {fps}: a camera runs at 0 < fps <= 60")
         self.model, self.level, self.seed, self.fps = model, level, seed, float(fps)
+        self.bind = bind  # loopback; a lab host exporting it over labgrid binds its own address
         self.source = f"{model.station}/camera-sim"
         self.connections = 0  # streams opened so far (a reconnect is a new one)
         self.last_error: str | None = None  # why a stream last ended other than by its client
@@ -137,7 +139,7 @@ class SimulatedCamera:
     def url(self) -> str:
         if self._server is None:
             raise RuntimeError(f"{self.source}: not started, so it has no URL yet")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{STREAM_PATH}"
+        return f"http://{self.bind}:{self._server.server_address[1]}{STREAM_PATH}"
 
     # -- faults and truth -------------------------------------------------------------------
     def drop_clients(self) -> int:
