@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from devices.faults import Verdict, classify
 from devices.masking import scrub
 
 
@@ -35,6 +36,8 @@ class StepEvent:
     args: dict[str, str] = field(default_factory=dict)
     result: str | None = None
     error: str | None = None
+    #: whose fault the error is (devices/faults.py), decided where the exception was seen
+    verdict: Verdict | None = None
     duration_s: float = 0.0
     attachments: list[Attachment] = field(default_factory=list)
     thread: int = field(default_factory=threading.get_ident)
@@ -110,7 +113,8 @@ def step(source: str, title: str, **args: Any) -> Iterator[Step]:
     except BaseException as exc:
         publish(
             StepEvent(source, title, "end", handle.args, error=_masked(f"{type(exc).__name__}: {exc}"),
-                      duration_s=time.monotonic() - started, attachments=handle.attachments)
+                      verdict=classify(exc), duration_s=time.monotonic() - started,
+                      attachments=handle.attachments)
         )
         raise
     publish(

@@ -16,9 +16,8 @@ from allure_commons import plugin_manager
 
 from devices import events
 from devices.events import LogEvent, StepEvent
-from devices.faults import TerminalDefect
+from devices.faults import TerminalDefect, classify_name
 from devices.masking import scrub
-from harness.verdict import status_of_name
 
 
 class DeviceLogs:
@@ -146,7 +145,7 @@ class AllureSteps:
             _attach(attachment.name, attachment.body, attachment.mime)
         for kind, lines in step.evidence.items():
             _attach(EVIDENCE_NAMES[kind], "\n".join(lines) + "\n", "text/plain")
-        error = _step_error(event.error) if event.error else None
+        error = _step_error(event) if event.error else None
         plugin_manager.hook.stop_step(uuid=step.uuid, title=event.title,
                                       exc_type=type(error) if error else None,
                                       exc_val=error, exc_tb=None)
@@ -155,9 +154,12 @@ class AllureSteps:
         self._unsubscribe()
 
 
-def _step_error(text: str) -> Exception:
-    type_name = text.split(":", 1)[0]
-    return (StepFailed if status_of_name(type_name) == "failed" else StepBroken)(text)
+def _step_error(event: StepEvent) -> Exception:
+    """The step's error as an exception of the status its verdict gives (Allure draws an
+    AssertionError failed, anything else broken)."""
+    text = event.error or ""
+    verdict = event.verdict or classify_name([text.split(":", 1)[0]])
+    return (StepFailed if verdict is not None and verdict.failed else StepBroken)(text)
 
 
 def _attach(name: str, body: bytes | str, mime: str) -> None:
@@ -165,6 +167,9 @@ def _attach(name: str, body: bytes | str, mime: str) -> None:
             "application/json": allure.attachment_type.JSON}.get(mime, allure.attachment_type.TEXT)
     if isinstance(body, str):
         body = scrub(body)  # a last guard: nothing leaves for the report unmasked
+    if mime == "image/jpeg":  # allure's JPG type is labelled image/jpg, which is no MIME type
+        allure.attach(body, name=name, attachment_type="image/jpeg", extension="jpg")
+        return
     allure.attach(body, name=name, attachment_type=kind)
 
 

@@ -10,7 +10,8 @@ serial as Allure parameters; a test marked ``@pytest.mark.case("ID")`` is labell
 the certification plan (the ``certification_plan`` fixture names it); flow steps become
 Allure steps with their evidence; each device's log lines of the test are attached to the
 test itself, the teardown's to the teardown. An infrastructure error takes the station out
-of service, and its remaining tests are skipped (harness/verdict.py decides which).
+of service, and its remaining tests are skipped; devices/faults.py decides which error
+is whose, and the Allure result gets that status and its category's tag (harness/verdict.py).
 
 Scale: under pytest-xdist (``-n N``) each worker claims its own station of the inventory
 with a file lock (harness/claim.py) and starts or opens only that one.
@@ -37,7 +38,7 @@ from harness.profiles import load_profile
 from harness.progress import Progress
 from harness.report_files import rig_environment, update_environment
 from harness.station import Station, StationBroken
-from harness.verdict import describe_fault, is_station_fault, status_of
+from harness.verdict import mark_result, verdict_of
 
 _STATION = pytest.StashKey[Station]()
 _LOG_MARK = pytest.StashKey[dict]()
@@ -47,6 +48,7 @@ _COMPANIONS = pytest.StashKey[list[Lab]]()
 _PROGRESS_KEY = "posrig.ended"
 _OUTCOME = pytest.StashKey[tuple[str, str]]()
 _DURATION = pytest.StashKey[float]()
+_MARKED = pytest.StashKey[bool]()  # the Allure result already carries its verdict
 #: Stations for the key layouts the default virtual station does not use (001, 004).
 KEY_LAYOUT_LAB = FIXTURES / "labs" / "key-layouts.yaml"
 
@@ -65,6 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "station_state(state): the state a test needs")
     config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
+    if config.getoption("--lab"):
+        from harness.config import ConfigError
+
+        try:  # a bad --lab is one line and exit 4 here, not an error in every test's set-up
+            load_inventory(config.getoption("--lab"))  # the inventory and its profiles, strictly
+        except ConfigError as exc:
+            raise pytest.UsageError(f"--lab: {exc}") from None
     if config.getoption("--posrig-progress") and not hasattr(config, "workerinput"):
         # in the process that prints: the run itself, or an xdist controller (whose workers
         # send each test's report over, with the line's contents in user_properties)
@@ -236,21 +245,28 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         item.stash[_LOG_MARK] = lab.logs.mark()
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
+    # tryfirst: this wrapper's second half runs after allure-pytest's, so the verdict of the
+    # one fault taxonomy is what the result file says, not allure's AssertionError rule.
     report = (yield).get_result()
     item.stash[_DURATION] = item.stash.get(_DURATION, 0.0) + call.duration
     st = item.stash.get(_STATION, None)
-    status = _status(report, call)
+    verdict = verdict_of(call.excinfo.value) \
+        if report.failed and call.excinfo is not None else None
+    status = "skipped" if report.skipped else verdict.status if verdict else \
+        "failed" if report.failed else "passed"
+    if verdict is not None:
+        _mark_allure_result(item, verdict, call)
     if status in ("failed", "broken") and not item.stash.get(_OUTCOME, ("", ""))[1]:
         crash = getattr(report.longrepr, "reprcrash", None)
-        item.stash[_OUTCOME] = (status, crash.message if crash else report.longreprtext)
+        message = crash.message if crash else report.longreprtext
+        item.stash[_OUTCOME] = (status, f"[{verdict.category}] {message}" if verdict else message)
     elif status == "skipped" and _OUTCOME not in item.stash:
         reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""
         item.stash[_OUTCOME] = (status, str(reason))
-    if st is not None and call.excinfo is not None and is_station_fault(call.excinfo.value) \
-            and not st.broken_reason:
-        st.mark_broken(f"{item.name} ({call.when}): {describe_fault(call.excinfo.value)}")
+    if st is not None and verdict is not None and verdict.quarantine and not st.broken_reason:
+        st.mark_broken(f"{item.name} ({call.when}): {verdict.cause}")
     if call.when == "teardown":
         # carried on the report, so an xdist controller can print it as a worker ends a test
         status, reason = item.stash.get(_OUTCOME, ("passed", ""))
@@ -259,6 +275,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
             "name": f"{marker.args[0]} {item.name}" if marker else item.nodeid,
             "status": status, "duration": item.stash[_DURATION],
             "station": st.name if st else "", "reason": reason}))
+
+
+def _mark_allure_result(item: pytest.Item, verdict, call: pytest.CallInfo) -> None:
+    """The first failing phase decides the test's status, as allure-pytest does."""
+    listener = item.config.pluginmanager.get_plugin("allure_listener")
+    if listener is None:
+        return
+    uuid = listener._cache.get(item.nodeid)
+    result = listener.allure_logger.get_test(uuid) if uuid else None
+    if result is None or item.stash.get(_MARKED, False):
+        return
+    item.stash[_MARKED] = True
+    mark_result(result, verdict, call.excinfo.exconly() if call.excinfo else None)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[None]:
+    """Teardown shows as each fixture's own step, never as an item of unknown status.
+
+    allure-pytest wraps every finalizer of a fixture as an "after" item. Since pytest 8 the
+    first finalizer of each fixture is pytest's own call of ``pytest_fixture_post_finalizer``,
+    during which allure-pytest writes the fixture's container -- before that item could get
+    a status, so the report showed it as unknown (``lab::<lambda>``). That one is pytest's
+    bookkeeping, not a teardown: it is unwrapped. The real teardown is named after its
+    fixture instead of the finalizer's index (``station::1``).
+    """
+    yield  # tryfirst: allure-pytest's wrapper has wrapped the finalizers by now
+    finalizers = getattr(fixturedef, "_finalizers", [])
+    for index, finalizer in enumerate(finalizers):
+        inner = getattr(finalizer, "_fixture_function", None)
+        if inner is None:
+            continue
+        if "pytest_fixture_post_finalizer" in getattr(getattr(inner, "__code__", None), "co_names", ()):
+            finalizers[index] = inner
+        elif hasattr(finalizer, "_name"):
+            finalizer._name = f"{fixturedef.argname} (teardown)"
 
 
 class _ProgressReporter:
@@ -283,14 +335,6 @@ class _ProgressReporter:
             if key == _PROGRESS_KEY:
                 self.progress.ended(ended["name"], ended["status"], ended["duration"],
                                     station=ended["station"], reason=ended["reason"])
-
-
-def _status(report: pytest.TestReport, call: pytest.CallInfo) -> str:
-    if report.skipped:
-        return "skipped"
-    if not report.failed:
-        return "passed"
-    return status_of(call.excinfo.value) if call.excinfo is not None else "failed"
 
 
 

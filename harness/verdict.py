@@ -1,53 +1,63 @@
-"""Failed or broken: whose fault an exception is, decided in one place.
+"""The verdict, as the reports show it: devices/faults.py decides, this module writes it down.
 
-A vendor reads *failed* as "the terminal did something wrong" and *broken* as "the bench
-could not run this test". allure-pytest already reports an AssertionError as failed and
-anything else as broken; the rig keeps to that by raising terminal defects as
-``FlowError`` (an AssertionError) and leaving infrastructure errors as what they are. This
-module names the infrastructure errors, so that the pytest plugin and the Robot library
-can take a station out of service after one (as a labgrid strategy goes *broken*), and the
-report's categories (reports/categories.json) can tell a station fault from a rig defect.
+``devices.faults.classify`` is the one place that says whether an exception makes a test
+*failed* (a terminal defect) or *broken* (a station fault or a rig defect). The pytest
+plugin, the Robot Framework library and the step reporter all hand their exception to
+``verdict_of`` and write the answer into the Allure result with ``mark_result``: the status,
+and a status message that starts with the category's tag (``[Station fault] ...``), which
+is what the report's categories match. ``reports/categories.json`` is generated from the
+taxonomy by ``python -m harness.verdict`` (a test checks the committed file is current).
 """
 
 from __future__ import annotations
 
-from devices.camera import CameraError
-from devices.channels import ChannelError
-from devices.host import HostError, JournalError
-from devices.host.control import ControlError
-from devices.robot import RobotError
-from devices.terminal.link import LinkError
-from harness.station import StationBroken
+import json
+import sys
+from pathlib import Path
+from typing import Any
 
-#: Errors that mean the station cannot run tests: a robot jam, a port gone, a lost link,
-#: an unreachable host, a camera lost. Their class names are matched by reports/categories.json.
-STATION_FAULTS: tuple[type[BaseException], ...] = (
-    StationBroken, RobotError, ChannelError, LinkError, HostError, ControlError, JournalError,
-    CameraError,
-)
+from devices.faults import BROKEN, CATEGORIES, FAILED, Verdict, classify, describe
 
-FAILED, BROKEN = "failed", "broken"
+__all__ = ["BROKEN", "FAILED", "Verdict", "categories_json", "describe", "mark_result", "tagged",
+           "verdict_of"]
+
+CATEGORIES_FILE = Path(__file__).resolve().parent.parent / "reports" / "categories.json"
 
 
-def is_station_fault(exc: BaseException) -> bool:
-    return isinstance(exc, STATION_FAULTS)
+def verdict_of(exc: BaseException) -> Verdict:
+    return classify(exc)
 
 
-def is_terminal_defect(exc: BaseException) -> bool:
-    return isinstance(exc, AssertionError)
+def tagged(verdict: Verdict, message: str | None) -> str:
+    """The status message with its category's tag in front (once)."""
+    tag = f"[{verdict.category}]"
+    text = (message or verdict.cause).strip()
+    return text if text.startswith(tag) else f"{tag} {text}"
 
 
-def status_of(exc: BaseException) -> str:
-    """The report status an exception gives a test or a step."""
-    return FAILED if is_terminal_defect(exc) else BROKEN
+def mark_result(result: Any, verdict: Verdict, message: str | None = None,
+                trace: str | None = None) -> None:
+    """Write ``verdict`` into an Allure ``TestResult`` (or step, or fixture result)."""
+    from allure_commons.model2 import StatusDetails
+
+    details = result.statusDetails or StatusDetails()
+    details.message = tagged(verdict, message if message is not None else details.message)
+    if trace is not None:
+        details.trace = trace
+    result.status = verdict.status
+    result.statusDetails = details
 
 
-def status_of_name(type_name: str) -> str:
-    """The same decision from an exception's class name, as step events carry it."""
-    return FAILED if type_name in ("AssertionError", "FlowError") else BROKEN
+def categories_json() -> list[dict[str, Any]]:
+    """The report's categories, one per category of the taxonomy, matched by the tag."""
+    return [{"name": c.name, "description": c.description, "matchedStatuses": [c.status],
+             "messageRegex": rf"^\[{c.name}\][\s\S]*"} for c in CATEGORIES]
 
 
-def describe_fault(exc: BaseException) -> str:
-    """One line for ``Station.mark_broken``: what broke, as the exception said it."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:300]
+def write_categories(path: Path = CATEGORIES_FILE) -> Path:
+    path.write_text(json.dumps(categories_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+if __name__ == "__main__":  # python -m harness.verdict: regenerate reports/categories.json
+    print(write_categories(Path(sys.argv[1]) if len(sys.argv) > 1 else CATEGORIES_FILE))

@@ -18,7 +18,9 @@ import yaml
 from devices import events
 from devices.bench import BenchModel, Slip
 from devices.camera import CameraError, OpenCvCamera, SimulatedCamera, frame_difference
+from devices.camera.driver import NothingPrinted
 from devices.camera.sim import SNAPSHOT_PATH
+from devices.faults import classify
 from devices.terminal.sim.printer import format_amount, render_slip
 from harness.paths import FIXTURES
 from harness.receipts import PrintLimits, ReceiptReader, shared_engine
@@ -191,14 +193,16 @@ def test_grabs_are_steps_and_attach_the_frame_when_asked(model, sim, cam):
                                        cv2.IMREAD_COLOR), frame)
 
 
-def test_a_closed_camera_refuses_and_grab_settled_gives_up_on_an_unchanged_view(sim):
+def test_a_closed_camera_refuses_and_an_unchanged_view_is_a_slip_never_printed(sim):
     cam = OpenCvCamera(sim.url, station="station-1")
     with pytest.raises(CameraError, match="not open"):
         cam.grab()
     with cam:
         empty = cam.grab()
-        with pytest.raises(CameraError, match="never changed"):
+        # frames keep arriving, the tray stays as it was: the terminal's fault, not the camera's
+        with pytest.raises(NothingPrinted, match="printed no slip") as caught:
             cam.grab_settled(changed_from=empty, timeout=0.5)
+    assert classify(caught.value).status == "failed"
 
 
 def test_stopping_the_simulator_leaves_no_thread_or_port_behind(model):

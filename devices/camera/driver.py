@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 
 from devices import events
-from devices.faults import StationFault
+from devices.faults import StationFault, TerminalDefect
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "udp", "tcp")
@@ -47,6 +47,11 @@ THUMB_WIDTH = 320  # frames are compared at this width: noise averages out, a sl
 
 class CameraError(StationFault):
     """The camera cannot deliver frames: the bench is broken, not the terminal."""
+
+
+class NothingPrinted(TerminalDefect):
+    """Frames kept arriving and the tray never changed: the terminal printed nothing where a
+    slip was due. A terminal defect; a camera that stops sending frames is a ``CameraError``."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,10 @@ class OpenCvCamera:
                     if not seen:
                         why = "no frame arrived"
                     elif before is not None and not changed:
-                        why = "the view never changed from the frame before"
+                        raise NothingPrinted(
+                            f"{self.station}: camera {self.source}: nothing new on the tray in "
+                            f"{timeout:g} s ({seen} frames arrived, all like the view before): "
+                            "the terminal printed no slip")
                     else:
                         why = (f"frames kept moving (steps up to {biggest_step:.1f} gray levels, "
                                f"tolerance {tolerance})")

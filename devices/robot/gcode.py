@@ -13,6 +13,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from devices.faults import RigDefect
+
 STATUS_QUERY = b"?"
 SOFT_RESET = b"\x18"
 BANNER_PREFIX = "Grbl "
@@ -41,7 +43,7 @@ ALARMS: dict[int, str] = {
 }
 
 
-class GcodeSyntaxError(ValueError):
+class GcodeSyntaxError(RigDefect, ValueError):
     """A block the controller cannot parse; ``code`` is the ``error:N`` it answers."""
 
     def __init__(self, code: int, block: str):

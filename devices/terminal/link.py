@@ -41,6 +41,11 @@ class LinkError(StationFault):
     """The link failed: no ACK after every repeat, or the port went away."""
 
 
+class NoAck(LinkError):
+    """Every repeat of a frame went unacknowledged: the far end is silent (unpowered,
+    booting, unplugged). A port that is gone is a plain ``LinkError``."""
+
+
 class LinkTimeout(LinkError):
     """Nothing arrived in time."""
 
@@ -248,7 +253,7 @@ class EcrLink(PortReader):
             if answer == "ack":
                 return
             heard.append("NAK")
-        raise LinkError(
+        raise NoAck(
             f"{self.name}: no ACK after {1 + self.repeats} sends (heard: {', '.join(heard)}). "
             "Check the cable/port and that the terminal is powered and in ECR mode."
         )

@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 from devices import events
+from devices.faults import describe
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Response
 from devices.terminal.driver import TerminalError
-from devices.terminal.link import LinkError
+from devices.terminal.link import NoAck
 from harness.flows.core import FlowError, source
 from harness.station import Station, StationBroken, StationState
-from harness.verdict import describe_fault
 
 #: What a terminal's debug console says when its power-on ends: up, or halted in the
 #: self-check (docs/posrig-ecr-1.md, the simulated terminal's console).
@@ -88,12 +88,15 @@ def _boot_by_console(station: Station, boot_timeout: float) -> None:
 
 
 def _first_status(station: Station, boot_timeout: float) -> Response:
+    """Poll ``status`` until the terminal answers. Silence (no ACK, no answer) is a terminal
+    still booting, until the deadline makes it a terminal defect; a port that is gone is the
+    station's fault at once (``LinkError`` travels up as it is)."""
     deadline = time.monotonic() + boot_timeout
     while True:
         try:
             # each call repeats the frame on silence, so this polls at the link's pace
             return station.terminal.call("status", timeout=5)
-        except (LinkError, TerminalError) as exc:
+        except (NoAck, TerminalError) as exc:
             if time.monotonic() > deadline:
                 raise FlowError(f"{station.name}: the terminal did not answer on its ECR link "
                                 f"within {boot_timeout:.0f} s after power returned: {exc}") from exc
@@ -115,7 +118,7 @@ def restore_bench(station: Station) -> None:
                 robot.return_card()
             robot.home()
         except Exception as exc:
-            station.mark_broken(f"teardown could not restore the bench: {describe_fault(exc)}")
+            station.mark_broken(f"teardown could not restore the bench: {describe(exc)}")
             raise
 
 

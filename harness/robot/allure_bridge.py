@@ -45,25 +45,54 @@ def register() -> None:
         _registered.append(hook)
 
 
-def attach_to_test(name: str, text: str) -> bool:
-    """Attach ``text`` to the Robot test that just ended.
-
-    By the time a library listener's ``end_test`` runs, allure-robotframework has scheduled
-    a blank result of its own after the real one (it writes results at suite end), so a
-    plain ``allure.attach`` lands on the blank. The real one is the last result with a name.
-    """
-    from allure_commons.model2 import TestResult
-    from allure_commons.types import AttachmentType
-    from allure_commons.utils import uuid4
+def _listener() -> Any:
     from allure_robotframework.allure_listener import AllureListener
 
     for plugin in allure_commons.plugin_manager.get_plugins():
         if isinstance(plugin, AllureListener):
-            lifecycle = plugin.lifecycle
-            named = [uuid for uuid, item in lifecycle._items.items()
-                     if isinstance(item, TestResult) and item.name]
-            if named:
-                lifecycle.attach_data(uuid4(), text, name=name, attachment_type=AttachmentType.TEXT,
-                                      parent_uuid=named[-1])
-                return True
-    return False
+            return plugin
+    return None
+
+
+def _last_test() -> tuple[Any, str] | None:
+    """The Robot test that just ended, as allure-robotframework holds it.
+
+    By the time a library listener's ``end_test`` runs, allure-robotframework has scheduled
+    a blank result of its own after the real one (it writes results at suite end), so the
+    running test is not the one to change. The real one is the last result with a name.
+    """
+    from allure_commons.model2 import TestResult
+
+    listener = _listener()
+    if listener is None:
+        return None
+    lifecycle = listener.lifecycle
+    named = [(item, uuid) for uuid, item in lifecycle._items.items()
+             if isinstance(item, TestResult) and item.name]
+    return named[-1] if named else None
+
+
+def attach_to_test(name: str, text: str) -> bool:
+    """Attach ``text`` to the Robot test that just ended (see ``_last_test``)."""
+    from allure_commons.types import AttachmentType
+    from allure_commons.utils import uuid4
+
+    last = _last_test()
+    if last is None:
+        return False
+    _listener().lifecycle.attach_data(uuid4(), text, name=name, attachment_type=AttachmentType.TEXT,
+                                      parent_uuid=last[1])
+    return True
+
+
+def mark_test(verdict: Any, message: str | None) -> bool:
+    """Give the Robot test that just ended the verdict of the fault taxonomy: Robot knows
+    only FAIL, which allure-robotframework draws *failed*; a station fault or a rig defect
+    must read *broken*, under its category, as in pytest."""
+    from harness.verdict import mark_result
+
+    last = _last_test()
+    if last is None:
+        return False
+    mark_result(last[0], verdict, message)
+    return True

@@ -20,11 +20,12 @@ from robot.api.exceptions import SkipExecution
 from robot.libraries.BuiltIn import BuiltIn
 from robotlibcore import DynamicCore
 
+from devices.faults import Verdict
 from harness.report_files import rig_environment, update_environment
 from harness.robot import allure_bridge
 from harness.robot.keywords import CardKeywords, HostKeywords, ReceiptKeywords, StationKeywords
 from harness.robot.session import LabSession
-from harness.verdict import describe_fault, is_station_fault
+from harness.verdict import verdict_of
 
 CASE_TAG = "case:"
 
@@ -45,6 +46,7 @@ class PosrigLibrary(DynamicCore):
         self.ROBOT_LIBRARY_LISTENER = self
         self._log_mark: dict | None = None
         self._usable_at_start = True
+        self._verdict: tuple[Verdict, str] | None = None  # the test's first keyword error
         allure_bridge.register()
         super().__init__([StationKeywords(self.session), CardKeywords(self.session),
                           HostKeywords(self.session), ReceiptKeywords(self.session)])
@@ -57,14 +59,17 @@ class PosrigLibrary(DynamicCore):
         except SkipExecution:
             raise
         except Exception as exc:
-            # As the pytest plugin does: an infrastructure error takes the station out of
-            # service, and its remaining tests are skipped, not failed one after another.
+            # As the pytest plugin does: the fault taxonomy's verdict is the test's (the first
+            # failing keyword decides it), and a station fault takes the station out of
+            # service, so its remaining tests are skipped, not failed one after another.
+            verdict = verdict_of(exc)
+            if self._verdict is None:
+                self._verdict = (verdict, f"{type(exc).__name__}: {exc}")
             lab = self.session.lab
-            if is_station_fault(exc) and lab is not None and lab.live is not None:
+            if verdict.quarantine and lab is not None and lab.live is not None:
                 st = lab.station(self.session.station_name or None)
                 if not st.broken_reason:
-                    st.mark_broken(f"{BuiltIn().get_variable_value('${TEST NAME}')}: "
-                                   f"{describe_fault(exc)}")
+                    st.mark_broken(f"{BuiltIn().get_variable_value('${TEST NAME}')}: {verdict.cause}")
             raise
 
     # -- listener: called by Robot around each test of a suite that imports the library ----
@@ -76,6 +81,7 @@ class PosrigLibrary(DynamicCore):
                 plan.label(tag[len(CASE_TAG):])
         # "the last sale" is this test's, never a previous test's
         session.last_sale, session.last_settlement = None, None
+        self._verdict = None
         lab = session.running_lab()
         st = lab.station(session.station_name or None)
         self._usable_at_start = not st.broken_reason
@@ -89,6 +95,9 @@ class PosrigLibrary(DynamicCore):
                 allure.dynamic.parameter(name, value, excluded=True)
 
     def _end_test(self, data: Any, result: Any) -> None:
+        if self._verdict is not None and not result.passed and not result.skipped:
+            allure_bridge.mark_test(*self._verdict)
+        self._verdict = None
         lab = self.session.lab
         if lab is not None and self._log_mark is not None:
             for source, text in sorted(lab.logs.since(self._log_mark).items()):
