@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -185,18 +186,40 @@ def test_slow_loris_is_cut_off_and_others_are_served(host):
     assert "not complete" in host.journal.entries(kind="rejected")[0].note
 
 
-def test_connections_beyond_the_limit_are_closed_at_once(host):
+ECHO = {"t": "0820", "41": "10000001", "42": "898100012340001", "60": "00000001301"}
+
+
+def test_at_the_limit_the_line_idle_longest_makes_room(host):
     idle = [raw(host) for _ in range(8)]
     try:
-        # make sure the host has accepted them all: each answers an echo
-        for sock in idle:
-            assert reply_to(sock, encode_message({
-                "t": "0820", "41": "10000001", "42": "898100012340001",
-                "60": "00000001301"}))["39"] == "00"
+        for sock in idle:  # the host has accepted them all: each answers an echo
+            assert reply_to(sock, encode_message(ECHO))["39"] == "00"
         with raw(host) as extra:
-            assert closed_by_host(extra)
+            assert reply_to(extra, encode_message(ECHO))["39"] == "00"
+        assert closed_by_host(idle[0])  # the first, idle longest, made room
+        assert healthy(host)
     finally:
         for sock in idle:
             sock.close()
-    assert healthy(host)
+    assert "idle longest" in host.journal.entries(kind="rejected")[0].note
+
+
+def test_when_every_line_is_owed_an_answer_a_new_one_is_refused(host):
+    host.script.always(kind="echo", delay_ms=1500)
+    owed = [raw(host) for _ in range(8)]
+    try:
+        for sock in owed:
+            sock.sendall(framing.encode_frame(TPDU, HEADER, encode_message(ECHO)))
+        deadline = time.monotonic() + 5
+        while len(host.journal.entries(kind="echo")) < 8 and time.monotonic() < deadline:
+            time.sleep(0.01)  # polls for the host to hold all eight answers
+        with raw(host) as extra:
+            assert closed_by_host(extra)
+        for sock in owed:  # none of the owed answers was lost
+            assert decode_message(framing.decode_wire(framing.read_frame(sock)).body)["39"] == "00"
+    finally:
+        for sock in owed:
+            sock.close()
+        host.script.clear()
     assert "more than 8 connections" in host.journal.entries(kind="rejected")[0].note
+    assert healthy(host)

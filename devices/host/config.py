@@ -55,7 +55,11 @@ class HostConfig:
     idle_timeout: float = 60.0  # s a connection may sit between frames
     frame_timeout: float = 10.0  # s a frame may take once its first byte arrived
     max_frame: int = 4096  # bytes; a larger length prefix closes the connection
-    max_connections: int = 1024  # beyond this a new connection is closed at once
+    # At either limit the line idle longest (of that peer, or of the peer holding the most)
+    # is closed to make room; only when none can be closed is the new connection refused.
+    max_connections: int = 1024  # per worker
+    max_connections_per_peer: int = 256  # per source address, per worker
+    first_frame_timeout: float = 10.0  # s a new connection may take to complete its first frame
     control_path: Path | None = None  # local control socket (phase 2), off when None
     # Worker processes sharing the port, each owning a share of the terminals
     # (devices.host.workers); more than one needs a journal file and a picklable clock.
@@ -64,6 +68,12 @@ class HostConfig:
     def __post_init__(self) -> None:
         if self.workers < 1:
             raise HostConfigError(f"workers must be at least 1, got {self.workers}")
+        for name in ("max_connections", "max_connections_per_peer", "max_frame"):
+            if getattr(self, name) < 1:
+                raise HostConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.max_frame > 0xFFFF:
+            raise HostConfigError(f"max_frame is at most 65535 (a 2-byte length), "
+                                  f"got {self.max_frame}")
         if self.workers > 1 and self.journal_path is None:
             raise HostConfigError(
                 "several host workers write one journal: give journal_path (a file)")

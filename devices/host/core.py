@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import time
 from collections.abc import Callable, MutableSequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from devices import events
 from devices.host.config import HostConfig
 from devices.host.issuer import Issuer
 from devices.host.journal import Journal
+from devices.host.refusals import Refusals
 from devices.host.script import Behaviour, Script
 from devices.host.state import TerminalState, Txn, TxnKey
 from devices.masking import mask_pan
@@ -29,6 +31,7 @@ from devices.payments import messages as m
 from devices.payments.crypto import Key, mac_matches
 from devices.payments.keys import WorkingKeys
 from devices.payments.spec import MessageFormatError, decode_message, describe
+from devices.text import escape_controls
 
 
 class Decline(Exception):
@@ -135,6 +138,8 @@ class HostCore:
         # One flag per terminal (sorted TIDs) for a control channel in another process.
         self._sessions = sessions
         self._session_ix = {tid: i for i, tid in enumerate(sorted(config.terminals))}
+        #: Rejected connections journaled per sender, not per connection (refusals.py).
+        self.refusals = Refusals(self._summarise_rejections)
 
     def set_keys(self, term: TerminalState, keys: WorkingKeys | None,
                  key_mode: str | None = None) -> None:
@@ -156,19 +161,22 @@ class HostCore:
         return f"{self._rng.randrange(1_000_000):06d}"
 
     # -- entry point ------------------------------------------------------------------------
-    def handle(self, frame: framing.Frame, req: dict[str, str] | None = None) -> Outcome:
-        """Answer ``frame``; ``req`` is its decoded body when the caller has it already."""
+    def handle(self, frame: framing.Frame, req: dict[str, str] | None = None,
+               source: str = "") -> Outcome:
+        """Answer ``frame``; ``req`` is its decoded body when the caller has it already;
+        ``source`` the sender's address (rejections are journaled per sender)."""
         now = self.config.clock()
         if req is None:
             try:
                 req = decode_message(frame.body)
             except MessageFormatError as exc:
-                return self._format_error(frame, exc, now)
+                return self._format_error(frame, exc, now, source)
         mti = req["t"]
         kind, handler = HANDLERS.get(mti, ("unknown", None))
         if handler is None:
             if mti[2:] not in ("00", "20", "40"):
-                self._record_error(now, req, f"MTI {mti} is not a request; connection closed")
+                self._record_error(now, req, f"MTI {mti} is not a request; connection closed",
+                                   source=source)
                 return Outcome(None, close=True)
             rc = "40" if mti in UNSUPPORTED else "30"
             handler = _refuse(rc, f"MTI {mti} is not handled by this host")
@@ -224,18 +232,19 @@ class HostCore:
         for hook in ctx.after:
             hook(entry_id)
         if self.config.log_exchanges and _anyone_listening():
-            events.log("host", f"{describe(req)} -> {describe(resp)}"
-                       + (f" [proc {ctx.proc_req}]" if ctx.proc_req else ""))
+            log(f"{describe(req)} -> {describe(resp)}"
+                + (f" [proc {ctx.proc_req}]" if ctx.proc_req else ""))
         return Outcome(wire)
 
     # -- bad input --------------------------------------------------------------------------
     def _format_error(self, frame: framing.Frame, exc: MessageFormatError,
-                      now: datetime) -> Outcome:
+                      now: datetime, source: str = "") -> Outcome:
         """Answer 30 when the MTI says what the reply is; otherwise close the line."""
         mti = exc.mti
         partial = exc.partial
         if not mti or mti[2:] not in ("00", "20", "40"):
-            self._record_error(now, partial, f"unreadable message: {exc}; connection closed")
+            self._record_error(now, partial, f"unreadable message: {exc}; connection closed",
+                               source=source)
             return Outcome(None, close=True)
         resp = {"t": m.response_mti(mti), "39": "30"}
         resp.update({f: partial[f] for f in ("3", "4", "11", "41", "42") if f in partial})
@@ -248,20 +257,29 @@ class HostCore:
             wire = m.pack(resp, tpdu=tpdu, header=header)
         self._record_error(now, partial, str(exc), rc="30", kind="format_error")
         if self.config.log_exchanges:
-            events.log("host", f"format error: {exc} -> {describe(resp)}")
+            log(f"format error: {exc} -> {describe(resp)}")
         return Outcome(wire)
 
-    def reject_frame(self, reason: str) -> None:
+    def reject_frame(self, reason: str, source: str = "") -> None:
         """The server could not even frame the input: journal why it closed the line."""
-        self._record_error(self.config.clock(), {}, reason)
+        self._record_error(self.config.clock(), {}, reason, source=source)
 
     def _record_error(self, now: datetime, req: dict[str, str], note: str, *,
-                      rc: str | None = None, kind: str = "rejected") -> None:
+                      rc: str | None = None, kind: str = "rejected", source: str = "",
+                      summary: bool = False) -> None:
+        if kind == "rejected" and not summary:
+            if not self.refusals.admit(source, note, time.monotonic()):
+                return  # counted: one summary row for the rest of this second
+            if source:
+                note = f"{note} (from {source})"
         self.journal.record(
             at=now.isoformat(timespec="milliseconds"), tid=req.get("41"), mid=req.get("42"),
             mti=req.get("t"), kind=kind, stan=req.get("11"), rc=rc, note=note)
         if self.config.log_exchanges and kind == "rejected":
-            events.log("host", f"rejected: {note}")
+            log(f"rejected: {note}")
+
+    def _summarise_rejections(self, note: str) -> None:
+        self._record_error(self.config.clock(), {}, note, summary=True)
 
     # -- checks shared by flows -------------------------------------------------------------
     def require_terminal(self, ctx: Ctx) -> TerminalState:
@@ -284,6 +302,12 @@ class HostCore:
         if not mac_matches(term.config.mac_alg, term.working.mak, body[:-8], body[-8:]):
             raise Decline("A0", "MAC does not verify")
         ctx.mac = True
+
+
+def log(text: str) -> None:
+    """A host log line: whatever a client put in a field (DE63 text, a note quoting its
+    bytes) cannot start a forged line or repaint the operator's screen."""
+    events.log("host", escape_controls(text))
 
 
 def _anyone_listening() -> bool:

@@ -27,6 +27,7 @@ import contextlib
 import socket
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,14 @@ from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome
 from devices.host.journal import Journal
-from devices.host.workers import MAX_HANDOFF, Partition, WorkerPool
+from devices.host.workers import MAX_HANDOFF, READ_SIZE, Partition, WorkerPool
 from devices.masking import scrub
 from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
+
+#: Frames one connection may have handled in one event-loop iteration before the others.
+#: 16 frames of ~100 us: a terminal behind three pipelining clients waits ~5 ms a turn.
+FRAMES_PER_TURN = 16
 
 
 class HostError(StationFault):
@@ -83,6 +88,8 @@ class AcquirerHost:
         self._stopping: asyncio.Event | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self.connections: set[_Connection] = set()
+        # Each peer's connections, the line idle longest first (see admit()).
+        self.peers: dict[str, OrderedDict[_Connection, None]] = {}
         self._outbox: list[_Connection] = []  # connections with answers to send
 
     def __repr__(self) -> str:
@@ -139,6 +146,8 @@ class AcquirerHost:
             self._server = None
         if self.pool is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.pool.stop)
+        if self.core is not None:
+            self.core.refusals.flush()
         self.journal.on_pending = None
         self.journal.flush()
         self.journal.stop_checkpoints()
@@ -213,16 +222,65 @@ class AcquirerHost:
     async def _sweep(self) -> None:
         """One timer for all connections instead of one per frame: cheaper per message."""
         cfg = self.config
-        period = max(0.01, min(cfg.idle_timeout, cfg.frame_timeout) / 4)
+        period = max(0.01, min(cfg.idle_timeout, cfg.frame_timeout, cfg.first_frame_timeout) / 4)
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
             for conn in list(self.connections):
                 conn.check_deadlines(now)
+            assert self.core is not None
+            self.core.refusals.sweep(now)
+
+    # -- connection limits ------------------------------------------------------------------
+    def admit(self, conn: _Connection) -> str | None:
+        """Take ``conn`` in, closing the line idle longest when a limit is reached: of its
+        own peer at ``max_connections_per_peer``, of the peer holding the most at
+        ``max_connections``. Idle connections thus never lock a terminal out. Returns why
+        ``conn`` is refused when no line can make room (every one is owed an answer)."""
+        cfg = self.config
+        mine = self.peers.get(conn.peer)
+        if mine is not None and len(mine) >= cfg.max_connections_per_peer:
+            if not self._evict(mine, f"{cfg.max_connections_per_peer} connections from "
+                                     f"{conn.peer or 'one peer'}"):
+                return f"more than {cfg.max_connections_per_peer} connections from this peer"
+        elif len(self.connections) >= cfg.max_connections:
+            busiest = max(self.peers.values(), key=len)
+            if not self._evict(busiest, f"{cfg.max_connections} connections"):
+                return f"more than {cfg.max_connections} connections"
+        self.connections.add(conn)
+        self.peers.setdefault(conn.peer, OrderedDict())[conn] = None
+        return None
+
+    def _evict(self, lines: OrderedDict[_Connection, None], limit: str) -> bool:
+        for conn in lines:  # the line idle longest first
+            if conn.evictable():
+                conn.close(f"idle longest when a new connection came at the limit of {limit}")
+                return True
+        return False
+
+    def touch(self, conn: _Connection) -> None:
+        """``conn`` just received bytes: it is now the peer's line idle shortest."""
+        lines = self.peers.get(conn.peer)
+        if lines is not None and conn in lines:
+            lines.move_to_end(conn)
+
+    def forget(self, conn: _Connection) -> None:
+        self.connections.discard(conn)
+        lines = self.peers.get(conn.peer)
+        if lines is not None:
+            lines.pop(conn, None)
+            if not lines:
+                del self.peers[conn.peer]
 
 
-class _Connection(asyncio.Protocol):
-    """One terminal's TCP connection: a byte buffer cut into frames."""
+class _Connection(asyncio.BufferedProtocol):
+    """One terminal's TCP connection: a byte buffer cut into frames.
+
+    At most :data:`READ_SIZE` bytes are read at a time, and only when no complete frame is
+    waiting in the buffer; at most :data:`FRAMES_PER_TURN` frames are handled before the
+    connection yields to the others (a client pipelining thousands of frames waits in its
+    own socket buffer, not in everyone's way). What a worker has read ahead of a frame it
+    hands over is thus bounded too (devices.host.workers.MAX_HANDOFF)."""
 
     def __init__(self, host: AcquirerHost, initial: bytes = b""):
         assert host.core is not None
@@ -231,63 +289,105 @@ class _Connection(asyncio.Protocol):
         self.core = host.core
         self.initial = initial  # bytes another worker read before handing the line over
         self.buffer = bytearray()
+        self._read_buf = memoryview(bytearray(READ_SIZE))
         self.transport: asyncio.Transport | None = None
-        self.last_activity = time.monotonic()
+        self.peer = ""
+        self.connected_at = self.last_activity = time.monotonic()
+        self.spoke = bool(initial)  # a complete frame arrived (the first-frame deadline)
         self.frame_started: float | None = None  # first byte of an incomplete frame
         self.held: Outcome | None = None  # a delayed answer; frames after it wait
         self.outbox: list[Outcome] = []  # answers made, sent at the end of the iteration
         self.writing_paused = False
+        self.backlog = False  # complete frames left for a later turn
+        self.waiting = False  # a hand-over waits for our queued answers to leave
         self.eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        if len(self.host.connections) >= self.cfg.max_connections:
-            self.core.reject_frame(f"more than {self.cfg.max_connections} connections")
+        peer = transport.get_extra_info("peername")
+        self.peer = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        refused = self.host.admit(self)
+        if refused:
+            self.core.reject_frame(refused, self.peer)
             transport.abort()
             return
-        self.host.connections.add(self)
         if self.initial:
             data, self.initial = self.initial, b""
             self.data_received(data)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.host.connections.discard(self)
+        self.host.forget(self)
         self.buffer.clear()
 
     def close(self, reason: str | None = None) -> None:
         if reason is not None:
-            self.core.reject_frame(f"{reason}; connection closed")
+            self.core.reject_frame(f"{reason}; connection closed", self.peer)
         self.send_out()  # answers to earlier frames go out before the line closes
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
-        self.host.connections.discard(self)
+        self.host.forget(self)
+
+    def evictable(self) -> bool:
+        """Nothing owed to this line: closing it to make room loses no answer."""
+        return self.held is None and not self.outbox and not self.waiting
 
     def check_deadlines(self, now: float) -> None:
-        if self.frame_started is not None and now - self.frame_started > self.cfg.frame_timeout:
-            self.close(f"frame not complete within {self.cfg.frame_timeout} s of its first byte")
-        elif self.held is None and now - self.last_activity > self.cfg.idle_timeout:
+        cfg = self.cfg
+        if self.frame_started is not None and now - self.frame_started > cfg.frame_timeout:
+            self.close(f"frame not complete within {cfg.frame_timeout} s of its first byte")
+        elif not self.spoke and self.frame_started is None \
+                and now - self.connected_at > cfg.first_frame_timeout:
+            self.close(f"no frame within {cfg.first_frame_timeout} s of connecting")
+        elif self.held is None and now - self.last_activity > cfg.idle_timeout:
             self.close()  # an idle line is not an error: CUP terminals hang up themselves
 
-    # -- flow control: a client that does not read its answers stops being read ------------
-    def pause_writing(self) -> None:
+    # -- reading: on only while nothing is owed, waiting or left for a later turn -----------
+    def _sync_reading(self) -> None:
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        if self.writing_paused or self.held is not None or self.backlog or self.waiting:
+            t.pause_reading()
+        else:
+            t.resume_reading()
+
+    def pause_writing(self) -> None:  # a client that does not read its answers stops being read
         self.writing_paused = True
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._sync_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        if self.transport is not None and self.held is None:
-            self.transport.resume_reading()
+        self._sync_reading()
+        if self.backlog:
+            self._next_turn()
 
     # -- frames -----------------------------------------------------------------------------
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._read_buf
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(self._read_buf[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
         self.buffer += data
         self.last_activity = time.monotonic()
+        self.host.touch(self)
         self._process()
+
+    def _next_turn(self) -> None:
+        self.backlog = False
+        if self.transport is None or self.transport.is_closing():
+            return
+        if self.writing_paused:  # resume_writing comes back here
+            self.backlog = True
+            return
+        self._process()
+        self._sync_reading()
 
     def _process(self) -> None:
         buf = self.buffer
+        budget = FRAMES_PER_TURN
         while self.held is None and self.transport is not None \
                 and not self.transport.is_closing():
             if len(buf) < 2:
@@ -302,9 +402,16 @@ class _Connection(asyncio.Protocol):
                 if self.frame_started is None:
                     self.frame_started = self.last_activity
                 return
+            if not budget:  # the others' turn: the rest waits for the next loop iteration
+                self.backlog = True
+                self.transport.pause_reading()
+                asyncio.get_running_loop().call_soon(self._next_turn)
+                return
+            budget -= 1
             raw = bytes(buf[:size + 2])
             del buf[:size + 2]
             self.frame_started = None
+            self.spoke = True
             try:
                 frame = framing.decode_frame(raw[2:])
             except framing.FramingError as exc:
@@ -319,14 +426,13 @@ class _Connection(asyncio.Protocol):
                     self._hand_off(owner, raw)
                     return
             try:
-                outcome = self.core.handle(frame, req)
+                outcome = self.core.handle(frame, req, self.peer)
             except Exception as exc:  # a host bug must cost one connection, not the server
                 self.close(f"internal error {type(exc).__name__}: {scrub(str(exc))}")
                 return
             if outcome.delay_s:
                 self.held = outcome
-                assert self.transport is not None
-                self.transport.pause_reading()
+                self._sync_reading()
                 asyncio.get_running_loop().call_later(outcome.delay_s, self._release)
                 return
             if not self.outbox:
@@ -345,10 +451,11 @@ class _Connection(asyncio.Protocol):
         if self.transport.get_write_buffer_size():
             # Bytes of ours still queued would race the new owner's: wait until they left.
             self.buffer[:0] = raw
-            self.transport.pause_reading()
+            self.waiting = True
+            self._sync_reading()
             asyncio.get_running_loop().call_later(0.001, self._retry)
             return
-        if len(data) > MAX_HANDOFF:
+        if len(data) > MAX_HANDOFF:  # cannot happen: reads are bounded (see the class)
             self.close(f"{len(data)} bytes pipelined ahead of a hand-over to another worker")
             return
         try:
@@ -357,7 +464,7 @@ class _Connection(asyncio.Protocol):
             self.close(f"could not hand the line to worker {owner}: {exc}")
             return
         self.buffer.clear()
-        self.host.connections.discard(self)
+        self.host.forget(self)
         self.transport.abort()  # closes this worker's descriptor only: the owner has one
 
     def _retry(self) -> None:
@@ -366,15 +473,15 @@ class _Connection(asyncio.Protocol):
         if self.transport.get_write_buffer_size():
             asyncio.get_running_loop().call_later(0.001, self._retry)
             return
-        if not self.writing_paused:
-            self.transport.resume_reading()
+        self.waiting = False
         self._process()
+        self._sync_reading()
 
     def eof_received(self) -> bool:
         if self.buffer:
             self.core.reject_frame(
                 f"connection closed {len(self.buffer)} bytes into a frame whose length said "
-                f"more")
+                f"more", self.peer)
         self.send_out()
         if self.held is not None:  # answer the delayed request first, then close
             self.eof = True
@@ -382,13 +489,26 @@ class _Connection(asyncio.Protocol):
         return False  # close our side too
 
     def send_out(self) -> None:
-        """Write the answers made so far, after committing their journal rows."""
+        """Write the answers made so far, after committing their journal rows, in one write."""
         if not self.outbox:
             return
         outcomes, self.outbox = self.outbox, []
         self.host.journal.flush()  # a no-op when the host's own send-out did it already
+        t = self.transport
+        if t is None or t.is_closing():
+            return
+        wires = []
+        close = False
         for outcome in outcomes:
-            self._deliver(outcome)
+            if outcome.wire is not None:
+                wires.append(outcome.wire)
+            if outcome.close:
+                close = True
+                break
+        if wires:
+            t.write(wires[0] if len(wires) == 1 else b"".join(wires))
+        if close:
+            self.close()
 
     def _deliver(self, outcome: Outcome) -> None:
         if self.transport is None or self.transport.is_closing():
@@ -407,6 +527,6 @@ class _Connection(asyncio.Protocol):
         self._deliver(outcome)
         if self.eof:
             self.close()
-        elif not self.writing_paused and not self.transport.is_closing():
-            self.transport.resume_reading()
+        elif not self.transport.is_closing():
             self._process()
+            self._sync_reading()

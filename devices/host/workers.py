@@ -41,9 +41,15 @@ from devices.host.config import HostConfig
 from devices.host.issuer import Issuer
 from devices.host.journal import Journal, JournalShare
 from devices.host.script import Behaviour, Script
+from devices.text import escape_controls
 
-#: Bytes a connection may carry to its new owner: a frame and what was pipelined after it.
-MAX_HANDOFF = 64 * 1024
+#: Bytes a connection reads from its socket at a time (devices.host.server._Connection).
+READ_SIZE = 16 * 1024
+#: Bytes a connection may carry to its new owner: the frame and what followed it in the
+#: buffer. A connection reads only when its buffer holds no complete frame (at most a
+#: partial one, under 2 + 65,535 bytes), READ_SIZE at a time, so this is never exceeded:
+#: a line pipelining any amount is handed over whole (the rest is still in the socket).
+MAX_HANDOFF = READ_SIZE + 2 + 0xFFFF
 _CTX = mp.get_context("spawn")  # no fork of a process that runs threads
 
 
@@ -121,7 +127,7 @@ class RemoteScript:
 def print_log_event(event: events.StepEvent | events.LogEvent) -> None:
     """Exchange lines (already masked) to stdout, for a host run from a terminal."""
     if isinstance(event, events.LogEvent):
-        print(event.text, flush=True)
+        print(escape_controls(event.text), flush=True)
 
 
 def run_worker(config: HostConfig, index: int, shared: Shared,
@@ -185,6 +191,9 @@ class WorkerPool:
             for b in range(a + 1, n):
                 peers[a][b], peers[b][a] = socket.socketpair(socket.AF_UNIX,
                                                              socket.SOCK_SEQPACKET)
+                for sock in (peers[a][b], peers[b][a]):  # room for a few whole hand-overs
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * MAX_HANDOFF)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * MAX_HANDOFF)
         ready = _CTX.Queue()
         for i in range(n):
             mine, theirs = _CTX.Pipe()

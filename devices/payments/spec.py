@@ -23,6 +23,7 @@ import iso8583
 
 from devices.faults import TerminalDefect
 from devices.masking import mask_pan
+from devices.text import escape_controls
 
 Spec = dict[str, dict[str, Any]]
 
@@ -199,4 +200,4 @@ def describe(doc: dict[str, str]) -> str:
         elif key == "55":
             value = f"<{len(value) // 2} bytes>"
         parts.append(f"{key}={value}")
-    return " ".join(parts)
+    return escape_controls(" ".join(parts))
