@@ -16,6 +16,7 @@ from typing import Any
 
 from harness.config import ConfigError, Node, load_yaml
 from harness.paths import resolve
+from harness.profiles import load_profile
 
 URL_PATTERN = r"(sim://\w+|/dev/\S+|(rfc2217|socket|loop|spy|alt|hwgrep|tcp|usb)://\S*)"
 URL_EXPECTED = ("a device URL: sim://NAME (simulator), /dev/ttyUSB0, rfc2217://host:port, "
@@ -43,6 +44,8 @@ class StationSpec:
     magazine: dict[int, str]  # slot -> card id from fixtures/cards.yaml
     power: str | None = None
     camera: str | None = None
+    place: str | None = None  # a labgrid place holds its devices (harness/labgrid)
+    tags: dict[str, str] | None = None  # or any labgrid place with these tags
 
     def slot_of(self, card_id: str) -> int:
         for slot, cid in self.magazine.items():
@@ -73,6 +76,7 @@ class LabInventory:
     stations: tuple[StationSpec, ...]
     cards: Path = field(default_factory=lambda: resolve("cards.yaml"))
     keys: Path = field(default_factory=lambda: resolve("keys/terminals.yaml"))
+    coordinator: str | None = None  # HOST:PORT of the labgrid coordinator of place: stations
 
     @property
     def virtual(self) -> bool:
@@ -116,42 +120,29 @@ def _parse_listen(node: Node, key: str) -> tuple[str, int]:
     return host, int(port)
 
 
+# The keys each mapping of an inventory may have: anything else is a typo (a ``camra:`` that
+# would quietly leave a station without its camera) and is refused with the nearest key.
+INVENTORY_KEYS = ("name", "host", "stations", "cards", "keys", "coordinator",
+                  "source")  # source: the inventory a live one (`posrig lab up`) was made from
+HOST_KEYS = ("listen", "journal", "managed", "control")
+STATION_KEYS = ("name", "terminal", "robot", "magazine", "power", "camera", "place", "tags")
+TERMINAL_KEYS = ("profile", "tid", "ecr", "console")
+ROBOT_KEYS = ("url",)
+
+
 def load_inventory(path: str | Path) -> LabInventory:
+    """The inventory at ``path`` (YAML, or the JSON ``posrig lab up`` prints), every key
+    checked, and every terminal profile it names loaded (a bad profile is a bad lab)."""
     path = Path(path)
-    root = Node(load_yaml(path, "lab inventory"), path)
+    root = Node(load_yaml(path, "lab inventory"), path, keys=INVENTORY_KEYS)
     here = path.parent
-    host_node = root.node("host")
+    host_node = root.node("host", keys=HOST_KEYS)
     host, port = _parse_listen(host_node, "listen")
     journal, control = host_node.str("journal", None), host_node.str("control", None)
     host_spec = HostSpec(host, port, Path(journal) if journal else None,
                          host_node.bool("managed", True), Path(control) if control else None)
-    stations = []
-    for st in root.nodes("stations"):
-        term = st.node("terminal")
-        profile = resolve(term.str("profile"), here)
-        if not profile.exists():
-            raise term.error("profile", "a terminal profile file that exists", str(profile))
-        magazine_node = st.node("magazine")
-        magazine: dict[int, str] = {}
-        for slot, _card in magazine_node.data.items():
-            if not (isinstance(slot, int) or (isinstance(slot, str) and slot.isdigit())):
-                raise magazine_node.error(slot, "a slot number as the key")
-            magazine[int(slot)] = magazine_node.str(slot, expected="a card id from cards.yaml")
-        robot = st.raw("robot")
-        robot_url = robot["url"] if isinstance(robot, dict) and "url" in robot else robot
-        st_robot = Node({"url": robot_url}, path, f"{st.where}.robot")
-        stations.append(StationSpec(
-            name=st.str("name", pattern=r"[\w\-]+", expected="a station name (letters, digits, -)"),
-            terminal=TerminalSpec(profile=profile, tid=term.str("tid", pattern=r"\d{8}",
-                                                                  expected="an 8-digit terminal id"),
-                                  ecr=term.str("ecr", pattern=URL_PATTERN, expected=URL_EXPECTED),
-                                  console=term.str("console", None, pattern=URL_PATTERN,
-                                                   expected=URL_EXPECTED)),
-            robot=RobotSpec(st_robot.str("url", pattern=URL_PATTERN, expected=URL_EXPECTED)),
-            magazine=magazine,
-            power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),
-            camera=st.str("camera", None),
-        ))
+    root.str("source", None)  # where a live inventory came from: informative only
+    stations = [_station(st, here) for st in root.nodes("stations", keys=STATION_KEYS)]
     names = [s.name for s in stations]
     if len(set(names)) != len(names):
         raise ConfigError(f"{path}: stations: names must be unique, got {names}")
@@ -159,9 +150,46 @@ def load_inventory(path: str | Path) -> LabInventory:
                        stations=tuple(stations))
     if root.has("cards"):
         inv = replace(inv, cards=resolve(root.str("cards"), here))
+    if root.has("coordinator"):
+        inv = replace(inv, coordinator=root.str("coordinator", pattern=r"[\w.\-]+(:\d{1,5})?",
+                                                 expected="the labgrid coordinator as HOST:PORT"))
     if root.has("keys"):
         inv = replace(inv, keys=resolve(root.str("keys"), here))
+    for profile in dict.fromkeys(s.terminal.profile for s in stations if s.terminal.profile.name):
+        load_profile(profile)  # ConfigError naming the profile's file and key
     return inv
+
+
+def _station(st: Node, here: Path) -> StationSpec:
+    if st.has("place") or st.has("tags"):  # devices from a labgrid place, not URLs
+        from harness.labgrid.inventory import place_station
+
+        return place_station(st, here)
+    term = st.node("terminal", keys=TERMINAL_KEYS)
+    profile = resolve(term.str("profile"), here)
+    if not profile.exists():
+        raise term.error("profile", "a terminal profile file that exists", str(profile))
+    magazine_node = st.node("magazine")  # slot number -> card id: its keys are data
+    magazine: dict[int, str] = {}
+    for slot in magazine_node.data:
+        if not (isinstance(slot, int) or (isinstance(slot, str) and slot.isdigit())):
+            raise magazine_node.error(slot, "a slot number as the key")
+        magazine[int(slot)] = magazine_node.str(slot, expected="a card id from cards.yaml")
+    # robot: a URL, or {url: URL}
+    robot = (st.node("robot", keys=ROBOT_KEYS) if isinstance(st.raw("robot"), dict)
+             else Node({"url": st.raw("robot")}, st.file, f"{st.where}.robot", keys=ROBOT_KEYS))
+    return StationSpec(
+        name=st.str("name", pattern=r"[\w\-]+", expected="a station name (letters, digits, -)"),
+        terminal=TerminalSpec(profile=profile,
+                              tid=term.str("tid", pattern=r"\d{8}", expected="an 8-digit terminal id"),
+                              ecr=term.str("ecr", pattern=URL_PATTERN, expected=URL_EXPECTED),
+                              console=term.str("console", None, pattern=URL_PATTERN,
+                                               expected=URL_EXPECTED)),
+        robot=RobotSpec(robot.str("url", pattern=URL_PATTERN, expected=URL_EXPECTED)),
+        magazine=magazine,
+        power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),
+        camera=st.str("camera", None),
+    )
 
 
 def is_sim(url: str | None) -> bool:

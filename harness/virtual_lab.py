@@ -18,7 +18,8 @@ from devices.host import AcquirerHost, HostConfig, TerminalKeys
 from devices.power.sim import SimulatedPowerRelay
 from devices.robot import RobotGeometry
 from devices.robot.sim import SimulatedRobot
-from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
+from devices.terminal.profile import sim_config
+from devices.terminal.sim import SimulatedTerminal
 from harness.inventory import HostSpec, LabInventory, RobotSpec, StationSpec, is_sim
 from harness.profiles import TerminalProfile, load_cards, load_master_keys, load_profile
 
@@ -71,15 +72,8 @@ class VirtualStation:
             raise LookupError(f"{spec.name}: magazine names cards not in cards.yaml: {missing}")
         self.spec = spec
         self.model = BenchModel(spec.name, {slot: cards[cid] for slot, cid in spec.magazine.items()})
-        self.terminal = SimulatedTerminal(self.model, SimTerminalConfig(
-            tid=spec.terminal.tid, mid=profile.merchant_id, tmk=tmk, host=host,
-            state_dir=workdir / "terminals", merchant_name=profile.merchant_name,
-            tpdu=profile.tpdu, key_mode=profile.key_mode, mac_alg=profile.mac_alg,
-            operator_id=profile.operator_id, operator_password=profile.operator_password,
-            supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
-            max_amount=profile.max_amount, receipt_template=profile.receipt_template,
-            settlement_template=profile.settlement_template,
-            dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware))
+        self.terminal = SimulatedTerminal(self.model, sim_config(  # all the profile says
+            profile, tid=spec.terminal.tid, tmk=tmk, host=host, state_dir=workdir / "terminals"))
         geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
         self.robot = SimulatedRobot(self.model, geometry, instant=instant)
         self.power = SimulatedPowerRelay(self.model)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from devices.faults import RIG_DEFECT, classify
+from harness import cli
 from harness.config import ConfigError
 from harness.inventory import load_inventory
-from harness.paths import DEFAULT_LAB, FIXTURES
+from harness.paths import DEFAULT_LAB, FIXTURES, REPO
 from harness.profiles import load_cards, load_master_keys, load_profile
 
 GOOD = """
@@ -127,3 +133,85 @@ def test_key_file_errors_name_the_file_and_the_fault(tmp_path, text, expected):
     with pytest.raises(ConfigError) as err:
         load_master_keys(path)
     assert str(path) in str(err.value) and expected in str(err.value)
+
+
+# -- strict: an unknown key anywhere is refused with the nearest known one ---------------------
+@pytest.mark.parametrize("old, new, message", [
+    ("name: bench-a\n", "nmae: bench-a\n", "nmae: unknown key; did you mean name?"),
+    ('listen: "tcp://0.0.0.0:5000"', 'listen: "tcp://0.0.0.0:5000", jurnal: j.sqlite',
+     "host.jurnal: unknown key; did you mean journal?"),
+    ("    power: /dev/ttyUSB2\n", "    power: /dev/ttyUSB2\n    camra: /dev/video0\n",
+     "stations[0].camra: unknown key; did you mean camera?"),
+    ("ecr: /dev/ttyUSB0 }", "ecr: /dev/ttyUSB0, consol: /dev/ttyUSB3 }",
+     "stations[0].terminal.consol: unknown key; did you mean console?"),
+    ("robot: rfc2217://labhost:4001?ign_set_control", "robot: { url: /dev/ttyUSB1, speed: 3 }",
+     "stations[0].robot.speed: unknown key; known keys: url"),
+    ("    power: /dev/ttyUSB2\n", "    power: /dev/ttyUSB2\n    colour: red\n",
+     "stations[0].colour: unknown key; known keys: camera, magazine, name, power, robot, terminal"),
+])
+def test_an_unknown_key_at_any_depth_names_file_path_and_nearest_key(tmp_path, old, new, message):
+    assert GOOD.count(old) == 1
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_inventory(path)
+    assert str(err.value) == f"{path}: {message}"
+    assert classify(err.value).category == RIG_DEFECT
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('tid: "10000001"', 'tdi: "10000001"', "stations[0].terminal.tdi: unknown key; did you mean tid?"),
+    ("listen:", "lisen:", "host.lisen: unknown key; did you mean listen?"),
+    ("{ profile:", "{ profil:", "stations[0].terminal.profil: unknown key; did you mean profile?"),
+    ("    magazine:", "    magazin:", "stations[0].magazin: unknown key; did you mean magazine?"),
+])
+def test_a_misspelt_required_key_is_named_as_the_misspelling(tmp_path, old, new, message):
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_inventory(path)
+    assert str(err.value) == f"{path}: {message}", "named, not only 'missing'"
+
+
+def test_the_live_inventory_json_loads_strictly(tmp_path):
+    live = json.loads(load_inventory(DEFAULT_LAB).to_json())
+    assert {"source", "cards", "keys"} <= set(live), "what `posrig lab up` writes is all known"
+    path = tmp_path / "live.json"
+    path.write_text(json.dumps(live))
+    assert load_inventory(path).stations == load_inventory(DEFAULT_LAB).stations
+    live["stations"][1]["terminal"]["tdi"] = live["stations"][1]["terminal"].pop("tid")
+    path.write_text(json.dumps(live))
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: stations[1].terminal.tdi: unknown key; "
+                                                    "did you mean tid?")):
+        load_inventory(path)
+
+
+def test_a_missing_inventory_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_inventory(tmp_path / "missing.yaml")
+    assert str(err.value) == (f"{tmp_path / 'missing.yaml'}: cannot read the lab inventory (No such file "
+                              "or directory); name a lab inventory file that exists")
+
+
+BAD_LAB = GOOD.replace("    power: /dev/ttyUSB2\n", "    power: /dev/ttyUSB2\n    camra: /dev/video0\n")
+
+
+@pytest.mark.parametrize("name", ["missing.yaml", "misspelt.yaml"])
+def test_pytest_with_a_bad_lab_says_it_in_one_line(tmp_path, name):
+    lab = tmp_path / name
+    if name == "misspelt.yaml":
+        lab.write_text(textwrap.dedent(BAD_LAB))
+    run = subprocess.run([sys.executable, "-m", "pytest", "scenarios", "-p", "no:cacheprovider",
+                          f"--lab={lab}"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    lines = [line for line in (run.stdout + run.stderr).splitlines() if line.strip()]
+    assert run.returncode == 4, run.stdout + run.stderr  # pytest's usage error
+    assert len(lines) == 1, lines
+    expected = ("cannot read the lab inventory" if name == "missing.yaml"
+                else "stations[0].camra: unknown key; did you mean camera?")
+    assert lines[0].startswith(f"ERROR: --lab: {lab}: ") and expected in lines[0]
+
+
+def test_posrig_run_with_a_misspelt_key_exits_2_with_that_line(tmp_path, capsys):
+    lab = write(tmp_path, BAD_LAB)
+    assert cli.main(["run", "--lab", str(lab), "--out", str(tmp_path / "out")]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"posrig: {lab}: stations[0].camra: unknown key; did you mean camera?\n"
+    assert out == "" and not (tmp_path / "out").exists(), "nothing ran"

@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from devices.datafile import nearest, unknown_key
 from devices.faults import RigDefect
 from devices.robot.gcode import Position
 
@@ -109,6 +110,13 @@ class RobotGeometry:
 
 
 # -- validation -----------------------------------------------------------------------------
+#: Every key name the section may use somewhere (the dataclasses' fields are its keys): a key
+#: outside it standing where a required one is missing is that key misspelt.
+_ALL_KEYS = frozenset({"x", "y", "z"} | {f.name for cls in (RobotGeometry, Magazine, ChipReader,
+                                                            MagReader, Antenna, Keypad)
+                                         for f in fields(cls)})
+
+
 class _Node:
     """A mapping being read, that knows its dotted path for error messages."""
 
@@ -125,6 +133,10 @@ class _Node:
     def raw(self, key: str, default: Any = ...) -> Any:
         self.used.add(key)
         if key not in self.data:
+            unread = [str(k) for k in self.data if k not in self.used and k not in _ALL_KEYS]
+            typo = nearest(key, unread)
+            if typo is not None:  # a misspelt required key: name the misspelling
+                raise GeometryError(unknown_key(self.source, self.where, typo, [key]))
             if default is ...:
                 raise GeometryError(f"{self.source}: {self.where}.{key} is missing")
             return default
@@ -160,9 +172,9 @@ class _Node:
 
     def done(self) -> None:
         extra = sorted(set(map(str, self.data)) - self.used)
-        if extra:
-            raise GeometryError(f"{self.source}: {self.where}: unknown key(s) {', '.join(extra)}; "
-                                f"expected only {', '.join(sorted(self.used))}")
+        if extra:  # the terminal profile's wording: path, key, the nearest known key
+            raise GeometryError(unknown_key(self.source, self.where, extra[0], self.used,
+                                            set(map(str, self.data))))
 
 
 def _shown(value: Any) -> str:

@@ -6,7 +6,10 @@ the acquirer host listens on loopback; the tests hold only drivers (``EcrTermina
 journal and script, as a lab engineer would. The simulator objects are kept too, for the
 two things a test does to a device from outside: arm a fault, pull a cable.
 
-``devices`` may not import ``harness``, so the fixture files are read here directly.
+The profile is read through ``devices.terminal.profile``, the same strict model the rig and
+the virtual lab use (``devices`` may not import ``harness``); every setting it has reaches
+the simulated terminal, except the waits ``BENCH_TIMEOUTS`` shortens so that a test of a
+lost answer costs seconds (``open_bench(..., profile_timeouts=True)`` keeps the profile's).
 """
 
 from __future__ import annotations
@@ -18,25 +21,27 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from devices.bench import BenchModel
 from devices.cards import Card
 from devices.host import AcquirerHost
 from devices.host.testing import lab_config
 from devices.power.driver import SerialPowerRelay
 from devices.power.sim import SimulatedPowerRelay
-from devices.robot import GcodeRobot, RobotGeometry, SimulatedRobot
+from devices.robot import GcodeRobot, SimulatedRobot
 from devices.terminal import open_terminal
 from devices.terminal.console import Console
 from devices.terminal.dialect import Event, Response
 from devices.terminal.driver import Pending, TerminalDriver
-from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
+from devices.terminal.profile import TerminalProfile, load_profile, sim_config
+from devices.terminal.sim import SimulatedTerminal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
 MAGAZINE = {1: "cup-debit-chip", 2: "cup-credit-chip", 3: "cup-magstripe", 4: "cup-expired",
             5: "cup-low-funds"}
+#: The terminal's own waits, shortened for the rig's tests: a dropped host answer costs 2 s
+#: (the profile says 10), a card or PIN never given 15 s (the terminal's default is 30).
+BENCH_TIMEOUTS = {"host_timeout": 2.0, "card_timeout": 15.0, "pin_timeout": 15.0}
 
 
 class HostClock:
@@ -67,6 +72,7 @@ class TerminalBench:
     relay: SerialPowerRelay
     cards: dict[str, Card]
     tid: str
+    profile: TerminalProfile
     _closers: list[Any] = field(default_factory=list, repr=False)
 
     def card(self, card_id: str) -> Card:
@@ -77,9 +83,8 @@ class TerminalBench:
 
     # -- the operator's part --------------------------------------------------------------------
     def sign_in(self) -> Response:
-        profile = load_profile()
-        login = self.terminal.call("login", operator=profile["operator"]["id"],
-                                   password=profile["operator"]["password"])
+        login = self.terminal.call("login", operator=self.profile.operator_id,
+                                   password=self.profile.operator_password)
         assert login.ok, f"login refused: {login.data}"
         signin = self.terminal.call("signin", timeout=20)
         assert signin.ok, f"sign-in {signin.status}: {signin.data}"
@@ -136,19 +141,14 @@ class TerminalBench:
                 closer()
 
 
-def load_profile() -> dict[str, Any]:
-    return yaml.safe_load(PROFILE.read_text())
-
-
-def _template(name: str) -> dict[str, Any]:
-    return yaml.safe_load((FIXTURES / "receipts" / f"{name}.yaml").read_text())
-
-
-def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "10000001",
+def open_bench(tmp_path: Path, *, profile: Path = PROFILE, dialect: str | None = None,
+               tid: str = "10000001", profile_timeouts: bool = False,
                **overrides: Any) -> TerminalBench:
-    """Start host, simulators and drivers; ``overrides`` go to ``SimTerminalConfig``."""
-    profile = load_profile()
-    template = _template(profile["receipt"]["template"])
+    """Start host, simulators and drivers for a terminal of ``profile``; ``dialect`` replaces
+    the profile's; ``overrides`` go to ``SimTerminalConfig`` over the profile's settings and,
+    unless ``profile_timeouts``, over ``BENCH_TIMEOUTS``."""
+    terminal_profile = load_profile(profile)
+    dialect = dialect or terminal_profile.dialect
     clock = HostClock()
     config = lab_config(clock=clock)
     cards = {c.card_id: c for c in config.cards}
@@ -158,19 +158,15 @@ def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "100
         port = host.start_in_thread()
         closers.append(host.stop)
         model = BenchModel("bench-t", {slot: cards[cid] for slot, cid in MAGAZINE.items()})
-        hp = profile["host_profile"]
-        settings = dict(
-            tid=tid, mid=hp["merchant_id"], tmk=config.terminals[tid].tmk, host=("127.0.0.1", port),
-            state_dir=tmp_path / "terminals", merchant_name=hp["merchant_name"],
-            tpdu=bytes.fromhex(hp["tpdu"]), key_mode=hp["key_mode"], mac_alg=hp["mac"],
-            operator_id=profile["operator"]["id"], operator_password=profile["operator"]["password"],
-            supervisor_password=profile["supervisor_password"], receipt_template=template,
-            settlement_template=_template(template["settlement"]),
-            host_timeout=2.0, card_timeout=15.0, pin_timeout=15.0, dialect=dialect)
-        settings.update(overrides)
-        sim = SimulatedTerminal(model, SimTerminalConfig(**settings)).start()
+        settings = {} if profile_timeouts else dict(BENCH_TIMEOUTS)
+        settings.update(overrides, dialect=dialect)
+        sim_settings = sim_config(terminal_profile, tid=tid, tmk=config.terminals[tid].tmk,
+                                  host=("127.0.0.1", port), state_dir=tmp_path / "terminals",
+                                  **settings)
+        sim = SimulatedTerminal(model, sim_settings).start()
         closers.append(sim.stop)
-        geometry = RobotGeometry.from_dict(profile["robot"], source=str(PROFILE))
+        geometry = terminal_profile.geometry
+        assert geometry is not None  # load_profile always checks the robot section
         robot_sim = SimulatedRobot(model, geometry).start()
         closers.append(robot_sim.stop)
         relay_sim = SimulatedPowerRelay(model).start()
@@ -191,4 +187,4 @@ def open_bench(tmp_path: Path, *, dialect: str = "posrig-ecr/1", tid: str = "100
                 closer()
         raise
     return TerminalBench(model, host, clock, sim, terminal, console, robot, relay, cards, tid,
-                         closers)
+                         terminal_profile, closers)

@@ -1,0 +1,176 @@
+"""The terminal profile (fixtures/terminals/*.yaml): one model, parsed once and strictly.
+
+A profile says how to reach a terminal family (dialect, ECR link timing), how it talks to
+the acquirer (TPDU, key layout, MAC, merchant, host timeout), who operates it, what it
+can do, where the robot finds its readers and keys, how long it takes to boot and what
+its slips look like. Every key of the file is read here, and a key this model does not
+know -- a typo anywhere, the robot section included -- is an error naming the file, the
+key's path and the nearest known key. The harness (``harness.profiles``), the rig's own
+test bench (``devices.terminal.testing``) and the virtual lab all take this model, and
+``sim_config`` is the one mapping from it to the simulated terminal's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devices.datafile import ConfigError, Node, load_yaml
+from devices.robot.geometry import GeometryError, RobotGeometry
+from devices.terminal.sim.config import SimTerminalConfig
+
+#: Where a data path named in a profile is looked up when the caller gives no resolver:
+#: beside the profile, then the repository's fixtures/ (the harness passes its own, which
+#: honours POSRIG_FIXTURES).
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+ENTRY_MODES = ("insert", "swipe", "tap")
+#: receipt.print: the print-quality limits the receipt reader grades with (docs/receipts.md)
+PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime_tolerance_s")
+
+# The keys each mapping of a profile may have (the robot section is RobotGeometry's).
+TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
+            "supervisor_password", "capabilities", "robot", "power", "receipt", "camera")
+ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
+HOST_KEYS = ("tpdu", "header_version", "key_mode", "mac", "merchant_id", "merchant_name",
+             "host_timeout_s")
+OPERATOR_KEYS = ("id", "password")
+CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount")
+POWER_KEYS = ("boot_timeout_s", "hold_s")
+RECEIPT_KEYS = ("template", "print")
+CAMERA_KEYS = ("level",)
+
+Resolver = Callable[[str, Path], Path]
+
+
+@dataclass(frozen=True)
+class TerminalProfile:
+    source: Path
+    model: str
+    vendor: str
+    firmware: str
+    dialect: str
+    baudrate: int
+    ack_timeout: float
+    repeats: int
+    response_timeout: float
+    tpdu: bytes
+    key_mode: str
+    mac_alg: str
+    merchant_id: str
+    merchant_name: str
+    host_timeout: float  # how long the terminal waits for the host's answer before reversing
+    operator_id: str
+    operator_password: str = field(repr=False)
+    supervisor_password: str = field(repr=False)
+    pin_on_chip: bool
+    max_amount: int
+    robot: dict[str, Any]  # the raw section, as RobotGeometry.from_dict takes it
+    receipt_template: dict[str, Any]
+    settlement_template: dict[str, Any]  # the one the receipt template names ({} if none)
+    camera_level: str = "L1"  # how the tray camera of a virtual bench degrades the slip (L0-L3)
+    boot_timeout: float = 30.0  # power on to "ready": real terminals take 20-30 s
+    power_hold: float = 0.5  # how long a power cycle leaves the supply off
+    header_version: str = "310000"  # the ISO 8583 header's application version (6 digits)
+    entry_modes: tuple[str, ...] = ENTRY_MODES  # how the terminal takes a card
+    geometry: RobotGeometry | None = None  # the robot section, checked
+    print_limits: Mapping[str, float] = field(default_factory=dict)  # receipt.print, as given
+
+
+def default_resolve(name: str, beside: Path) -> Path:
+    """A relative data path: beside the file naming it, then in the repository's fixtures/."""
+    path = Path(name)
+    if path.is_absolute():
+        return path
+    return beside / path if (beside / path).exists() else FIXTURES / path
+
+
+def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> TerminalProfile:
+    """The profile at ``path``, every key checked; a bad one raises ``ConfigError``."""
+    path = Path(path)
+    root = Node(load_yaml(path, "terminal profile"), path, keys=TOP_KEYS)
+    ecr = root.node("ecr", keys=ECR_KEYS)
+    host = root.node("host_profile", keys=HOST_KEYS)
+    op = root.node("operator", keys=OPERATOR_KEYS)
+    caps = root.node("capabilities", keys=CAPABILITY_KEYS)
+    power = root.node("power", {}, keys=POWER_KEYS)
+    receipt = root.node("receipt", keys=RECEIPT_KEYS)
+    camera = root.node("camera", {}, keys=CAMERA_KEYS)
+    template, settlement_template = _templates(receipt, path, resolve)
+    robot = root.node("robot").data
+    try:
+        geometry = RobotGeometry.from_dict(robot, source=str(path))
+    except GeometryError as exc:
+        raise ConfigError(str(exc)) from exc
+    return TerminalProfile(
+        source=path,
+        model=root.str("model"), vendor=root.str("vendor"), firmware=root.str("firmware"),
+        dialect=root.str("dialect", pattern=r"posrig-ecr/1|concert",
+                         expected="posrig-ecr/1 or concert"),
+        baudrate=ecr.int("baudrate", min=300), ack_timeout=_positive(ecr, "ack_timeout_s"),
+        repeats=ecr.int("repeats", min=0), response_timeout=_positive(ecr, "response_timeout_s"),
+        tpdu=bytes.fromhex(host.str("tpdu", pattern=r"60[0-9A-Fa-f]{8}",
+                                    expected="10 hex digits starting 60")),
+        header_version=host.str("header_version", "310000", pattern=r"\d{6}",
+                                expected="6 digits (the application version, e.g. 310000)"),
+        key_mode=host.str("key_mode", pattern=r"00[134]", expected="001, 003 or 004"),
+        mac_alg=host.str("mac", pattern=r"cup-ecb|x9\.19", expected="cup-ecb or x9.19"),
+        merchant_id=host.str("merchant_id", pattern=r"\d{15}", expected="a 15-digit merchant id"),
+        merchant_name=host.str("merchant_name"),
+        host_timeout=_positive(host, "host_timeout_s"),
+        operator_id=op.str("id", pattern=r"\d{2}", expected="a 2-digit operator id"),
+        operator_password=op.str("password"),
+        supervisor_password=root.str("supervisor_password"),
+        entry_modes=caps.choices("entry", ENTRY_MODES, ENTRY_MODES),
+        pin_on_chip=caps.bool("pin_on_chip"), max_amount=caps.int("max_amount", min=1),
+        robot=robot, geometry=geometry, receipt_template=template,
+        settlement_template=settlement_template,
+        camera_level=camera.str("level", "L1", pattern=r"L[0-3]",
+                                expected="a degradation level L0, L1, L2 or L3"),
+        boot_timeout=_positive(power, "boot_timeout_s", 30.0),
+        power_hold=_positive(power, "hold_s", 0.5),
+        print_limits=_print_limits(receipt),
+    )
+
+
+def _templates(receipt: Node, path: Path, resolve: Resolver) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The receipt template the profile names, and the settlement template that one names."""
+    name = receipt.str("template", pattern=r"[\w\-]+", expected="a template name from fixtures/receipts/")
+    template = load_yaml(resolve(f"receipts/{name}.yaml", path.parent), "receipt template")
+    if not isinstance(template, dict):
+        raise receipt.error("template", "a receipt template file holding a mapping", name)
+    settlement = template.get("settlement")
+    settlement_template = (load_yaml(resolve(f"receipts/{settlement}.yaml", path.parent),
+                                     "receipt template") if settlement else {})
+    return template, settlement_template or {}
+
+
+def _print_limits(receipt: Node) -> dict[str, float]:
+    limits = receipt.node("print", {}, keys=PRINT_LIMIT_KEYS)
+    return {key: limits.float(key) for key in PRINT_LIMIT_KEYS if limits.has(key)}
+
+
+def _positive(node: Node, key: str, default: Any = ...) -> float:
+    value = node.float(key, default)
+    if value <= 0:
+        raise node.error(key, "a number of seconds above 0", value)
+    return value
+
+
+def sim_config(profile: TerminalProfile, *, tid: str, tmk: bytes, host: tuple[str, int],
+               state_dir: Path, **overrides: Any) -> SimTerminalConfig:
+    """The simulated terminal's settings for a station of this profile: everything the
+    profile says (the host timeout included) reaches the simulator; ``overrides`` are
+    ``SimTerminalConfig`` fields a caller sets on purpose (a test's shortened timeouts)."""
+    settings: dict[str, Any] = dict(
+        tid=tid, mid=profile.merchant_id, tmk=tmk, host=host, state_dir=state_dir,
+        merchant_name=profile.merchant_name, tpdu=profile.tpdu, key_mode=profile.key_mode,
+        mac_alg=profile.mac_alg, operator_id=profile.operator_id,
+        operator_password=profile.operator_password,
+        supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
+        max_amount=profile.max_amount, host_timeout=profile.host_timeout,
+        receipt_template=profile.receipt_template, settlement_template=profile.settlement_template,
+        dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware)
+    settings.update(overrides)
+    return SimTerminalConfig(**settings)
