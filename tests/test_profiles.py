@@ -20,6 +20,7 @@ from devices.terminal.testing import BENCH_TIMEOUTS, PROFILE, open_bench
 from harness.inventory import load_inventory
 from harness.paths import FIXTURES
 from harness.profiles import TerminalProfile, load_profile
+from harness.receipts.template import PrintLimits
 from harness.virtual_lab import VirtualLab
 
 SOURCE = PROFILE.read_text(encoding="utf-8")
@@ -142,3 +143,11 @@ def test_the_test_bench_takes_the_profile_and_its_host_timeout(tmp_path: Path) -
         finally:
             bench.close()
     assert outcomes == {"profile": ("failed", "no_host_response"), "bench": ("approved", None)}
+
+
+def test_the_receipt_reader_takes_its_print_limits_from_the_same_model(tmp_path: Path) -> None:
+    limits = PrintLimits.from_profile(variant(tmp_path, "    contrast_fail: 0.30", "    contrast_fail: 0.25"))
+    assert (limits.contrast_pass, limits.contrast_fail) == (0.40, 0.25)
+    typo = r"receipt\.print\.contrast_fial: unknown key; did you mean contrast_fail\?"
+    with pytest.raises(ConfigError, match=typo):
+        PrintLimits.from_profile(variant(tmp_path, "    contrast_fail: 0.30", "    contrast_fial: 0.30"))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, Node, load_yaml
+from harness.config import ConfigError, Node
+from harness.profiles import load_profile
 
 KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amount", "count_amount")
 #: What may follow a note's fixed text after a colon: the host's response code (two
@@ -126,14 +127,5 @@ class PrintLimits:
 
     @classmethod
     def from_profile(cls, profile_path: Path) -> PrintLimits:
-        """The ``receipt:`` section of a terminal profile (harness.profiles keeps only the template)."""
-        root = Node(load_yaml(profile_path, "terminal profile"), profile_path)
-        receipt = root.node("receipt")
-        if not receipt.has("print"):
-            return cls()
-        p = receipt.node("print")
-        base = cls()
-        return cls(contrast_pass=p.float("contrast_pass", base.contrast_pass),
-                   contrast_fail=p.float("contrast_fail", base.contrast_fail),
-                   dead_dot_drop=p.float("dead_dot_drop", base.dead_dot_drop),
-                   datetime_tolerance_s=p.float("datetime_tolerance_s", base.datetime_tolerance_s))
+        """The ``receipt.print`` section of a terminal profile, read by the one profile model."""
+        return cls(**load_profile(profile_path).print_limits)
