@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from harness.config import ConfigError, Node, load_yaml
+from harness.config import ConfigError, Node, load_yaml, nearest
 from harness.paths import resolve
-from harness.profiles import load_profile
+from harness.profiles import load_cards, load_profile
 
 URL_PATTERN = r"(sim://\w+|/dev/\S+|(rfc2217|socket|loop|spy|alt|hwgrep|tcp|usb)://\S*)"
 URL_EXPECTED = ("a device URL: sim://NAME (simulator), /dev/ttyUSB0, rfc2217://host:port, "
@@ -157,7 +157,21 @@ def load_inventory(path: str | Path) -> LabInventory:
         inv = replace(inv, keys=resolve(root.str("keys"), here))
     for profile in dict.fromkeys(s.terminal.profile for s in stations if s.terminal.profile.name):
         load_profile(profile)  # ConfigError naming the profile's file and key
+    _check_magazines(inv)
     return inv
+
+
+def _check_magazines(inv: LabInventory) -> None:
+    """Every card a magazine names is in the lab's card list: a misspelt card id is named
+    here, with the nearest one, not when the robot first reaches for it."""
+    known = load_cards(inv.cards)
+    for index, st in enumerate(inv.stations):
+        for slot, card in st.magazine.items():
+            if card not in known:
+                guess = nearest(card, known)
+                hint = f"did you mean {guess}?" if guess else f"it has {', '.join(sorted(known))}"
+                raise ConfigError(f"{inv.source}: stations[{index}].magazine.{slot}: no card "
+                                  f"{card!r} in {inv.cards}; {hint}")
 
 
 def _station(st: Node, here: Path) -> StationSpec:
