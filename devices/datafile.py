@@ -89,8 +89,8 @@ class Node:
 
     def _declared(self, key: str | int) -> None:
         if self.keys is not None and str(key) not in self.keys:
-            raise AssertionError(f"loader bug: {self._key(key)} is read but not declared in "
-                                 f"{sorted(self.keys)}")
+            raise RigDefect(f"{self.file}: posrig bug: the loader reads {self._key(key)}, which it "
+                            f"does not declare ({sorted(self.keys)})")
 
     def error(self, key: str | int, expected: str, got: Any = None) -> ConfigError:
         tail = "" if got is None else f", got {got!r}"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from devices.datafile import ConfigError
-from devices.faults import RIG_DEFECT, classify
+from devices.datafile import ConfigError, Node
+from devices.faults import RIG_DEFECT, RigDefect, classify
 from devices.terminal import profile as device_profile
 from devices.terminal.testing import BENCH_TIMEOUTS, PROFILE, open_bench
 from harness.inventory import load_inventory
@@ -44,7 +44,7 @@ def refusal(path: Path) -> str:
 def test_every_shipped_profile_loads_strictly_and_whole(path: Path) -> None:
     profile = load_profile(path)
     assert isinstance(profile, TerminalProfile)
-    assert profile.geometry is not None and profile.geometry.magazine.slots == 5
+    assert profile.geometry.magazine.slots == 5
     assert profile.entry_modes == ("insert", "swipe", "tap")
     assert profile.header_version == "310000"
     assert profile.print_limits == {"contrast_pass": 0.40, "contrast_fail": 0.30,
@@ -151,3 +151,18 @@ def test_the_receipt_reader_takes_its_print_limits_from_the_same_model(tmp_path:
     typo = r"receipt\.print\.contrast_fial: unknown key; did you mean contrast_fail\?"
     with pytest.raises(ConfigError, match=typo):
         PrintLimits.from_profile(variant(tmp_path, "    contrast_fail: 0.30", "    contrast_fial: 0.30"))
+
+
+def test_the_suggestion_prefers_the_key_the_mapping_lacks() -> None:
+    # "nme" is nearer "name" than "names", but "name" is given: the typo stands for the other
+    with pytest.raises(ConfigError, match=r"^f\.yaml: a\.nme: unknown key; did you mean names\?$"):
+        Node({"name": 1, "nme": 2}, Path("f.yaml"), "a", keys=("name", "names"))
+    with pytest.raises(ConfigError, match=r"^f\.yaml: a\.nme: unknown key; did you mean name\?$"):
+        Node({"nme": 2}, Path("f.yaml"), "a", keys=("name", "names"))
+
+
+def test_a_loader_reading_a_key_it_did_not_declare_is_a_rig_defect() -> None:
+    node = Node({"a": 1}, Path("f.yaml"), keys=("a",))
+    with pytest.raises(RigDefect, match="posrig bug: the loader reads b"):
+        node.raw("b", None)
+    assert node.raw("a") == 1

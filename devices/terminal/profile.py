@@ -67,6 +67,7 @@ class TerminalProfile:
     pin_on_chip: bool
     max_amount: int
     robot: dict[str, Any]  # the raw section, as RobotGeometry.from_dict takes it
+    geometry: RobotGeometry  # the same section, checked
     receipt_template: dict[str, Any]
     settlement_template: dict[str, Any]  # the one the receipt template names ({} if none)
     camera_level: str = "L1"  # how the tray camera of a virtual bench degrades the slip (L0-L3)
@@ -74,7 +75,6 @@ class TerminalProfile:
     power_hold: float = 0.5  # how long a power cycle leaves the supply off
     header_version: str = "310000"  # the ISO 8583 header's application version (6 digits)
     entry_modes: tuple[str, ...] = ENTRY_MODES  # how the terminal takes a card
-    geometry: RobotGeometry | None = None  # the robot section, checked
     print_limits: Mapping[str, float] = field(default_factory=dict)  # receipt.print, as given
 
 

@@ -166,7 +166,6 @@ def open_bench(tmp_path: Path, *, profile: Path = PROFILE, dialect: str | None =
         sim = SimulatedTerminal(model, sim_settings).start()
         closers.append(sim.stop)
         geometry = terminal_profile.geometry
-        assert geometry is not None  # load_profile always checks the robot section
         robot_sim = SimulatedRobot(model, geometry).start()
         closers.append(robot_sim.stop)
         relay_sim = SimulatedPowerRelay(model).start()
