@@ -28,8 +28,11 @@ class ChannelError(StationFault):
 
 def open_serial(url: str, *, baudrate: int = 115200, timeout: float = 0.05,
                 device: str = "device") -> serial.SerialBase:
+    # pyserial's RFC 2217 client refuses any write timeout ("currently not supported"); its
+    # writes go to a TCP socket, which a dead lab host ends with an error instead
+    write_timeout = None if url.startswith("rfc2217://") else 2.0
     try:
-        return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=2.0)
+        return serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, write_timeout=write_timeout)
     except (serial.SerialException, ValueError, OSError) as exc:
         raise ChannelError(
             f"cannot open {device} port {url!r}: {exc}. Check that the device is plugged in and "
