@@ -14,7 +14,9 @@ from devices.terminal.sim.terminal import HANDLERS
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = (REPO / "docs" / "posrig-ecr-1.md").read_text(encoding="utf-8")
-SIM_SOURCES = (REPO / "devices" / "terminal" / "sim").glob("*.py")
+SIM_SOURCES = [*(REPO / "devices" / "terminal" / "sim").glob("*.py"),
+               REPO / "devices" / "terminal" / "dialect.py"]
+DIALECT_SOURCE = (REPO / "devices" / "terminal" / "dialect.py").read_text()
 
 
 def table(heading: str) -> list[list[str]]:
@@ -48,7 +50,8 @@ def test_every_documented_command_has_a_handler_in_the_simulated_terminal():
 
 def test_reasons_documented_are_the_reasons_the_simulator_gives():
     code = "\n".join(p.read_text() for p in SIM_SOURCES)
-    given = set(re.findall(r'Refusal\(\s*"[a-z]+",\s*"([a-z_]+)"', code))
+    given = set(re.findall(r'(?:Refusal|Rejection)\(\s*"[a-z]+",\s*"([a-z_]+)"', code))
+    given |= set(re.findall(r'\breason(?::\s*str)?\s*=\s*"([a-z_]+)"', DIALECT_SOURCE))
     given |= set(re.findall(r'"reason":\s*"([a-z_]+)"', code))
     given |= set(re.findall(r'timeout_reason(?::\s*str)?\s*=\s*"([a-z_]+)"', code))
     documented = {names(row[0])[0]: row[1] for row in table("Reasons")}

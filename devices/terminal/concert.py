@@ -34,6 +34,7 @@ from devices.terminal.link import (
     Received,
     encode_frame,
 )
+from devices.terminal.text import printable
 
 NAME = "concert"
 BAUDRATE = 9600
@@ -185,10 +186,10 @@ class ConcertAnswer:
                    report=report, currency=tail[0:3], private=tail[3:13])
 
 
-def describe(payload: bytes) -> str:
+def describe(payload: bytes, limit: int = 400) -> str:
     """A Concert message as a log line (it carries no secret; card numbers are masked by the
-    event stream)."""
-    return payload.decode("ascii", "replace")
+    event stream), control characters escaped, never longer than ``limit``."""
+    return printable(payload.decode("ascii", "replace"), limit)
 
 
 class ConcertLink(PortReader):

@@ -32,7 +32,7 @@ from devices.terminal.concert import ConcertAnswer, ConcertLink, ConcertRequest
 from devices.terminal.console import Console
 from devices.terminal.dialect import Event, Message, Request, Response
 from devices.terminal.driver import Pending, TerminalDriver, TerminalError
-from devices.terminal.link import LinkTimeout
+from devices.terminal.link import BoundedInbox, LinkTimeout
 from devices.terminal.transport import open_port
 
 #: Console lines that are the terminal's screen: (event, regular expression). The defaults
@@ -60,7 +60,7 @@ class ConcertTerminal(TerminalDriver):
         self.usb_backend = usb_backend
         self.console = console
         self._patterns = [(kind, re.compile(rx)) for kind, rx in prompt_patterns]
-        self._inbox: queue.Queue[bytes | Event] = queue.Queue()
+        self._inbox: queue.Queue[bytes | Event] = BoundedInbox()
         self._outstanding: Request | None = None
         self._known: dict[int, tuple[int, str]] = {}  # trace -> (amount, private) of answers seen
         self.link = self._open()
@@ -115,6 +115,8 @@ class ConcertTerminal(TerminalDriver):
         request = Request(next(self._ids), cmd, dict(args))
         message = ConcertRequest(amount=amount, transaction=_TRANSACTION[cmd],
                                  pos_number=self.pos_number, private=private)
+        self._check_link()
+        self._sent(request)
         self.link.send(message.encode())
         self._outstanding = request
         if self.console is None and cmd != "void":
@@ -171,6 +173,8 @@ class ConcertTerminal(TerminalDriver):
             "trace": report.trace, "batch": report.batch, "private": answer.private}
         if status == "approved" and report.trace is not None:
             self._known[report.trace] = (answer.amount, answer.private)
+            while len(self._known) > 1_000:  # a batch holds fewer; a night's run must not grow it
+                del self._known[next(iter(self._known))]
         return Response(request.id, request.cmd, status, data)
 
     def close(self) -> None:

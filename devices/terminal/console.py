@@ -7,7 +7,14 @@ times out the error carries the tail of the buffer and the path of the full log,
 failed test shows what the terminal was saying instead of only that it said the wrong thing.
 
 Card numbers are masked before anything is buffered, logged or raised: a terminal's debug
-output is not trusted to do it.
+output is not trusted to do it. Nor is it trusted to be text: lines end at LF (CRLF and LFCR
+count as one end), and every other control character -- a lone CR, ESC, NUL, the Unicode
+line separators -- is shown escaped (``\\r``, ``\\x1b``), so what a terminal echoes can never
+start a forged line of its own in the log or in what ``expect`` searches. A line longer than
+``MAX_LINE`` is cut into pieces; ``expect`` searches at most the last ``MAX_BUFFER``
+characters (the log file keeps everything). The capture thread never dies of what arrives or
+of a listener that raises: the error is logged and ``expect`` raises it once as a
+``ConsoleError`` (a station fault).
 """
 
 from __future__ import annotations
@@ -20,12 +27,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from devices import events
 from devices.faults import StationFault, TerminalDefect
 from devices.masking import scrub
+from devices.terminal.link import safe_log
+from devices.terminal.text import printable
 from devices.terminal.transport import open_port
 
 LineListener = Callable[[str], None]
+MAX_LINE = 4_096  # characters; a longer line (or one never ended) is cut here
+MAX_BUFFER = 2 * 1024 * 1024  # characters expect() can search; older text is forgotten
 
 
 class ConsoleTimeout(TerminalDefect):
@@ -57,6 +67,7 @@ class Console:
         self._partial = ""  # a line not yet ended
         self._listeners: list[LineListener] = []
         self._failure: BaseException | None = None
+        self._faults: list[str] = []  # what went wrong in the capture thread, told once
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, name=f"console {station}", daemon=True)
         self._thread.start()
@@ -75,27 +86,67 @@ class Console:
                         self._cond.notify_all()
                 return
             if data:
-                self._take(data.decode("utf-8", "replace"))
+                try:
+                    self._take(data.decode("utf-8", "replace"))
+                except Exception as exc:  # nothing that arrives may end the capture
+                    self._fault("capturing a line failed", exc)
+
+    def _fault(self, what: str, exc: BaseException) -> None:
+        message = f"{what} ({type(exc).__name__}: {printable(str(exc), 300)})"
+        with self._cond:
+            if len(self._faults) < 16:
+                self._faults.append(message)
+            self._cond.notify_all()
+        safe_log(self.source, f"station fault: {self.station} debug console {self.url}: {message}")
+
+    @staticmethod
+    def split(partial: str, text: str) -> tuple[list[str], str]:
+        """Whole lines (control characters escaped, long ones cut) and the unended rest."""
+        text = partial + text
+        *lines, rest = text.replace("\r\n", "\n").replace("\n\r", "\n").split("\n")
+        if rest.endswith("\r"):  # the CR of a CRLF whose LF is still on its way
+            rest, held = rest[:-1], "\r"
+        else:
+            held = ""
+        while len(rest) > MAX_LINE:
+            lines.append(rest[:MAX_LINE])
+            rest = rest[MAX_LINE:]
+        out: list[str] = []
+        for line in lines:
+            line = printable(line)
+            out.extend(line[i:i + MAX_LINE] for i in range(0, max(len(line), 1), MAX_LINE))
+        return out, rest + held
 
     def _take(self, text: str) -> None:
-        text = self._partial + text.replace("\r\n", "\n").replace("\r", "\n")
-        *lines, self._partial = text.split("\n")
+        lines, self._partial = self.split(self._partial, text)
         if not lines:
             return
         lines = [scrub(line) for line in lines]
         stamp = datetime.now().isoformat(timespec="milliseconds")
-        with self.log_path.open("a", encoding="utf-8") as fh:
-            # written line by line and closed: a killed run keeps what it captured
-            fh.writelines(f"{stamp} [{self.station}] {line}\n" for line in lines)
+        try:
+            with self.log_path.open("a", encoding="utf-8") as fh:
+                # written line by line and closed: a killed run keeps what it captured
+                fh.writelines(f"{stamp} [{self.station}] {line}\n" for line in lines)
+        except OSError as exc:  # a full disk loses the file, not the capture
+            self._fault(f"writing {self.log_path} failed", exc)
         with self._cond:
             self._buffer += "".join(f"{line}\n" for line in lines)
+            if len(self._buffer) > MAX_BUFFER:
+                cut = len(self._buffer) - MAX_BUFFER // 2
+                cut = self._buffer.index("\n", cut) + 1 if "\n" in self._buffer[cut:] else cut
+                self._buffer = self._buffer[cut:]
+                self._cursor = max(0, self._cursor - cut)
             listeners = list(self._listeners)
             self._cond.notify_all()
         for line in lines:
             if self.publish:
-                events.log(self.source, line)
+                safe_log(self.source, line)
             for listener in listeners:
-                listener(line)
+                try:
+                    listener(line)
+                except Exception as exc:
+                    self._fault(f"a line listener ({getattr(listener, '__qualname__', listener)}) failed",
+                                exc)
 
     def on_line(self, listener: LineListener) -> None:
         """Call ``listener`` with every line from now on (from the capture thread)."""
@@ -114,10 +165,14 @@ class Console:
             if m is not None:
                 found.append(m)
                 return True
-            return self._failure is not None
+            return self._failure is not None or bool(self._faults)
 
         with self._cond:
             self._cond.wait_for(matched, timeout)
+            if self._faults:
+                raise ConsoleError(f"{self.station}: the debug console {self.url}: "
+                                   f"{self._faults.pop(0)}; the capture went on, lines may be lost. "
+                                   f"Full log: {self.log_path}")
             if found:
                 self._cursor = found[0].end()
                 return found[0]

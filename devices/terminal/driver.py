@@ -8,6 +8,13 @@ insert a card, press the PIN) while the terminal works, waiting for prompts with
 ``TerminalDriver`` holds what every dialect's driver shares (responses and events in
 arrival order, waits that end with the terminal's last words in the error); ``EcrTerminal``
 speaks posrig-ecr/1, ``devices.terminal.concert_driver.ConcertTerminal`` Ingenico Concert.
+
+What the terminal sends is input: a frame that is not the dialect reaches the caller as a
+``DialectError`` (a terminal defect) naming the station, and the next frame is read as
+usual; a fault of the link's reader thread reaches it once as a ``ReaderFault`` (a station
+fault). Nothing the terminal sends can make the driver hold more than ``MAX_EVENTS`` events
+and ``MAX_RESPONSES`` uncollected answers: answers to requests nobody sent (or answered
+twice) are logged and dropped, and the oldest unconsumed events go first.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,9 +30,13 @@ from typing import Any
 from devices import events
 from devices.faults import TerminalDefect
 from devices.terminal import dialect
-from devices.terminal.dialect import Event, Message, Request, Response
-from devices.terminal.link import EcrLink, LinkTimeout
+from devices.terminal.dialect import DialectError, Event, Message, Request, Response
+from devices.terminal.link import EcrLink, LinkTimeout, safe_log
+from devices.terminal.text import printable
 from devices.terminal.transport import open_port
+
+MAX_EVENTS = 256  # events kept for expect_event and in ``received``, each
+MAX_RESPONSES = 256  # answers received and not yet collected; requests awaiting one
 
 
 class TerminalError(TerminalDefect):
@@ -50,10 +61,12 @@ class TerminalDriver:
         self.source = f"{station}/terminal"
         self.response_timeout = response_timeout
         self._ids = itertools.count(1)
-        self._responses: dict[int, Response] = {}
-        self._events: deque[Event] = deque()
+        self._awaited: OrderedDict[int, str] = OrderedDict()  # request id -> cmd, not yet answered
+        self._responses: OrderedDict[int, Response] = OrderedDict()
+        self._events: deque[Event] = deque(maxlen=MAX_EVENTS)
+        self.dropped_events = 0  # events that fell out of ``_events`` unconsumed
         self.history: deque[str] = deque(maxlen=200)  # what the terminal said, for error tails
-        self.received: deque[Event] = deque(maxlen=1000)  # every event, consumed or not
+        self.received: deque[Event] = deque(maxlen=MAX_EVENTS)  # the latest events, consumed or not
 
     def _next_message(self, timeout: float) -> Message:
         """The next message from the terminal; ``LinkTimeout`` when none came in time."""
@@ -70,6 +83,19 @@ class TerminalDriver:
 
     def call(self, cmd: str, timeout: float | None = None, **args: Any) -> Response:
         return self.send(cmd, **args).result(timeout)
+
+    def _sent(self, request: Request) -> None:
+        """Note a request that went out: only its answer will be taken."""
+        self._awaited[request.id] = request.cmd
+        while len(self._awaited) > MAX_RESPONSES:
+            self._awaited.popitem(last=False)
+
+    def _check_link(self) -> None:
+        """Raise, once, a fault the link's reader met since the last call."""
+        link = getattr(self, "link", None)
+        fault = link.take_fault() if link is not None else None
+        if fault is not None:
+            raise fault
 
     # -- events -----------------------------------------------------------------------------
     def expect_event(self, match: Callable[[Event], bool], *, what: str,
@@ -110,11 +136,15 @@ class TerminalDriver:
         return self._responses.pop(request.id)
 
     def _pump(self, deadline: float, what: str) -> None:
+        self._check_link()
         remaining = deadline - time.monotonic()
         try:
             if remaining <= 0:
                 raise LinkTimeout("deadline passed")
             message = self._next_message(remaining)
+        except DialectError as exc:
+            self.history.append(printable(f"unreadable frame: {exc}", 300))
+            raise
         except LinkTimeout:
             tail = "\n  ".join(list(self.history)[-8:]) or "(nothing)"
             raise TerminalError(
@@ -125,10 +155,22 @@ class TerminalDriver:
 
     def _record(self, message: Message) -> None:
         if isinstance(message, Response):
-            self.history.append(f"response {message.cmd} {message.status}")
+            self.history.append(printable(f"response {message.cmd} {message.status}", 300))
+            if self._awaited.pop(message.id, None) is None:
+                safe_log(self.source, printable(
+                    f"dropped an answer to #{message.id} ({message.cmd} {message.status}): no request "
+                    "of this link awaits it (never sent, answered already, or sent before a reopen)", 400))
+                return
             self._responses[message.id] = message
+            while len(self._responses) > MAX_RESPONSES:
+                self._responses.popitem(last=False)
         elif isinstance(message, Event):
-            self.history.append(f"{message.event} {message.data}")
+            self.history.append(printable(f"{message.event} {message.data}", 300))
+            if len(self._events) == self._events.maxlen:
+                self.dropped_events += 1
+                if self.dropped_events in (1, 10, 100, 1000, 10_000, 100_000):
+                    safe_log(self.source, f"{self.dropped_events} event(s) nobody waited for were "
+                                          f"dropped (the oldest first; {MAX_EVENTS} are kept)")
             self._events.append(message)
             self.received.append(message)
         else:
@@ -137,6 +179,19 @@ class TerminalDriver:
 
     def events_seen(self) -> list[Event]:
         return list(self._events)
+
+    def outstanding(self) -> list[str]:
+        """The commands sent whose response has not arrived: a transaction still running."""
+        return list(self._awaited.values())
+
+    def settle_outstanding(self, timeout: float) -> None:
+        """Wait until every command sent has been answered, and drop those answers: the
+        station's restore after a test that left a transaction running (and cancelled it)."""
+        deadline = time.monotonic() + timeout
+        while self._awaited:
+            self._pump(deadline, f"the end of {', '.join(self._awaited.values())} left running")
+        self._responses.clear()
+        self._events.clear()
 
 
 class EcrTerminal(TerminalDriver):
@@ -166,17 +221,26 @@ class EcrTerminal(TerminalDriver):
         if url is not None:
             self.url = url
         self._responses.clear()
+        self._awaited.clear()
         self.link = self._open()
         events.log(self.source, f"link reopened on {self.url}")
         return self
 
     def send(self, cmd: str, **args: Any) -> Pending:
+        self._check_link()
         request = Request(next(self._ids), cmd, dict(args))
+        self._sent(request)
         self.link.send(dialect.encode(request))
         return Pending(self, request)
 
     def _next_message(self, timeout: float) -> Message:
-        return dialect.decode(self.link.receive(timeout))
+        payload = self.link.receive(timeout)
+        try:
+            return dialect.decode(payload)
+        except DialectError as exc:
+            raise DialectError(f"{self.station}: the terminal on {self.url} sent a frame that is "
+                               f"not {dialect.NAME}: {exc}. The frame: {dialect.describe(payload, 200)}",
+                               id=exc.id, cmd=exc.cmd) from None
 
     def close(self) -> None:
         events.log(self.source, "link closed")

@@ -14,14 +14,22 @@ payload into a log line with its secrets (passwords, PINs) hidden.
 ``PortReader`` is the part every byte-framed link shares (a reader thread, the failure it
 saw, muting while the device has no power); the Concert link (``devices.terminal.concert``)
 builds its ENQ/EOT session on it too.
+
+The reader thread takes input from another device, so it never dies of it: whatever goes
+wrong while it handles a frame (a dialect's ``describe``, a log listener that raises) is
+caught, logged, and kept as a ``ReaderFault`` (a station fault) that the driver raises to
+its caller once (``take_fault``); the next frame is read as usual. Frames nobody collects
+wait in a bounded inbox (``INBOX_FRAMES`` / ``INBOX_BYTES``): beyond it the oldest go.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,9 +38,13 @@ import serial
 
 from devices import events
 from devices.faults import StationFault
+from devices.terminal.text import printable
 
 STX, ETX, EOT, ENQ, ACK, NAK = 0x02, 0x03, 0x04, 0x05, 0x06, 0x15
 MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message
+INBOX_FRAMES = 256  # frames received and not yet collected, at most ...
+INBOX_BYTES = 4 * 1024 * 1024  # ... and bytes of them; beyond either the oldest are dropped
+_fallback = logging.getLogger("posrig.terminal.link")
 
 Describe = Callable[[bytes], str]
 
@@ -48,6 +60,50 @@ class NoAck(LinkError):
 
 class LinkTimeout(LinkError):
     """Nothing arrived in time."""
+
+
+class ReaderFault(LinkError):
+    """The link's reader thread hit an error while handling what arrived (a log listener
+    that raised, a bug); it went on reading, and the driver reports it once."""
+
+
+def safe_log(source: str, text: str) -> BaseException | None:
+    """``events.log`` that never raises into a device thread: a listener's exception goes to
+    Python's logging instead, and is returned so the caller can report it."""
+    try:
+        events.log(source, text)
+    except Exception as exc:
+        _fallback.error("%s: a log listener failed (%s: %s) on: %s", source, type(exc).__name__,
+                        exc, printable(text, 300))
+        return exc
+    return None
+
+
+def _size(item: Any) -> int:
+    return len(item) if isinstance(item, bytes | bytearray) else 256
+
+
+class BoundedInbox(queue.Queue):
+    """A queue a reader thread puts into without ever blocking and that never outgrows its
+    budget: when it is full the oldest item is dropped and counted in ``dropped``."""
+
+    def __init__(self, max_items: int = INBOX_FRAMES, max_bytes: int = INBOX_BYTES):
+        super().__init__()
+        self.max_items, self.max_bytes = max_items, max_bytes
+        self.dropped = 0
+        self._bytes = 0
+
+    def _put(self, item: Any) -> None:  # called by Queue.put under its lock
+        self.queue.append(item)
+        self._bytes += _size(item)
+        while len(self.queue) > 1 and (len(self.queue) > self.max_items or self._bytes > self.max_bytes):
+            self._bytes -= _size(self.queue.popleft())
+            self.dropped += 1
+
+    def _get(self) -> Any:
+        item = self.queue.popleft()
+        self._bytes -= _size(item)
+        return item
 
 
 def lrc(payload: bytes) -> int:
@@ -123,7 +179,9 @@ class PortReader:
         self.name = name  # e.g. "station-1 terminal ECR port /dev/pts/4": goes into every error
         self.log_source = log_source or name
         self.describe = describe
-        self._inbox: queue.Queue = inbox if inbox is not None else queue.Queue()
+        self._inbox: queue.Queue = inbox if inbox is not None else BoundedInbox()
+        self._faults: deque[ReaderFault] = deque(maxlen=16)  # reported once each, oldest lost
+        self._next_drop_report = 1
         self._write_lock = threading.Lock()
         self._stop = threading.Event()
         self._failure: BaseException | None = None
@@ -172,11 +230,42 @@ class PortReader:
                 return
             if self._muted:
                 continue
-            for item in self._decoder.feed(data):
-                self._on_received(item)
+            try:
+                items = self._decoder.feed(data)
+            except Exception as exc:  # a decoder bug must not end the reading
+                self._fault("the frame decoder failed", exc)
+                self._decoder = FrameDecoder()
+                continue
+            for item in items:
+                try:
+                    self._on_received(item)
+                except Exception as exc:
+                    self._fault(f"handling a received {item.kind} failed", exc)
+            self._note_drops()
 
     def _on_received(self, item: Received) -> None:
         raise NotImplementedError
+
+    def _fault(self, what: str, exc: BaseException) -> None:
+        fault = ReaderFault(f"{self.name}: {what} ({type(exc).__name__}: {printable(str(exc), 300)}); "
+                            "the reader went on, but what arrived may be lost")
+        self._faults.append(fault)
+        safe_log(self.log_source, f"station fault: {fault}")
+
+    def take_fault(self) -> ReaderFault | None:
+        """The oldest fault the reader met and nobody was told of yet (then forgotten)."""
+        try:
+            return self._faults.popleft()
+        except IndexError:
+            return None
+
+    def _note_drops(self) -> None:
+        dropped = getattr(self._inbox, "dropped", 0)
+        # said at the 1st, 10th, 100th ... drop: a flood must not become a flood of log lines
+        if dropped >= self._next_drop_report:
+            self._next_drop_report = dropped * 10
+            self._log(f"inbox full: {dropped} received frame(s) nobody collected were dropped "
+                      f"(oldest first; at most {INBOX_FRAMES} frames / {INBOX_BYTES} bytes wait)")
 
     def check_alive(self) -> None:
         if self._failure is None:
@@ -210,7 +299,10 @@ class PortReader:
             self._failure = exc
 
     def _log(self, text: str) -> None:
-        events.log(self.log_source, text)
+        error = safe_log(self.log_source, text)
+        if error is not None:
+            self._faults.append(ReaderFault(f"{self.name}: a log listener failed "
+                                            f"({type(error).__name__}: {printable(str(error), 300)})"))
 
     def close(self) -> None:
         self._stop.set()

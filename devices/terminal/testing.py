@@ -129,7 +129,8 @@ class TerminalBench:
         """Restore power and wait for the console to say the terminal is up."""
         self.console.skip_to_end()
         self.relay.on()
-        self.console.expect("READY", timeout=boot_timeout)
+        # anchored: only the terminal's own line says READY, not a value it echoed
+        self.console.expect(r"(?m)^\[[\d. ]+\] READY", timeout=boot_timeout)
         return self.terminal.call("status", timeout=10)
 
     def journal(self, kind: str | None = None) -> list:

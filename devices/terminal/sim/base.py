@@ -32,3 +32,16 @@ class Incoming:
 class Outcome:
     status: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A frame the ECR port could not take as a request: answered at once with ``status`` and
+    ``reason`` (``bad_frame``, ``bad_arguments``, ``duplicate_id``: error; ``not_supported``:
+    refused), echoing the request's ``ref`` (id) and ``cmd`` when they could be read."""
+
+    status: str
+    reason: str
+    message: str
+    cmd: str = "?"
+    ref: Any = 0

@@ -3,7 +3,9 @@
 A real terminal's debug UART runs whether or not anyone listens; bytes nobody reads are
 lost. So writes never block the terminal: when the pty's buffer is full (no rig attached)
 the line is dropped, as a UART drops it. Lines carry the time since power-on, as firmware
-consoles print their uptime; card numbers are masked before they are written.
+consoles print their uptime; card numbers are masked before they are written, and control
+characters escaped (``devices.terminal.text.printable``): an operator id or any other value
+the terminal echoes stays on its own line, so it can never forge one (a ``READY``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 
 from devices.channels import PtyPort
 from devices.masking import scrub
+from devices.terminal.text import printable
 
 
 class DebugConsolePort(PtyPort):
@@ -30,7 +33,7 @@ class DebugConsolePort(PtyPort):
     def line(self, text: str) -> None:
         if self.closed:
             return
-        data = f"[{time.monotonic() - self._since:9.3f}] {scrub(text)}\r\n".encode()
+        data = f"[{time.monotonic() - self._since:9.3f}] {printable(scrub(text), 2_000)}\r\n".encode()
         try:
             with self._write_lock:
                 os.write(self._master, data)

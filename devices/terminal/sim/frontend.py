@@ -7,15 +7,26 @@ and a terminal that logs in and signs in by itself).
 
 The port can be unplugged and plugged back (``unplug``/``replug``), and the faults
 ``corrupt_lrc`` and ``port_vanishes_mid_frame`` act here, on the wire.
+
+The posrig-ecr/1 frontend is where a frame becomes a request, so it answers at once what
+cannot be one (``Rejection``): a frame that is not the dialect (``bad_frame``), arguments that
+are missing, unknown or of the wrong kind (``bad_arguments``), an id already used in this link
+session (``duplicate_id``), a command this terminal does not have (``not_supported``). A *link
+session* begins at power-on, when the ECR port is plugged in, and with a request of id 1 (a
+client counting from the start, unless the request before also had id 1: that is a repeat);
+within it ids must increase, so a request sent twice is never carried out twice.
 """
 
 from __future__ import annotations
 
 import array
 import fcntl
+import os
+import select
 import termios
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from devices import events
@@ -23,11 +34,36 @@ from devices.channels import PtyPort
 from devices.terminal import concert, dialect
 from devices.terminal.dialect import Event, Request, Response
 from devices.terminal.link import EcrLink, LinkError, LinkTimeout, PortReader, encode_frame
-from devices.terminal.sim.base import Incoming, Outcome
+from devices.terminal.sim.base import Incoming, Outcome, Rejection
 from devices.terminal.sim.faults import Faults
+from devices.terminal.text import printable
+
+WRITE_TIMEOUT_S = 2.0  # a driver that reads nothing for this long is a broken link, not a stall
 
 
 class EcrPty(PtyPort):
+    def write(self, data: bytes) -> int:
+        """Write all of ``data``, but give up (OSError) when the driver has read nothing for
+        ``WRITE_TIMEOUT_S``: a terminal is never held by an ECR that stopped reading."""
+        with self._write_lock:
+            view = memoryview(data)
+            deadline = time.monotonic() + WRITE_TIMEOUT_S
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise OSError(f"{self.path}: the ECR read nothing for {WRITE_TIMEOUT_S:g} s")
+                _, ready, _ = select.select([], [self._master], [], remaining)
+                if ready:
+                    flags = fcntl.fcntl(self._master, fcntl.F_GETFL)
+                    fcntl.fcntl(self._master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+                    try:
+                        view = view[os.write(self._master, view):]
+                    except BlockingIOError:
+                        pass
+                    finally:
+                        fcntl.fcntl(self._master, fcntl.F_SETFL, flags)
+        return len(data)
+
     def pending_to_peer(self) -> int:
         """Bytes we wrote that the driver has not read yet (the slave's input queue)."""
         buf = array.array("i", [0])
@@ -46,6 +82,8 @@ class Frontend:
 
     def __init__(self, station: str, faults: Faults, log_source: str):
         self.station, self.faults, self.log_source = station, faults, log_source
+        # where the terminal's own problems with its port are told: its debug console
+        self.console: Callable[[str], None] = lambda text: None
         self._muted = True
         self._plugged = threading.Event()
         self.pty: EcrPty
@@ -59,13 +97,19 @@ class Frontend:
         self.pty = EcrPty()
         self.link = self._make_link(self.pty)
         self.link.mute(self._muted)
+        self.new_session()
         self._plugged.set()
+
+    def new_session(self) -> None:
+        """Power-on or a cable plugged in: a new link session (the posrig frontend's ids)."""
 
     @property
     def url(self) -> str:
         return self.pty.path
 
     def mute(self, muted: bool) -> None:
+        if self._muted and not muted:
+            self.new_session()
         self._muted = muted
         self.link.mute(muted)
 
@@ -87,6 +131,9 @@ class Frontend:
     def receive(self, timeout: float) -> bytes | None:
         if not self._plugged.wait(timeout):
             return None
+        fault = self.link.take_fault()
+        if fault is not None:
+            self.console(f"ECR port fault: {fault}")
         try:
             return self.link.receive(timeout)
         except LinkTimeout:
@@ -108,6 +155,8 @@ class Frontend:
         try:
             self._send(payload, corrupt_lrc=self.faults.fire("corrupt_lrc"))
         except LinkError as exc:
+            # the link broken: the frame is dropped, the debug console says so
+            self.console(f"ECR LINK BROKEN, frame not delivered: {exc}")
             events.log(self.log_source, f"could not deliver a frame: {exc}")
 
     def _send(self, payload: bytes, *, corrupt_lrc: bool) -> None:
@@ -125,11 +174,14 @@ class Frontend:
                                     f"{len(frame)} bytes")
         self.unplug()
 
-    def next_request(self, timeout: float) -> Incoming | None:
+    def next_request(self, timeout: float) -> Incoming | Rejection | None:
         raise NotImplementedError
 
     def reply(self, incoming: Incoming, outcome: Outcome) -> None:
         raise NotImplementedError
+
+    def reject(self, rejection: Rejection) -> None:
+        """Answer a frame that could not be taken as a request."""
 
     def event(self, event: Event) -> None:
         raise NotImplementedError
@@ -151,19 +203,41 @@ class PosrigFrontend(Frontend):
         assert isinstance(self.link, EcrLink)
         self.link.send(payload, corrupt_lrc=corrupt_lrc)
 
-    def next_request(self, timeout: float) -> Incoming | None:
+    def new_session(self) -> None:
+        self._last_id: int | None = None
+
+    def next_request(self, timeout: float) -> Incoming | Rejection | None:
         payload = self.receive(timeout)
         if payload is None:
             return None
         try:
             message = dialect.decode(payload)
         except dialect.DialectError as exc:
-            self.send_frame(dialect.encode(Response(0, "?", "error",
-                                                    {"reason": "bad_frame", "message": str(exc)})))
-            return None
+            return Rejection("error", exc.reason, str(exc), exc.cmd or "?", exc.id or 0)
         if not isinstance(message, Request):
-            return None  # an ECR has nothing else to send a terminal
-        return Incoming(message.cmd, message.args, message.id)
+            kind = "a response" if isinstance(message, Response) else "an event"
+            return Rejection("error", "bad_frame", f"a terminal takes requests only; this frame is {kind}")
+        rid, cmd = message.id, message.cmd
+        if self._last_id is not None and rid <= self._last_id and (rid != 1 or self._last_id == 1):
+            return Rejection("error", "duplicate_id",
+                             f"request id {rid} was used already in this link session (the last "
+                             f"request had id {self._last_id}); ids must increase within a session, "
+                             "and a client that starts again begins at 1", cmd, rid)
+        self._last_id = rid
+        if cmd not in dialect.COMMANDS:
+            return Rejection("refused", "not_supported",
+                             f"this terminal has no command {printable(repr(cmd))}; "
+                             f"{dialect.NAME} commands are {', '.join(dialect.COMMANDS)}", cmd, rid)
+        try:
+            args = dialect.check_args(cmd, message.args, id=rid)
+        except dialect.ArgumentError as exc:
+            return Rejection("error", "bad_arguments", str(exc), cmd, rid)
+        return Incoming(cmd, args, rid)
+
+    def reject(self, rejection: Rejection) -> None:
+        self.send_frame(dialect.encode(Response(
+            rejection.ref, rejection.cmd, rejection.status,
+            {"reason": rejection.reason, "message": rejection.message[:dialect.MAX_STRING]})))
 
     def reply(self, incoming: Incoming, outcome: Outcome) -> None:
         self.send_frame(dialect.encode(Response(incoming.ref, incoming.cmd, outcome.status,
@@ -192,7 +266,7 @@ class ConcertFrontend(Frontend):
         assert isinstance(self.link, concert.ConcertLink)
         self.link.send(payload)  # the LRC fault is a posrig-ecr/1 test aid only
 
-    def next_request(self, timeout: float) -> Incoming | None:
+    def next_request(self, timeout: float) -> Incoming | Rejection | None:
         payload = self.receive(timeout)
         if payload is None:
             return None

@@ -24,7 +24,7 @@ from devices.bench import BenchModel
 from devices.payments.terminal_side import TerminalConfig, TerminalSession
 from devices.terminal.dialect import Event
 from devices.terminal.sim import admin, refund, sale, settle, void
-from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal
+from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal, Rejection
 from devices.terminal.sim.config import SimTerminalConfig
 from devices.terminal.sim.console import DebugConsolePort
 from devices.terminal.sim.faults import Faults
@@ -56,6 +56,7 @@ class SimulatedTerminal:
         self.session = self._new_session()
         self.console_port = DebugConsolePort()
         self.frontend = make_frontend(config.dialect, model.station, self.faults, self.source)
+        self.frontend.console = self.console
         self._epoch = 0  # counts power cuts: work begun before one must not go on after it
         self._req_epoch = 0
         self._in_request = False
@@ -147,21 +148,39 @@ class SimulatedTerminal:
     # -- the request loop ---------------------------------------------------------------------
     def _run(self) -> None:
         while not self._stop.is_set():
-            if self._power_on.is_set():
-                self._power_on.clear()
-                try:
-                    self._boot()
-                except ValueError as exc:  # an unreadable flash: the self-check fails
-                    self.console(f"SELFTEST FLASH FAIL: {exc}")
-                    self.console("HALTED: service required")
-                continue
-            if not self.ram.booted:
-                self._wake.wait(0.2)
-                self._wake.clear()
-                continue
-            incoming = self.frontend.next_request(0.2)
-            if incoming is not None:
-                self._serve(incoming)
+            try:
+                self._step()
+            except Exception as exc:  # nothing that arrives, and no bug, may end the terminal
+                self._internal_error("the request loop", exc)
+                self._stop.wait(0.05)  # a fault that repeats at once must not spin a core
+
+    def _internal_error(self, where: str, exc: BaseException) -> None:
+        try:
+            self.console(f"FATAL {where}: {type(exc).__name__}: {exc}")
+            events.log(self.source, f"internal error in {where}:\n{traceback.format_exc()}")
+        except Exception:  # a listener that raises: the terminal keeps running all the same
+            traceback.print_exc()
+
+    def _step(self) -> None:
+        """One turn of the loop: boot after power-on, or the next request."""
+        if self._power_on.is_set():
+            self._power_on.clear()
+            try:
+                self._boot()
+            except ValueError as exc:  # an unreadable flash: the self-check fails
+                self.console(f"SELFTEST FLASH FAIL: {exc}")
+                self.console("HALTED: service required")
+            return
+        if not self.ram.booted:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            return
+        incoming = self.frontend.next_request(0.2)
+        if isinstance(incoming, Rejection):
+            self.console(f"ECR {incoming.reason} {incoming.cmd}: {incoming.message}")
+            self.frontend.reject(incoming)
+        elif incoming is not None:
+            self._serve(incoming)
 
     def _serve(self, incoming: Incoming) -> None:
         self._req_epoch = self._epoch
@@ -172,9 +191,11 @@ class SimulatedTerminal:
         except PowerLost:
             return
         except Exception as exc:  # a simulator bug must not kill the terminal's thread silently
-            self.console(f"FATAL {incoming.cmd}: {type(exc).__name__}: {exc}")
-            events.log(self.source, f"internal error in {incoming.cmd}:\n{traceback.format_exc()}")
-            outcome = Outcome("error", {"reason": "internal_error", "message": str(exc)})
+            self._internal_error(incoming.cmd, exc)
+            outcome = Outcome("error", {"reason": "internal_error",
+                                        "message": f"{incoming.cmd} failed inside the terminal "
+                                                   f"({type(exc).__name__}); its debug console "
+                                                   "shows where"})
         finally:
             self._in_request = False
         if self._epoch == self._req_epoch and self.model.powered:
@@ -185,7 +206,8 @@ class SimulatedTerminal:
     def _dispatch(self, incoming: Incoming) -> Outcome:
         handler = HANDLERS.get(incoming.cmd)
         if handler is None:
-            return Outcome("refused", {"reason": "not_supported"})
+            return Outcome("refused", {"reason": "not_supported",
+                                       "message": f"this terminal has no command {incoming.cmd!r}"})
         try:
             if self.frontend.self_managed and incoming.cmd in _ONLINE:
                 admin.self_manage(self)
@@ -195,8 +217,6 @@ class SimulatedTerminal:
         except Refusal as refusal:
             self.display(refusal.display)
             return Outcome(refusal.status, {"reason": refusal.reason, **refusal.data})
-        except (KeyError, TypeError, ValueError) as exc:
-            return Outcome("error", {"reason": "bad_arguments", "message": str(exc)})
 
     # -- helpers for the commands -------------------------------------------------------------
     def alive(self) -> None:
