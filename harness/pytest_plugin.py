@@ -65,7 +65,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "station_state(state): the state a test needs")
+    config.addinivalue_line("markers", "station_state(state): the state the station's strategy brings "
+                            "the bench to before the test (off, idle, logged_in, signed_in)")
     config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
     if config.getoption("--lab"):
         from harness.config import ConfigError
@@ -158,6 +159,9 @@ def _on_station(request: pytest.FixtureRequest, lab: Lab, st: Station,
         if st.name not in identities:
             identities[st.name] = flows.identify(st)
         _parameters(identities[st.name])
+        wanted = request.node.get_closest_marker("station_state")
+        if wanted is not None:  # the strategy brings the bench there, from wherever it is
+            st.strategy.transition(wanted.args[0])
         yield st
     finally:
         mark = lab.logs.mark()

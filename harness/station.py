@@ -1,20 +1,19 @@
-"""A station: one bench's drivers together, and the state flows move it through.
+"""A station: one bench's drivers together, and its strategy (harness/strategy.py).
 
-Like a labgrid strategy, a station knows its state (off, powered, logged in, signed in,
-in a transaction) and goes *broken* after an infrastructure failure (a port gone, a
-jammed robot, an unreachable host): a broken station takes no more tests, and the tests
-that wanted it are reported broken, not failed, while other stations go on.
+The strategy knows the station's state (off, booting, idle, logged in, signed in, in a
+transaction) by looking at the bench, brings it to the state a test needs, and latches
+*broken* after a station fault (a port gone, a jammed robot, an unreachable host): a broken
+station takes no more tests, and the tests that wanted it are skipped with the cause,
+while other stations go on.
 """
 
 from __future__ import annotations
 
 import contextlib
-from enum import StrEnum
 from pathlib import Path
 
 from devices.camera import Camera, OpenCvCamera
 from devices.cards import Card
-from devices.faults import StationFault
 from devices.power import PowerRelay
 from devices.power.driver import SerialPowerRelay
 from devices.robot import CardRobot, RobotGeometry
@@ -24,19 +23,7 @@ from devices.terminal.console import Console
 from harness.hostlink import HostLink
 from harness.inventory import StationSpec
 from harness.profiles import TerminalProfile
-
-
-class StationState(StrEnum):
-    OFF = "off"
-    POWERED = "powered"
-    LOGGED_IN = "logged_in"
-    SIGNED_IN = "signed_in"
-    IN_TRANSACTION = "in_transaction"
-    BROKEN = "broken"
-
-
-class StationBroken(StationFault):
-    """The station cannot run tests: an infrastructure failure, not a terminal defect."""
+from harness.strategy import StationBroken, StationState, StationStrategy
 
 
 class Station:
@@ -48,8 +35,7 @@ class Station:
         self.terminal, self.robot, self.host, self.power = terminal, robot, host, power
         self.console = console
         self.camera = camera
-        self.state = StationState.POWERED
-        self.broken_reason: str | None = None
+        self.strategy = StationStrategy(self)
 
     @property
     def name(self) -> str:
@@ -99,14 +85,19 @@ class Station:
     def slot_of(self, card: Card) -> int:
         return self.spec.slot_of(card.card_id)
 
+    @property
+    def state(self) -> StationState:
+        return self.strategy.state
+
+    @property
+    def broken_reason(self) -> str | None:
+        return self.strategy.broken_reason
+
     def mark_broken(self, reason: str) -> None:
-        self.state = StationState.BROKEN
-        self.broken_reason = reason
+        self.strategy.mark_broken(reason)
 
     def check_usable(self) -> None:
-        if self.state is StationState.BROKEN:
-            raise StationBroken(f"{self.name} is broken ({self.broken_reason}); "
-                                "it takes no more tests until the bench is fixed")
+        self.strategy.check_usable()
 
     def close(self) -> None:
         for device in (self.terminal, self.robot, self.power, self.console, self.camera):

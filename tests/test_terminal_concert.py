@@ -179,13 +179,12 @@ def test_the_harness_flows_pass_over_concert(bench):
     from harness.hostlink import HostLink
     from harness.inventory import RobotSpec, StationSpec, TerminalSpec
     from harness.profiles import load_profile
-    from harness.station import Station, StationState
+    from harness.station import Station
 
     spec = StationSpec("bench-t", TerminalSpec(PROFILE, bench.tid, bench.sim.url),
                        RobotSpec("sim://robot"), dict(MAGAZINE))
     station = Station(spec, load_profile(PROFILE), bench.cards, bench.terminal, bench.robot,
                       HostLink(None, bench.host), bench.relay)
-    station.state = StationState.SIGNED_IN  # a Concert terminal signs itself in
     sale = flows.sale(station, 7_700, "cup-debit-chip")
     assert (sale.status, sale.entry, sale.amount) == ("approved", "chip", 7_700)
     void = flows.void(station, sale, "cup-debit-chip")

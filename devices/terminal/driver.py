@@ -184,6 +184,11 @@ class TerminalDriver:
         """The commands sent whose response has not arrived: a transaction still running."""
         return list(self._awaited.values())
 
+    def abandon_outstanding(self) -> None:
+        """Forget the commands still unanswered: the terminal lost its power, and with it
+        every transaction it was running (a late answer would be a terminal defect)."""
+        self._awaited.clear()
+
     def settle_outstanding(self, timeout: float) -> None:
         """Wait until every command sent has been answered, and drop those answers: the
         station's restore after a test that left a transaction running (and cancelled it)."""

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 
 from devices import events
-from devices.faults import describe
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Response
 from devices.terminal.driver import TerminalError
 from devices.terminal.link import NoAck
 from harness.flows.core import FlowError, source
-from harness.station import Station, StationBroken, StationState
+from harness.station import Station, StationBroken
 
 #: What a terminal's debug console says when its power-on ends: up, or halted in the
 #: self-check (docs/posrig-ecr-1.md, the simulated terminal's console).
@@ -30,7 +29,7 @@ def power_off(station: Station) -> None:
     relay = _relay(station)
     with events.step(source(station), "cut the terminal's power"):
         relay.off()
-    station.state = StationState.OFF
+    station.strategy.powered(False)
 
 
 def power_on(station: Station, boot_timeout: float | None = None) -> Response:
@@ -47,6 +46,7 @@ def power_on(station: Station, boot_timeout: float | None = None) -> Response:
         station.console.skip_to_end()  # only what this boot prints counts
     with events.step(source(station), "restore the terminal's power"):
         relay.on()
+    station.strategy.powered(True)
     return _wait_for_boot(station, boot_timeout)
 
 
@@ -60,11 +60,11 @@ def power_cycle(station: Station, hold_s: float | None = None,
         station.console.skip_to_end()
     with events.step(source(station), "power cycle the terminal", hold_s=hold_s):
         relay.cycle(hold_s)
+    station.strategy.powered(True)
     return _wait_for_boot(station, boot_timeout)
 
 
 def _wait_for_boot(station: Station, boot_timeout: float | None) -> Response:
-    station.state = StationState.POWERED
     boot_timeout = station.profile.boot_timeout if boot_timeout is None else boot_timeout
     with events.step(source(station), "wait for the terminal to boot", timeout_s=boot_timeout) as s:
         if station.console is not None:
@@ -103,23 +103,10 @@ def _first_status(station: Station, boot_timeout: float) -> Response:
 
 
 def restore_bench(station: Station) -> None:
-    """Card back in its slot, robot homed, no host behaviour left scripted for the terminal.
-
-    Runs after every test (OpenHTF's teardown: always, once setup began). A failure here is
-    the station's: it is marked broken and takes no more tests.
-    """
-    with events.step(source(station), "restore the bench"):
-        try:
-            station.host.clear_script(station.tid)  # an unused rule must not hit the next test
-            robot = station.robot
-            if not robot.homed:
-                robot.home()
-            if robot.holding is not None:
-                robot.return_card()
-            robot.home()
-        except Exception as exc:
-            station.mark_broken(f"teardown could not restore the bench: {describe(exc)}")
-            raise
+    """No transaction pending, card back in its slot, robot homed, no host behaviour left
+    scripted: the station's strategy restores it (harness/strategy.py). Runs after every
+    test (OpenHTF's teardown: always, once setup began); a failure here is the station's."""
+    station.strategy.restore()
 
 
 def check_cards_home(station: Station) -> None:

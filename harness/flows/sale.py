@@ -21,7 +21,7 @@ from harness.flows.core import (
     source,
 )
 from harness.flows.receipt import tray_before
-from harness.station import Station, StationBroken, StationState
+from harness.station import Station, StationBroken
 
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto
 #: the antenna.
@@ -136,7 +136,6 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
         if isinstance(step, Response):
             return TransactionResult.from_response(cmd, fen, step, tray=tray)
         prompts = [_prompt_name(step)]
-        station.state = StationState.IN_TRANSACTION
         try:
             with events.step(src, f"present card ({entry})", card=card.masked_pan, slot=slot):
                 station.robot.pick(slot)
@@ -148,8 +147,6 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
             if station.robot.holding is not None:
                 with events.step(src, "remove card and return it", slot=slot):
                     station.robot.return_card()
-            if station.state is StationState.IN_TRANSACTION:
-                station.state = StationState.SIGNED_IN
         if response is None:
             return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
                                      prompts=tuple(prompts))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from devices import events
 from devices.terminal.dialect import Response
-from harness.flows.core import FlowError, call, source
+from harness.flows.core import call, source
 from harness.station import Station, StationState
 
 
@@ -31,8 +31,6 @@ def login(station: Station, operator: str | None = None, password: str | None = 
     with events.step(source(station), "operator login", operator=operator, password="****") as s:
         response = call(station, "login", operator=operator, password=password)
         s.result = f"{response.status} {response.data.get('reason') or ''}".strip()
-    if response.ok:
-        station.state = StationState.LOGGED_IN
     return response
 
 
@@ -40,15 +38,11 @@ def sign_in(station: Station, *, log_in: bool = True) -> SignInResult:
     """Operator login (if needed, unless ``log_in`` is false), then sign-in with the
     working-key exchange."""
     station.check_usable()
-    if log_in and station.state not in (StationState.LOGGED_IN, StationState.SIGNED_IN):
-        response = login(station)
-        if not response.ok:
-            raise FlowError(f"{station.name}: operator login refused: {response.data}")
+    if log_in:
+        station.strategy.transition(StationState.LOGGED_IN)
     with events.step(source(station), "sign in (key exchange)", tid=station.tid) as s:
         response = call(station, "signin")
         s.result = f"{response.status} batch={response.data.get('batch')} rc={response.data.get('rc')}"
-    if response.ok:
-        station.state = StationState.SIGNED_IN
     d = response.data
     return SignInResult(response.status, d.get("batch"), d.get("reason"), d.get("rc"), d.get("key_mode"))
 

@@ -1,0 +1,62 @@
+"""The station as a strategy: it reaches a state from any other, restores the bench after a
+test that left a transaction running, and latches broken after a station fault."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.robot import RobotError
+from devices.robot.sim import Fault
+from harness import flows
+from harness.strategy import StationBroken, StationState
+
+
+def test_signed_in_is_reached_from_a_terminal_without_power(station):
+    flows.power_off(station)
+    assert station.state is StationState.OFF
+    station.strategy.transition("signed_in")
+    data = flows.status(station).data
+    assert data["powered"] and data["logged_in"] and data["signed_in"]
+    assert station.strategy.observe() is StationState.SIGNED_IN
+
+
+def test_going_down_the_ladder_restarts_the_terminal(station):
+    station.strategy.transition(StationState.SIGNED_IN)
+    station.strategy.transition(StationState.IDLE)
+    data = flows.status(station).data
+    assert not data["logged_in"] and not data["signed_in"]
+
+
+@pytest.mark.station_state("signed_in")
+def test_the_marker_asks_the_strategy_for_the_state(station):
+    assert flows.status(station).data["signed_in"] is True
+
+
+def test_restore_ends_a_sale_left_waiting_for_a_card(station):
+    station.strategy.transition(StationState.SIGNED_IN)
+    pending = station.terminal.send("sale", amount=1_000)
+    station.terminal.expect_prompt("insert_card", timeout=10)
+    assert station.state is StationState.IN_TRANSACTION
+    station.strategy.restore()
+    assert station.state is not StationState.IN_TRANSACTION
+    assert station.terminal.outstanding() == []
+    del pending
+    sale = flows.sale(station, 1_100, "cup-debit-chip")  # the terminal takes the next one
+    assert sale.approved, sale
+
+
+def test_a_station_fault_latches_broken_with_its_cause(station, lab):
+    station.strategy.transition(StationState.SIGNED_IN)
+    lab.virtual.stations[station.name].robot.inject(Fault.JAM)  # the robot's next move stops
+    try:
+        with pytest.raises(RobotError), station.strategy.guard():
+            flows.sale(station, 1_000, "cup-debit-chip")
+        assert station.state is StationState.BROKEN
+        cause = station.broken_reason
+        assert cause.startswith("RobotError")
+        with pytest.raises(StationBroken, match="RobotError"):
+            station.strategy.transition("signed_in")
+        station.mark_broken("a later error")  # the first cause stays: later ones follow from it
+        assert station.broken_reason == cause
+    finally:
+        station.strategy.broken_reason = None  # mended: the lab's station outlives this test
