@@ -159,6 +159,7 @@ def _on_station(request: pytest.FixtureRequest, lab: Lab, st: Station,
         if st.name not in identities:
             identities[st.name] = flows.identify(st)
         _parameters(identities[st.name])
+        allure.dynamic.parameter("slip checked by", flows.slip_check_method(st), excluded=True)
         wanted = request.node.get_closest_marker("station_state")
         if wanted is not None:  # the strategy brings the bench there, from wherever it is
             st.strategy.transition(wanted.args[0])

@@ -38,7 +38,7 @@ HOST_KEYS = ("tpdu", "header_version", "key_mode", "mac", "merchant_id", "mercha
 OPERATOR_KEYS = ("id", "password")
 CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount")
 POWER_KEYS = ("boot_timeout_s", "hold_s")
-RECEIPT_KEYS = ("template", "print")
+RECEIPT_KEYS = ("template", "print", "require_camera")
 CAMERA_KEYS = ("level",)
 
 Resolver = Callable[[str, Path], Path]
@@ -76,6 +76,9 @@ class TerminalProfile:
     header_version: str = "310000"  # the ISO 8583 header's application version (6 digits)
     entry_modes: tuple[str, ...] = ENTRY_MODES  # how the terminal takes a card
     print_limits: Mapping[str, float] = field(default_factory=dict)  # receipt.print, as given
+    #: receipt.require_camera: a slip that cannot be read by camera (no camera over the tray)
+    #: is a station fault, never checked from the lines the terminal reports instead
+    require_camera: bool = False
 
 
 def default_resolve(name: str, beside: Path) -> Path:
@@ -131,6 +134,7 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         boot_timeout=_positive(power, "boot_timeout_s", 30.0),
         power_hold=_positive(power, "hold_s", 0.5),
         print_limits=_print_limits(receipt),
+        require_camera=receipt.bool("require_camera", False),
     )
 
 

@@ -22,6 +22,7 @@ from harness.flows.receipt import (
     inspect_receipt,
     read_slip,
     reprint,
+    slip_check_method,
 )
 from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
@@ -58,6 +59,7 @@ __all__ = [
     "sale_cut_by_power",
     "settle",
     "sign_in",
+    "slip_check_method",
     "status",
     "void",
 ]

@@ -12,6 +12,7 @@ word; a real bench should have a camera.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,7 @@ from harness.receipts import (
 )
 from harness.receipts.reported import disagreements, fields_of
 from harness.receipts.settlement import SettlementReport
-from harness.station import Station
+from harness.station import Station, StationBroken
 
 #: How long a slip may take to drop onto the tray and come to rest after the answer.
 SLIP_SETTLE_S = 10.0
@@ -80,6 +81,7 @@ def check_receipt(station: Station, result: TransactionResult, reprint: Reprint 
                         f"trace {result.trace} ({result.status})")
     what = f"{'reprinted ' if reprint else ''}{result.kind} slip of trace {result.trace}"
     if getattr(station, "camera", None) is None:
+        _without_camera(station, what)
         lines = reprint.receipt if reprint else (result.receipt or result.raw.get("decline_receipt", ()))
         witnesses = _witnesses(station, result, reprint, clock_offset_s)
         return _check_reported(station, _reader(station), witnesses, tuple(lines), what)
@@ -113,9 +115,39 @@ def check_settlement_slip(station: Station, settled: Settlement, *,
     reader = _reader(station, settlement=True)
     what = f"settlement slip of batch {report.batch}"
     if getattr(station, "camera", None) is None:
+        _without_camera(station, what)
         return _check_reported(station, reader, witnesses, tuple(settled.data.get("receipt", ())), what)
     return _accepted(station, _inspect(station, reader, witnesses, settled.tray,
                                        "check the settlement slip by camera", batch=report.batch), what)
+
+
+#: Set (to 1) by ``posrig run --strict``: no slip is checked from the lines the terminal
+#: reports; a station without a camera over the tray cannot run a slip check at all.
+STRICT_ENV = "POSRIG_STRICT"
+
+
+def slip_check_method(station: Station) -> str:
+    """How this station's slips are checked, as each test shows it (a parameter)."""
+    if getattr(station, "camera", None) is not None:
+        return "camera"
+    return "none (strict)" if _strict(station) else "reported lines"
+
+
+def _strict(station: Station) -> bool:
+    return station.profile.require_camera or os.environ.get(STRICT_ENV, "") not in ("", "0")
+
+
+def _without_camera(station: Station, what: str) -> None:
+    """The weaker check says so on the test; in strict mode it is not made at all."""
+    if _strict(station):
+        raise StationBroken(
+            f"{station.name}: the {what} must be read by camera (strict: `posrig run --strict` or "
+            "the profile's receipt.require_camera) and the station has no camera over the tray; "
+            "name one under `camera:` in the inventory")
+    with events.step(source(station), f"WARNING: the {what} is checked from the lines the terminal "
+                     "reports, not by camera") as s:
+        s.result = ("no camera over the tray: a slip printed wrong but reported right would pass; "
+                    "`posrig run --strict` refuses such checks")
 
 
 def _witnesses(station: Station, result: TransactionResult, reprint: Reprint | None,

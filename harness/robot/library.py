@@ -21,6 +21,7 @@ from robot.libraries.BuiltIn import BuiltIn
 from robotlibcore import DynamicCore
 
 from devices.faults import Verdict
+from harness import flows
 from harness.report_files import rig_environment, update_environment
 from harness.robot import allure_bridge
 from harness.robot.keywords import CardKeywords, HostKeywords, ReceiptKeywords, StationKeywords
@@ -93,6 +94,7 @@ class PosrigLibrary(DynamicCore):
             for name, value in (("terminal model", identity.model), ("firmware", identity.firmware),
                                 ("serial", identity.serial)):
                 allure.dynamic.parameter(name, value, excluded=True)
+            allure.dynamic.parameter("slip checked by", flows.slip_check_method(st), excluded=True)
 
     def _end_test(self, data: Any, result: Any) -> None:
         if self._verdict is not None and not result.passed and not result.skipped:
