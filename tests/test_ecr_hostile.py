@@ -245,3 +245,22 @@ def test_a_terminal_whose_ecr_stops_reading_is_not_held():
             pty.write(b"x" * 4 * 1024 * 1024)
     finally:
         pty.close()
+
+
+def test_the_quick_fuzz_finds_no_dead_thread_hang_or_crash():
+    """bench/fuzz_ecr.py --quick: a few thousand frames each way through the real pty."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "fuzz_ecr.py"
+    run = subprocess.run([sys.executable, str(script), "--quick"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    figures = json.loads(run.stdout.strip().splitlines()[-1])
+    assert figures["terminal_frames"] >= 2_000 and figures["driver_frames"] >= 2_000
+    for key in ("terminal_dead_threads", "terminal_hangs", "terminal_unanswered",
+                "terminal_status_failures", "driver_dead_threads", "driver_crashes", "driver_hangs",
+                "driver_status_failures", "log_lines_raw_control"):
+        assert figures[key] == 0, (key, figures)
+    assert figures["driver_terminal_defects"] > 0, "the hostile terminal was not hostile"

@@ -120,7 +120,8 @@ def encode_frame(payload: bytes) -> bytes:
 
 
 def utf8_text(payload: bytes) -> str:
-    return payload.decode("utf-8", "replace")
+    """A payload as a log line when no dialect says better: control characters escaped, cut."""
+    return printable(payload[:8_000].decode("utf-8", "replace"), 2_000)
 
 
 @dataclass(frozen=True)
