@@ -91,6 +91,7 @@ class Coordinator:
         from labgrid.remote.client import ClientSession, ServerError
 
         session = ClientSession(self.address, asyncio.get_running_loop())
+        await _own_connection(session)
         try:
             await session.start()
         except ServerError as exc:
@@ -268,6 +269,22 @@ class Coordinator:
         pb = self._pb()
         with contextlib.suppress(PlaceBusy):  # already gone (expired and removed)
             self._run(self._rpc("CancelReservation", pb.CancelReservationRequest(token=token)))
+
+
+async def _own_connection(session: Any) -> None:
+    """Give the session a TCP connection of its own. gRPC shares one connection between
+    channels of a process with the same target and options, and the coordinator tells its
+    clients apart by that connection's address: a second session in the process (a test
+    beside the rig, a status check during a run) would be taken for the first."""
+    import grpc
+    from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
+
+    await session.channel.close()  # nothing was sent on it yet
+    session.channel = grpc.aio.insecure_channel(target=session.address, options=[
+        ("grpc.keepalive_time_ms", 7500), ("grpc.keepalive_timeout_ms", 10000),
+        ("grpc.http2.ping_timeout_ms", 10000), ("grpc.http2.max_pings_without_data", 0),
+        ("grpc.use_local_subchannel_pool", 1)])
+    session.stub = labgrid_coordinator_pb2_grpc.CoordinatorStub(session.channel)
 
 
 def _place_view(place: Any) -> PlaceView:

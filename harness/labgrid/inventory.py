@@ -73,7 +73,7 @@ def place_station(st: Node, here: Path) -> StationSpec:
             profile = resolve(term.str("profile"), here)
             if not profile.exists():
                 raise term.error("profile", "a terminal profile file that exists", str(profile))
-        tid = term.str("tid", "", pattern=r"\d{8}", expected="an 8-digit terminal id") or ""
+        tid = term.str("tid", None, pattern=r"\d{8}", expected="an 8-digit terminal id") or ""
     magazine: dict[int, str] = {}
     if st.has("magazine"):
         magazine_node = st.node("magazine")
