@@ -36,7 +36,7 @@ ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
 HOST_KEYS = ("tpdu", "header_version", "key_mode", "mac", "merchant_id", "merchant_name",
              "host_timeout_s")
 OPERATOR_KEYS = ("id", "password")
-CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount")
+CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount", "card_timeout_s", "pin_timeout_s")
 POWER_KEYS = ("boot_timeout_s", "hold_s")
 RECEIPT_KEYS = ("template", "print", "require_camera")
 CAMERA_KEYS = ("level",)
@@ -79,6 +79,10 @@ class TerminalProfile:
     #: receipt.require_camera: a slip that cannot be read by camera (no camera over the tray)
     #: is a station fault, never checked from the lines the terminal reports instead
     require_camera: bool = False
+    #: capabilities.card_timeout_s / pin_timeout_s: how long the terminal waits for a card,
+    #: and for a PIN or supervisor password ended by ENTER (docs/posrig-ecr-1.md)
+    card_timeout: float = 30.0
+    pin_timeout: float = 30.0
 
 
 def default_resolve(name: str, beside: Path) -> Path:
@@ -135,6 +139,8 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         power_hold=_positive(power, "hold_s", 0.5),
         print_limits=_print_limits(receipt),
         require_camera=receipt.bool("require_camera", False),
+        card_timeout=_positive(caps, "card_timeout_s", 30.0),
+        pin_timeout=_positive(caps, "pin_timeout_s", 30.0),
     )
 
 
@@ -174,6 +180,7 @@ def sim_config(profile: TerminalProfile, *, tid: str, tmk: bytes, host: tuple[st
         operator_password=profile.operator_password,
         supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
         max_amount=profile.max_amount, host_timeout=profile.host_timeout,
+        card_timeout=profile.card_timeout, pin_timeout=profile.pin_timeout,
         receipt_template=profile.receipt_template, settlement_template=profile.settlement_template,
         dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware)
     settings.update(overrides)
