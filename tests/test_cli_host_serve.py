@@ -40,3 +40,30 @@ def test_host_serve_signs_in_sells_and_logs_masked(tmp_path, workers):
     assert card.masked_pan in out, "the sale's decoded exchange was not logged"
     assert card.pan not in out + err
     assert (tmp_path / "host-journal.sqlite").exists()
+    # A clean stop leaves the journal alone: no -wal/-shm beside it, no lock, no socket.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["host-journal.sqlite"]
+
+
+def serve(tmp_path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "host", "serve", "--listen", f"tcp://127.0.0.1:{port}",
+         "--workdir", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_a_second_host_on_the_same_workdir_refuses_naming_the_first(tmp_path):
+    first = serve(tmp_path, free_port())
+    try:
+        assert "acquirer host on" in first.stderr.readline()
+        assert "listening" in first.stdout.readline()
+        second = serve(tmp_path, free_port())
+        _, err = second.communicate(timeout=20)
+        assert second.returncode == 1
+        assert f"pid {first.pid}" in err and str(tmp_path / "host-control.sock") in err, err
+        assert "another work directory" in err
+        # the first host still owns its control socket and answers through it
+        from devices.host.control import HostControl
+        assert HostControl(tmp_path / "host-control.sock").status()["signed_in"] == []
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=20)
+    assert first.returncode == 0

@@ -14,10 +14,12 @@ from devices.host.config import (
     load_terminal_keys,
 )
 from devices.host.journal import Journal, JournalEntry, JournalError
+from devices.host.lock import HostBusyError
 from devices.host.server import AcquirerHost, HostError
 
 __all__ = [
     "AcquirerHost",
+    "HostBusyError",
     "HostConfig",
     "HostConfigError",
     "HostError",

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import socket
+import struct
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,12 +38,34 @@ class ControlError(StationFault):
 
 
 async def start_control(host: AcquirerHost, path: Path) -> asyncio.AbstractServer:
+    holder = _listening(path)
+    if holder is not None:
+        raise ControlError(f"control socket {path} is served by another host (pid {holder}); "
+                           "stop it first, or give this host another control socket")
     with contextlib.suppress(FileNotFoundError):
         path.unlink()  # a socket left by a host that died
     server = await asyncio.start_unix_server(
         lambda r, w: _serve(host, r, w), path=str(path), limit=MAX_LINE)
     os.chmod(path, 0o600)
     return server
+
+
+def _listening(path: Path) -> int | str | None:
+    """The PID of the process serving the socket at ``path`` (``"?"`` when the kernel does
+    not say), or None when nothing answers there."""
+    if not path.exists():
+        return None
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(1.0)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return None  # a socket file left by a host that died
+        try:
+            cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            return int(struct.unpack("3i", cred)[0])
+        except (OSError, AttributeError):
+            return "?"
 
 
 async def _serve(host: AcquirerHost, reader: asyncio.StreamReader,

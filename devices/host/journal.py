@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields, replace
 from itertools import groupby
 from operator import itemgetter
@@ -23,8 +23,11 @@ from typing import Any
 from devices.faults import StationFault
 from devices.payments.settlement import SideTotals, Totals
 
+# Row ids are given by the writer (one counter, shared by a host's workers), so the id
+# needs no AUTOINCREMENT: that kept a sqlite_sequence page rewritten by every commit, a
+# third of the WAL. A journal file an older host created keeps its declaration.
 _COLUMNS = (
-    ("id", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+    ("id", "INTEGER PRIMARY KEY"),
     ("at", "TEXT NOT NULL"),
     ("tid", "TEXT"),
     ("mid", "TEXT"),
@@ -53,6 +56,11 @@ _COLUMN_SET = frozenset(_NAMES[1:])
 
 #: Seconds between a checkpoint thread's WAL checkpoints.
 CHECKPOINT_PERIOD = 0.25
+#: WAL bytes beyond which the checkpoint thread copies the WAL back and truncates it, with
+#: writers held off for that moment: a passive checkpoint under steady writes never lets
+#: the WAL start over, so it grew without bound (1.1 GB beside a 117 MB journal). Also the
+#: size SQLite trims the WAL to when it does start over (``journal_size_limit``).
+WAL_LIMIT = 4 * 1024 * 1024
 
 
 class JournalError(StationFault):
@@ -113,7 +121,14 @@ class Journal:
         self.path = path
         self._share = share
         self._lock = threading.Lock()
+        #: What writers of this file hold while they commit; a truncating checkpoint holds
+        #: it too (a host's workers share one: the parent sets it to theirs).
+        self.writers_lock: Any = share.write_lock if share is not None else self._lock
         self._stop_checkpoints = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        self._closed = False
+        #: The largest WAL seen by the checkpoint thread, in bytes (benches report it).
+        self.wal_max = 0
         self._pending: list[tuple[str, tuple[Any, ...]]] = []
         #: Write-behind: when set, ``record`` queues the row and calls this once per batch
         #: (the host schedules :meth:`flush` for the end of its loop iteration), so rows
@@ -133,6 +148,7 @@ class Journal:
             # fsync per commit (a power cut may lose the last rows, never corrupt the file).
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             if checkpoint != "auto":
                 # A checkpoint copies up to 4 MB back into the file: done by the commit
                 # that crosses the mark, it stalled that answer and every one behind it
@@ -149,23 +165,56 @@ class Journal:
                         f"VALUES ({', '.join('?' for _ in _NAMES)})")
         self._next_id = self.last_id() + 1
         if path and checkpoint == "thread":
-            threading.Thread(target=self._checkpoints, args=(Path(path),), daemon=True,
-                             name="journal-checkpoints").start()
+            self._checkpointer = threading.Thread(
+                target=self._checkpoints, args=(Path(path),), daemon=True,
+                name="journal-checkpoints")
+            self._checkpointer.start()
 
     def _checkpoints(self, path: Path) -> None:
         """PASSIVE checkpoints on a connection of their own: writers are never blocked, and
-        SQLite runs them without the GIL, so the host's loop goes on meanwhile."""
+        SQLite runs them without the GIL, so the host's loop goes on meanwhile. A WAL past
+        :data:`WAL_LIMIT` is checkpointed and truncated with the writers held off (a few
+        milliseconds): that is what bounds it under any load."""
+        wal = Path(f"{path}-wal")
         db = sqlite3.connect(str(path), check_same_thread=False)
         try:
             while not self._stop_checkpoints.wait(CHECKPOINT_PERIOD):
-                db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                try:
+                    size = wal.stat().st_size
+                except OSError:
+                    size = 0
+                self.wal_max = max(self.wal_max, size)
+                if size > WAL_LIMIT:
+                    with self.writers_lock:
+                        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                else:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error:
             pass  # the file went away with its host; nothing left to copy
         finally:
             db.close()
 
     def last_id(self) -> int:
-        return int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The connection to read from, with what is queued written first. A closed file
+        journal is read through a connection opened for the read and closed after it, so
+        a stopped host's journal stays readable and leaves no -wal/-shm file behind."""
+        with self._lock:
+            if not self._closed:
+                self._flush_locked()
+                yield self._db
+                return
+            if self.path is None:
+                raise JournalError("this in-memory journal was closed: its rows are gone")
+            db = sqlite3.connect(str(self.path), check_same_thread=False)
+            try:
+                yield db
+            finally:
+                db.close()
 
     @classmethod
     def open(cls, path: Path | str) -> Journal:
@@ -211,6 +260,9 @@ class Journal:
     def _flush_locked(self) -> None:
         if not self._pending:
             return
+        if self._closed:
+            raise JournalError(f"journal {self.path} is closed: {len(self._pending)} row(s) "
+                               "written after its host stopped were not kept")
         ops, self._pending = self._pending, []
         with self._share.write_lock if self._share is not None else contextlib.nullcontext():
             self._db.execute("BEGIN IMMEDIATE")
@@ -232,9 +284,8 @@ class Journal:
         sql = f"SELECT {', '.join(_NAMES)} FROM journal"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        with self._lock:
-            self._flush_locked()
-            rows = self._db.execute(sql + " ORDER BY id", args).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql + " ORDER BY id", args).fetchall()
         return [JournalEntry(*row) for row in rows]
 
     def other_terminal_of(self, rrn: str, tid: str) -> str | None:
@@ -243,9 +294,8 @@ class Journal:
         has everyone's. Only asked when a void finds no original, so no index is kept."""
         sql = ("SELECT tid FROM journal WHERE rrn = ? AND tid != ? AND rc = '00' AND kind IN "
                "('sale', 'void') LIMIT 1")
-        with self._lock:
-            self._flush_locked()
-            row = self._db.execute(sql, (rrn, tid)).fetchone()
+        with self._reading() as db:
+            row = db.execute(sql, (rrn, tid)).fetchone()
         return row[0] if row else None
 
     def approved_sale(self, tid: str, rrn: str) -> JournalEntry | None:
@@ -253,18 +303,16 @@ class Journal:
         reversed: what a refund may give money back for."""
         sql = (f"SELECT {', '.join(_NAMES)} FROM journal WHERE tid = ? AND kind = 'sale' AND "
                "rc = '00' AND rrn = ? AND state = 'approved' ORDER BY id DESC LIMIT 1")
-        with self._lock:
-            self._flush_locked()
-            row = self._db.execute(sql, (tid, rrn)).fetchone()
+        with self._reading() as db:
+            row = db.execute(sql, (tid, rrn)).fetchone()
         return JournalEntry(*row) if row else None
 
     def refunded(self, tid: str, rrn: str) -> int:
         """Fen ``tid``'s approved refunds have given back for the sale ``rrn``."""
         sql = ("SELECT COALESCE(SUM(amount), 0) FROM journal WHERE tid = ? AND kind = 'refund' "
                "AND rc = '00' AND state = 'approved' AND orig_rrn = ?")
-        with self._lock:
-            self._flush_locked()
-            return int(self._db.execute(sql, (tid, rrn)).fetchone()[0])
+        with self._reading() as db:
+            return int(db.execute(sql, (tid, rrn)).fetchone()[0])
 
     def totals(self, tid: str, batch: str) -> Totals:
         """A batch's totals read off the journal alone (settlement's rule: debit = approved
@@ -273,9 +321,8 @@ class Journal:
                "batch = ? AND rc = '00' AND ((kind = 'sale' AND state IN ('approved', "
                "'voided')) OR (kind IN ('void', 'refund') AND state = 'approved')) "
                "GROUP BY kind, scheme")
-        with self._lock:
-            self._flush_locked()
-            rows = self._db.execute(sql, (tid, batch)).fetchall()
+        with self._reading() as db:
+            rows = db.execute(sql, (tid, batch)).fetchall()
         sides = {True: SideTotals(), False: SideTotals()}
         for kind, scheme, amount, count in rows:
             side = sides[scheme == "CUP"]
@@ -291,9 +338,18 @@ class Journal:
     def stop_checkpoints(self) -> None:
         """End the checkpoint thread (a stopped host's journal stays readable)."""
         self._stop_checkpoints.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join()
+            self._checkpointer = None
 
     def close(self) -> None:
-        self._stop_checkpoints.set()
+        """Write what is queued and close. A file journal stays readable (each read opens
+        the file for its length); the last connection to close removes the -wal and -shm
+        files, so a cleanly stopped host leaves only the journal."""
+        self.stop_checkpoints()
         with self._lock:
+            if self._closed:
+                return
             self._flush_locked()
+            self._closed = True
             self._db.close()

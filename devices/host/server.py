@@ -43,6 +43,7 @@ from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome
 from devices.host.journal import Journal
+from devices.host.lock import HostLock
 from devices.host.workers import MAX_HANDOFF, READ_SIZE, Partition, WorkerPool
 from devices.masking import scrub
 from devices.payments import framing
@@ -68,19 +69,24 @@ class AcquirerHost:
         self.config = config
         self.partition = partition
         self.pool: WorkerPool | None = None
+        self.port: int | None = None
         self.core: HostCore | None
+        # One host per journal file: taken before the journal is opened (lock.py).
+        self._lock: HostLock | None = None
+        if core is None and config.journal_path is not None:
+            self._lock = HostLock.take(Path(config.journal_path), self._about())
         if core is not None:
             self.journal, self.core = core.journal, core
             self.script: Any = core.script
         elif config.workers > 1:
             self.journal, self.core = Journal(config.journal_path, checkpoint="thread"), None
             self.pool = WorkerPool(config, self.journal)
+            self.journal.writers_lock = self.pool.shared.journal.write_lock
             self.script = self.pool.script
         else:
             self.journal = Journal(config.journal_path, checkpoint="thread")
             self.core = HostCore(config, self.journal)
             self.script = self.core.script
-        self.port: int | None = None
         self._server: asyncio.Server | None = None
         self._control: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -96,9 +102,21 @@ class AcquirerHost:
         return f"AcquirerHost({self.config.listen[0]}:{self.port}, " \
                f"{len(self.config.terminals)} terminals)"
 
+    def _about(self) -> dict[str, Any]:
+        host, port = self.config.listen
+        return {"listen": f"{host}:{self.port if self.port is not None else port}",
+                "control": str(self.config.control_path or "") or None}
+
     # -- running ----------------------------------------------------------------------------
     async def start(self) -> int:
         """Listen in the running loop; returns the bound port."""
+        try:
+            return await self._start()
+        except BaseException:
+            await self._shutdown()  # whatever did start stops; the journal's lock is released
+            raise
+
+    async def _start(self) -> int:
         host, port = self.config.listen
         loop = self._loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
@@ -115,6 +133,8 @@ class AcquirerHost:
                 self.partition.listen(loop, self._adopt)
         if self.config.control_path is not None:
             self._control = await start_control(self, self.config.control_path)
+        if self._lock is not None:
+            self._lock.describe(self._about())
         events.log("host", f"acquirer host listening on {host}:{self.port}"
                    + (f", control at {self.config.control_path}" if self._control else ""))
         return self.port
@@ -149,8 +169,19 @@ class AcquirerHost:
         if self.core is not None:
             self.core.refusals.flush()
         self.journal.on_pending = None
-        self.journal.flush()
-        self.journal.stop_checkpoints()
+        self._release()
+
+    def _release(self) -> None:
+        """Journal written and closed (a file journal leaves no -wal/-shm; it stays
+        readable, see Journal.close), then the journal's lock released."""
+        if self.journal.path is not None:
+            self.journal.close()
+        else:
+            self.journal.flush()
+            self.journal.stop_checkpoints()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def signed_in(self) -> list[str]:
         """TIDs that hold working keys now."""

@@ -29,9 +29,11 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import queue
 import signal
 import socket
 import threading
+import time
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
 from typing import Any
@@ -176,6 +178,7 @@ class WorkerPool:
         self.procs: list[Any] = []
         self._reserve: socket.socket | None = None
         self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
 
     def start(self, timeout: float = 60.0) -> int:
         """Start the workers; returns the port once every one of them listens."""
@@ -209,8 +212,24 @@ class WorkerPool:
             for sock in sockets.values():
                 sock.close()
         problems = []
-        for _ in range(n):
-            index, answer = ready.get(timeout=timeout)
+        waiting, procs = set(range(n)), list(self.procs)
+        deadline = time.monotonic() + timeout
+        while waiting and not problems:
+            # Not one blocking get: a worker killed while starting (Ctrl-C reaches the whole
+            # process group) never answers, and stop() must not wait behind this minute.
+            try:
+                index, answer = ready.get(timeout=0.1)
+            except queue.Empty:
+                if self._stopping.is_set():
+                    problems.append("the host was stopped while its workers started")
+                for i in sorted(waiting):
+                    if procs[i].exitcode is not None:
+                        problems.append(f"worker {i} exited (code {procs[i].exitcode}) "
+                                        "before listening")
+                if time.monotonic() > deadline:
+                    problems.append(f"workers {sorted(waiting)} not listening after {timeout} s")
+                continue
+            waiting.discard(index)
             if not isinstance(answer, int):
                 problems.append(f"worker {index}: {answer}")
         if problems:
@@ -232,6 +251,7 @@ class WorkerPool:
         return int(self.shared.handoffs.value)
 
     def stop(self) -> None:
+        self._stopping.set()
         for proc in self.procs:
             if proc.is_alive():
                 proc.terminate()  # SIGTERM: the worker stops serving and commits its rows
