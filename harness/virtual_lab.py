@@ -12,14 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from devices.bench import BenchModel
-from devices.camera import SimulatedCamera
 from devices.cards import Card
 from devices.host import AcquirerHost, HostConfig, TerminalKeys
-from devices.power.sim import SimulatedPowerRelay
-from devices.robot import RobotGeometry
-from devices.robot.sim import SimulatedRobot
-from devices.terminal.profile import sim_config
-from devices.terminal.sim import SimulatedTerminal
+from devices.simbench import SimulatedBench
 from harness.inventory import HostSpec, LabInventory, RobotSpec, StationSpec, is_sim
 from harness.profiles import TerminalProfile, load_cards, load_master_keys, load_profile
 
@@ -64,30 +59,25 @@ def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, Ho
                           control=config.control_path)
 
 
-class VirtualStation:
+class VirtualStation(SimulatedBench):
+    """A station of the inventory as a simulated bench (devices/simbench.py); ``start()``
+    gives the station's spec with every sim:// URL replaced by its live channel."""
+
     def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
-                 tmk: bytes, host: tuple[str, int], workdir: Path, instant: bool, seed: int = 0):
+                 tmk: bytes, host: tuple[str, int], workdir: Path, instant: bool, seed: int = 0,
+                 camera_bind: str | None = None):
         missing = [cid for cid in spec.magazine.values() if cid not in cards]
         if missing:
             raise LookupError(f"{spec.name}: magazine names cards not in cards.yaml: {missing}")
-        self.spec = spec
-        self.model = BenchModel(spec.name, {slot: cards[cid] for slot, cid in spec.magazine.items()})
-        self.terminal = SimulatedTerminal(self.model, sim_config(  # all the profile says
-            profile, tid=spec.terminal.tid, tmk=tmk, host=host, state_dir=workdir / "terminals"))
-        geometry = RobotGeometry.from_dict(profile.robot, source=str(profile.source))
-        self.robot = SimulatedRobot(self.model, geometry, instant=instant)
-        self.power = SimulatedPowerRelay(self.model)
         # seeded per station so every run photographs the same slip the same way
-        self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed)
-                       if is_sim(spec.camera) else None)
+        super().__init__(spec.name, profile, {slot: cards[cid] for slot, cid in spec.magazine.items()},
+                         tid=spec.terminal.tid, tmk=tmk, host=host, state_dir=workdir / "terminals",
+                         instant=instant, camera=is_sim(spec.camera), seed=seed,
+                         camera_bind=camera_bind)
+        self.spec = spec
 
-    @property
-    def devices(self) -> list:
-        return [d for d in (self.terminal, self.robot, self.power, self.camera) if d is not None]
-
-    def start(self) -> StationSpec:
-        for device in self.devices:
-            device.start()
+    def start(self) -> StationSpec:  # type: ignore[override]
+        super().start()
         spec = self.spec
         return replace(spec,
                        terminal=replace(spec.terminal, ecr=self.terminal.url,
@@ -95,10 +85,6 @@ class VirtualStation:
                        robot=RobotSpec(self.robot.url),
                        power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power,
                        camera=self.camera.url if self.camera is not None else spec.camera)
-
-    def stop(self) -> None:
-        for device in self.devices:
-            device.stop()
 
 
 class VirtualLab:

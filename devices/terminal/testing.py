@@ -26,13 +26,13 @@ from devices.cards import Card
 from devices.host import AcquirerHost
 from devices.host.testing import lab_config
 from devices.power.driver import SerialPowerRelay
-from devices.power.sim import SimulatedPowerRelay
-from devices.robot import GcodeRobot, SimulatedRobot
+from devices.robot import GcodeRobot
+from devices.simbench import SimulatedBench
 from devices.terminal import open_terminal
 from devices.terminal.console import Console
 from devices.terminal.dialect import Event, Response
 from devices.terminal.driver import Pending, TerminalDriver
-from devices.terminal.profile import TerminalProfile, load_profile, sim_config
+from devices.terminal.profile import TerminalProfile, load_profile
 from devices.terminal.sim import SimulatedTerminal
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
@@ -158,28 +158,23 @@ def open_bench(tmp_path: Path, *, profile: Path = PROFILE, dialect: str | None =
         host = AcquirerHost(config)
         port = host.start_in_thread()
         closers.append(host.stop)
-        model = BenchModel("bench-t", {slot: cards[cid] for slot, cid in MAGAZINE.items()})
         settings = {} if profile_timeouts else dict(BENCH_TIMEOUTS)
         settings.update(overrides, dialect=dialect)
-        sim_settings = sim_config(terminal_profile, tid=tid, tmk=config.terminals[tid].tmk,
-                                  host=("127.0.0.1", port), state_dir=tmp_path / "terminals",
-                                  **settings)
-        sim = SimulatedTerminal(model, sim_settings).start()
-        closers.append(sim.stop)
-        geometry = terminal_profile.geometry
-        robot_sim = SimulatedRobot(model, geometry).start()
-        closers.append(robot_sim.stop)
-        relay_sim = SimulatedPowerRelay(model).start()
-        closers.append(relay_sim.stop)
+        bench = SimulatedBench("bench-t", terminal_profile,
+                               {slot: cards[cid] for slot, cid in MAGAZINE.items()}, tid=tid,
+                               tmk=config.terminals[tid].tmk, host=("127.0.0.1", port),
+                               state_dir=tmp_path / "terminals", **settings).start()
+        closers.append(bench.stop)
+        model, sim, geometry = bench.model, bench.terminal, terminal_profile.geometry
         console = Console(sim.console_url, "bench-t", tmp_path / "logs")
         closers.append(console.close)
         terminal = open_terminal(sim.url, dialect=dialect, station="bench-t", console=console,
                                  ack_timeout=0.5, response_timeout=30)
         closers.append(terminal.close)
-        robot = GcodeRobot(robot_sim.url, geometry, station="bench-t")
+        robot = GcodeRobot(bench.robot.url, geometry, station="bench-t")
         closers.append(robot.close)
         robot.home()
-        relay = SerialPowerRelay(relay_sim.url, station="bench-t")
+        relay = SerialPowerRelay(bench.power.url, station="bench-t")
         closers.append(relay.close)
     except BaseException:
         for closer in reversed(closers):

@@ -1,0 +1,62 @@
+"""One simulated bench: the physical model and every simulator around it, built in one place.
+
+The virtual lab's stations (harness/virtual_lab.py), a lab host's exported stations
+(harness/labgrid) and the terminal's own test bench (devices/terminal/testing.py) all build
+their simulators here, from the same strict terminal profile: a ``BenchModel`` holding the
+magazine's cards, the simulated terminal (ECR link and debug console on ptys), the card
+robot (G-code on a pty) with the profile's geometry, the power relay and, when asked, the
+tray camera (an MJPEG stream), seeded so every run photographs a slip the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from devices.bench import BenchModel
+from devices.camera import SimulatedCamera
+from devices.cards import Card
+from devices.power.sim import SimulatedPowerRelay
+from devices.robot.sim import SimulatedRobot
+from devices.terminal.profile import TerminalProfile, sim_config
+from devices.terminal.sim import SimulatedTerminal
+
+
+class SimulatedBench:
+    """``model``, ``terminal``, ``robot``, ``power`` and ``camera`` (None unless asked for);
+    ``start()`` starts them all (a failure stops what started), ``stop()`` stops them."""
+
+    def __init__(self, name: str, profile: TerminalProfile, magazine: Mapping[int, Card], *,
+                 tid: str, tmk: bytes, host: tuple[str, int], state_dir: Path,
+                 instant: bool = True, camera: bool = False, seed: int = 0,
+                 camera_bind: str | None = None, **terminal_settings: Any):
+        self.name = name
+        self.model = BenchModel(name, dict(magazine))
+        self.terminal = SimulatedTerminal(self.model, sim_config(  # all the profile says
+            profile, tid=tid, tmk=tmk, host=host, state_dir=state_dir, **terminal_settings))
+        self.robot = SimulatedRobot(self.model, profile.geometry, instant=instant)
+        self.power = SimulatedPowerRelay(self.model)
+        camera_args: dict[str, Any] = {} if camera_bind is None else {"bind": camera_bind}
+        self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed, **camera_args)
+                       if camera else None)
+
+    @property
+    def devices(self) -> list:
+        return [d for d in (self.terminal, self.robot, self.power, self.camera) if d is not None]
+
+    def start(self) -> SimulatedBench:
+        started = []
+        try:
+            for device in self.devices:
+                device.start()
+                started.append(device)
+        except BaseException:
+            for device in reversed(started):
+                device.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for device in reversed(self.devices):
+            device.stop()
