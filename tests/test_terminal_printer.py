@@ -39,7 +39,7 @@ def test_out_of_paper_prints_nothing_and_says_so(bench):
     sale = bench.sale(1_000)
     assert sale.status == "approved" and sale.data["printed"] is False
     assert len(bench.model.tray) == before
-    states = [e.data["state"] for e in bench.terminal.events_seen() if e.event == "printing"]
+    states = [e.data["state"] for e in bench.terminal.received if e.event == "printing"]
     assert states[-2:] == ["started", "out_of_paper"]
     bench.sim.faults.clear("out_of_paper")  # paper loaded: the slip can be reprinted
     assert bench.terminal.call("reprint").data["printed"] is True

@@ -106,7 +106,7 @@ def test_insufficient_funds_is_declined_shown_and_printed(bench):
     assert (r.status, r.data["rc"]) == ("declined", "51")
     slips = bench.model.tray[before:]
     assert len(slips) == 1 and "DECLINED: 51" in slips[0].lines[-1]
-    shown = [e for e in bench.terminal.events_seen() if e.event == "display"]
+    shown = [e for e in bench.terminal.received if e.event == "display"]
     assert any("DECLINED" in " ".join(e.data["lines"]) for e in shown)
     assert bench.journal("sale")[-1].state == "declined"
 

@@ -177,9 +177,6 @@ class TerminalDriver:
             raise TerminalError(f"{self.station}: the terminal sent a request ({message.cmd}); "
                                 "a terminal only answers and reports")
 
-    def events_seen(self) -> list[Event]:
-        return list(self._events)
-
     def outstanding(self) -> list[str]:
         """The commands sent whose response has not arrived: a transaction still running."""
         return list(self._awaited.values())

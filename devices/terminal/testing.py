@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from devices.bench import BenchModel
+from devices.cardholder import follow_prompts
 from devices.cards import Card
 from devices.host import AcquirerHost
 from devices.host.testing import lab_config
@@ -30,7 +31,7 @@ from devices.robot import GcodeRobot
 from devices.simbench import SimulatedBench
 from devices.terminal import open_terminal
 from devices.terminal.console import Console
-from devices.terminal.dialect import Event, Response
+from devices.terminal.dialect import Response
 from devices.terminal.driver import Pending, TerminalDriver
 from devices.terminal.profile import TerminalProfile, load_profile
 from devices.terminal.sim import SimulatedTerminal
@@ -104,12 +105,11 @@ class TerminalBench:
             return step
         try:
             self.present(card_id, entry)
-            step = self.terminal.prompt_or_response(pending, ("enter_pin",), timeout=timeout)
-            if isinstance(step, Event):
-                typed = self.card(card_id).pin if pin == "card" else (pin or "")
-                self.robot.press_keys([*typed, "enter"], secret=True)
-                return pending.result(timeout)
-            return step
+            response = follow_prompts(self.terminal, self.robot, pending, self.card(card_id),
+                                      source="bench-t/cardholder", timeout=timeout,
+                                      pin=None if pin == "card" else (pin or ""))
+            assert response is not None  # no after_pin: the loop ends with the answer
+            return response
         finally:
             if self.robot.holding is not None:
                 self.robot.return_card()

@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from devices import events
+from devices.cardholder import follow_prompts, prompt_name
 from devices.cards import Card
 from devices.terminal.console import ConsoleTimeout
-from devices.terminal.dialect import Event, Response
+from devices.terminal.dialect import Response
 from harness.flows.bench import power_off
 from harness.flows.core import (
     FlowError,
@@ -26,11 +27,6 @@ from harness.station import Station, StationBroken
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto
 #: the antenna.
 ENTRY_ACTIONS = ("insert", "swipe", "tap")
-#: Prompts a terminal may give once it has the card in front of it.
-CARD_PROMPTS = ("insert_card", "swipe_card", "enter_pin")
-#: How often the robot presents the card before it gives up on it and presses CANCEL (a
-#: terminal that keeps asking would otherwise hold the bench until its own card timeout).
-MAX_PRESENTATIONS = 4
 
 
 def sale(station: Station, amount: int, card: Card | str, entry: str = "insert",
@@ -135,7 +131,7 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
         step = station.terminal.prompt_or_response(pending, ("insert_card",))
         if isinstance(step, Response):
             return TransactionResult.from_response(cmd, fen, step, tray=tray)
-        prompts = [_prompt_name(step)]
+        prompts = [prompt_name(step)]
         try:
             with events.step(src, f"present card ({entry})", card=card.masked_pan, slot=slot):
                 station.robot.pick(slot)
@@ -162,58 +158,17 @@ def _present(station: Station, entry: str) -> None:
 def _follow_prompts(station: Station, pending: Any, card: Card, pin: str | None,
                     prompts: list[str],
                     interrupt: Callable[[Station], None] | None = None) -> Response | None:
-    """Do what the terminal asks with the card in hand until it answers: a chip card swiped
-    goes into the chip reader; a chip that failed (or a card without one) is swiped; the
-    PIN is typed when asked. ``interrupt``, if given, runs once the PIN is typed and ends
-    the flow without an answer."""
-    src = source(station)
-    robot = station.robot
-    presented, cancelled = 1, False
-    while True:
-        with events.step(src, "wait for the terminal") as s:
-            step = station.terminal.prompt_or_response(pending, CARD_PROMPTS,
-                                                       timeout=station.profile.response_timeout)
-            s.result = _describe(step)
-        if isinstance(step, Response):
-            return step
-        prompts.append(_prompt_name(step))
-        prompt, reason = step.data.get("prompt"), step.data.get("reason")
-        if prompt == "enter_pin":
-            typed = card.pin if pin is None else pin
-            with events.step(src, "enter PIN on the keypad", pin="****",
-                             which="the card's" if pin is None else "a test's"):
-                robot.press_keys([*typed, "enter"], secret=True)
-            if interrupt is not None:
-                interrupt(station)
-                return None
-            continue
-        if cancelled:
-            raise FlowError(f"{station.name}: the terminal still asks for the card ({prompt}, "
-                            f"reason {reason}) after CANCEL was pressed")
-        presented += 1
-        if presented > MAX_PRESENTATIONS:
-            # as a cashier would: the card will not read, the transaction is called off
-            with events.step(src, "give up on the card: press CANCEL", presented=presented - 1,
-                             last=_prompt_name(step)):
-                robot.press("cancel")
-            cancelled = True
-            continue
-        if prompt == "insert_card":
-            with events.step(src, "insert the card into the chip reader", reason=reason):
-                robot.insert()
-        else:  # swipe_card: the chip failed, the card has none, or the stripe did not read
-            with events.step(src, "swipe the card", reason=reason):
-                if robot.card_in_reader:
-                    robot.remove()
-                robot.swipe()
+    """The cardholder's prompt loop (devices/cardholder.py) on this station. ``interrupt``,
+    if given, runs once the PIN is typed and ends the flow without an answer."""
+
+    def after_pin() -> bool:
+        if interrupt is None:
+            return False
+        interrupt(station)
+        return True
+
+    return follow_prompts(station.terminal, station.robot, pending, card, source=source(station),
+                          timeout=station.profile.response_timeout, pin=pin, prompts=prompts,
+                          after_pin=after_pin)
 
 
-def _prompt_name(event: Event) -> str:
-    reason = event.data.get("reason")
-    return str(event.data.get("prompt")) + (f" ({reason})" if reason else "")
-
-
-def _describe(step: Event | Response) -> str:
-    if isinstance(step, Response):
-        return f"{step.status} rc={step.data.get('rc')} {step.data.get('reason') or ''}".strip()
-    return f"prompt {_prompt_name(step)}"
