@@ -217,7 +217,9 @@ def bench_faults(station: Station, lab: Lab) -> Iterator[flows.BenchFaults]:
     """Terminal faults and damaged cards on demand: the virtual lab's simulators make them;
     a real bench cannot, and skips. Cleared (terminal powered up again) after the test."""
     if lab.virtual is None or station.name not in lab.virtual.stations:
-        pytest.skip(f"{station.name} is a real bench: its faults are set up by hand, not by the rig")
+        pytest.skip(f"{station.name} is not simulated by this run (a real bench, or a lab another "
+                    "process started, e.g. `posrig lab up`): the rig makes faults only on the "
+                    "simulators it runs itself")
     faults = flows.BenchFaults(station, lab.virtual.stations[station.name])
     try:
         yield faults
