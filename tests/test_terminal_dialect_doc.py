@@ -4,11 +4,16 @@ what the simulated terminal, driven over its link, actually does."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
+import jsonschema
+import pytest
+
 from devices.terminal import dialect
 from devices.terminal.dialect import Response
+from devices.terminal.link import LinkTimeout
 from devices.terminal.sim.faults import FAULTS
 from devices.terminal.sim.terminal import HANDLERS
 
@@ -26,6 +31,15 @@ def table(heading: str) -> list[list[str]]:
     rows = [line for line in match[1].splitlines() if line.startswith("|")]
     assert len(rows) > 2, f"section {heading!r} has no table"
     return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+def tables(heading: str) -> list[list[list[str]]]:
+    """Every table under ``heading`` (before the next heading), each as rows of cells."""
+    match = re.search(rf"^#+ {re.escape(heading)}\n(.*?)(?=^#|\Z)", PAGE, re.M | re.S)
+    assert match, f"docs/posrig-ecr-1.md has no section {heading!r}"
+    blocks = re.findall(r"(?:^\|.*\n?)+", match[1], re.M)
+    return [[[cell.strip() for cell in row.strip("|").split("|")] for row in block.splitlines()[2:]]
+            for block in blocks]
 
 
 def names(cell: str) -> list[str]:
@@ -110,3 +124,148 @@ def test_every_command_event_prompt_and_printing_state_happens_over_the_link(ben
     assert kinds == first("Events")
     assert prompts == first("Prompts")
     assert printing == first("Printing states")
+
+
+# -- the JSON Schema: the page's tables and the code say the same -----------------------------------
+
+SCHEMA = json.loads((REPO / "docs" / "posrig-ecr-1.schema.json").read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def schema_errors(payload: bytes) -> list[str]:
+    return [f"{e.message} at {'/'.join(map(str, e.absolute_path)) or 'the top'}"
+            for e in VALIDATOR.iter_errors(json.loads(payload))]
+
+
+def test_the_schema_is_valid_and_says_what_the_code_and_the_page_say():
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+    defs = SCHEMA["$defs"]
+    assert defs["request"]["properties"]["cmd"]["enum"] == list(dialect.COMMANDS)
+    assert defs["request"]["properties"]["id"]["maximum"] == dialect.MAX_ID
+    assert defs["response"]["properties"]["status"]["enum"] == list(dialect.STATUSES)
+    assert set(defs["response"]["properties"]["data"]["properties"]["reason"]["enum"]) == \
+        {names(row[0])[0] for row in table("Reasons")}
+    assert defs["event"]["properties"]["event"]["enum"] == list(dialect.EVENTS)
+    rules = [rule["then"]["properties"]["data"]["properties"] for rule in defs["event"]["allOf"]]
+    assert rules[1]["prompt"]["enum"] == list(dialect.PROMPTS)
+    assert rules[2]["state"]["enum"] == list(dialect.PRINTING_STATES)
+    for cmd, spec in dialect.COMMAND_ARGS.items():
+        args = defs[f"args_{cmd}"]
+        assert set(args["properties"]) == set(spec), cmd
+        assert set(args["required"]) == {n for n, a in spec.items() if a.required}, cmd
+    answered = {rule["if"]["properties"]["cmd"]["const"]: rule["then"]["properties"]["data"]["required"]
+                for rule in defs["response"]["allOf"] if "cmd" in rule["if"]["properties"]}
+    assert answered == {names(row[0])[0]: names(row[2]) for row in table("Commands")}
+
+
+def test_the_argument_tables_are_the_dialects():
+    kinds_table, args_table = tables("Arguments")
+    documented = {(names(row[0])[0], names(row[1])[0]): row[2] for row in args_table}
+    code = {(cmd, name): arg.kind for cmd, spec in dialect.COMMAND_ARGS.items() for name, arg in spec.items()}
+    assert documented == code
+    kinds = {row[0]: row[1] for row in kinds_table}
+    for kind, text in dialect.ARG_KINDS.items():
+        assert text.split(",")[0].split(" (")[0] in kinds[kind], kind
+
+
+# -- the page's examples, replayed against the simulated terminal ------------------------------------
+
+WILDCARD = "…"
+ACTIONS = [
+    (r"the robot (inserts|swipes|taps) card ([a-z0-9-]+)",
+     lambda bench, m: bench.present(m[2], {"inserts": "insert", "swipes": "swipe", "taps": "tap"}[m[1]])),
+    (r"the robot types (\d+), then ENTER",
+     lambda bench, m: bench.robot.press_keys([*m[1], "enter"], secret=True)),
+    (r"the robot returns the card to its slot", lambda bench, m: bench.robot.return_card()),
+]
+
+
+def examples() -> list[tuple[str, list[str]]]:
+    section = PAGE[PAGE.index("\n## Examples\n"):PAGE.index("\n## The simulated terminal\n")]
+    found = re.findall(r"^### Example: (.*?)\n.*?^```\n(.*?)^```", section, re.M | re.S)
+    assert len(found) >= 8, "the page's examples were not found"
+    return [(title, block.strip().splitlines()) for title, block in found]
+
+
+def matches(expected: object, actual: object, where: str = "") -> str | None:
+    """Why ``actual`` is not what the page shows, or None."""
+    if expected == WILDCARD:
+        return None
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        if set(expected) != set(actual):
+            return f"{where or 'the frame'} has keys {sorted(actual)}, the page shows {sorted(expected)}"
+        for key in expected:
+            why = matches(expected[key], actual[key], f"{where}.{key}".lstrip("."))
+            if why:
+                return why
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        for i, (e, a) in enumerate(zip(expected, actual, strict=True)):
+            why = matches(e, a, f"{where}[{i}]")
+            if why:
+                return why
+        return None
+    if type(expected) is type(actual) and expected == actual:
+        return None
+    return f"{where}: the terminal sent {actual!r}, the page shows {expected!r}"
+
+
+def test_the_pages_examples_are_what_the_simulated_terminal_does(bench):
+    link = bench.terminal.link
+    for title, lines in examples():
+        for line in lines:
+            if line.startswith("-> "):
+                payload = line[3:].encode("utf-8")
+                link.send(payload)
+            elif line.startswith("<- "):
+                expected = json.loads(line[3:])
+                received = link.receive(20)
+                why = matches(expected, json.loads(received))
+                assert why is None, (f"example {title!r}: {why}\n  page:     {line[3:]}\n"
+                                     f"  terminal: {received.decode()}")
+                assert not schema_errors(received), (title, schema_errors(received), received)
+            else:
+                action = line.strip().strip("()")
+                for pattern, do in ACTIONS:
+                    m = re.fullmatch(pattern, action)
+                    if m:
+                        do(bench, m)
+                        break
+                else:
+                    raise AssertionError(f"example {title!r}: the replay knows no action {action!r}")
+        with pytest.raises(LinkTimeout):  # nothing more than the page shows
+            link.receive(0.3)
+    uploads = bench.journal("batch_upload")
+    assert len(uploads) == 3, "two IC records (203) and the closing 207, as 'uploaded: 2' says"
+
+
+def test_both_ends_frames_of_a_session_through_the_driver_fit_the_schema(bench):
+    """The driver's requests and everything the terminal sends, through flows a client runs."""
+    link = bench.terminal.link
+    sent: list[bytes] = []
+    got: list[bytes] = []
+    send, receive = link.send, link.receive
+
+    def recording_send(payload: bytes, **kw: object) -> None:
+        sent.append(payload)
+        send(payload, **kw)
+
+    def recording_receive(timeout: float) -> bytes:
+        payload = receive(timeout)
+        got.append(payload)
+        return payload
+
+    link.send, link.receive = recording_send, recording_receive
+    bench.sign_in()
+    chip = bench.sale(2_000, "cup-debit-chip")
+    bench.sale(500, "cup-debit-chip", "tap")
+    pending = bench.terminal.send("void", trace=chip.data["trace"])
+    bench.type_supervisor_password()
+    assert bench.pay(pending, "cup-debit-chip").status == "approved"
+    assert bench.terminal.call("sale", amount=10**9).data["reason"] == "amount_out_of_range"
+    bench.terminal.call("reprint", trace=chip.data["trace"])
+    bench.terminal.call("settle", timeout=30)
+    bench.terminal.call("status")
+    assert len(sent) >= 8 and len(got) > len(sent)
+    for payload in sent + got:
+        assert not schema_errors(payload), (payload[:300], schema_errors(payload))
