@@ -18,6 +18,7 @@ from devices import events
 from devices.events import LogEvent, StepEvent
 from devices.faults import TerminalDefect, classify_name
 from devices.masking import scrub
+from harness.exchange_table import exchange_html
 
 
 class DeviceLogs:
@@ -144,7 +145,7 @@ class AllureSteps:
         for attachment in event.attachments:
             _attach(attachment.name, attachment.body, attachment.mime)
         for kind, lines in step.evidence.items():
-            _attach(EVIDENCE_NAMES[kind], "\n".join(lines) + "\n", "text/plain")
+            _attach_evidence(kind, lines)
         error = _step_error(event) if event.error else None
         plugin_manager.hook.stop_step(uuid=step.uuid, title=event.title,
                                       exc_type=type(error) if error else None,
@@ -162,9 +163,19 @@ def _step_error(event: StepEvent) -> Exception:
     return (StepFailed if verdict is not None and verdict.failed else StepBroken)(text)
 
 
+def _attach_evidence(kind: str, lines: list[str]) -> None:
+    """The host's exchanges as tables (harness/exchange_table.py), the rest as text."""
+    table = exchange_html(lines) if kind == "host" else None
+    if table is not None:
+        _attach(EVIDENCE_NAMES[kind], table, "text/html")
+    else:
+        _attach(EVIDENCE_NAMES[kind], "\n".join(lines) + "\n", "text/plain")
+
+
 def _attach(name: str, body: bytes | str, mime: str) -> None:
     kind = {"image/png": allure.attachment_type.PNG, "image/jpeg": allure.attachment_type.JPG,
-            "application/json": allure.attachment_type.JSON}.get(mime, allure.attachment_type.TEXT)
+            "application/json": allure.attachment_type.JSON,
+            "text/html": allure.attachment_type.HTML}.get(mime, allure.attachment_type.TEXT)
     if isinstance(body, str):
         body = scrub(body)  # a last guard: nothing leaves for the report unmasked
     if mime == "image/jpeg":  # allure's JPG type is labelled image/jpg, which is no MIME type

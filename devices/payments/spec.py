@@ -17,6 +17,9 @@ with response code 30 (reference, "field limits on receive").
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import iso8583
@@ -172,7 +175,29 @@ def field60(doc: dict[str, str]) -> tuple[str, str, str, str]:
     return v[0:2], v[2:8], v[8:11], v[11:]
 
 
+#: What each data element is, by field number: the profile's own descriptions, so a report's
+#: table of an exchange names its fields as this module defines them.
+FIELD_NAMES: dict[str, str] = {k: v["desc"] for k, v in CUP_SPEC.items() if k.isdigit()}
+
+#: The message classes of the profile (MTI digit 2) and functions (digit 3), for headings.
+_MTI_CLASSES = {"1": "authorisation", "2": "financial", "3": "file action (batch upload)",
+                "4": "reversal", "5": "reconciliation (settlement)", "6": "administrative",
+                "8": "network management"}
+_MTI_FUNCTIONS = {"0": "request", "1": "response", "2": "advice", "3": "advice response"}
+
+
+def mti_name(mti: str) -> str:
+    """``0210`` -> ``financial response``; an MTI outside the profile names itself."""
+    if len(mti) != 4 or mti[1] not in _MTI_CLASSES or mti[2] not in _MTI_FUNCTIONS:
+        return "message"
+    return f"{_MTI_CLASSES[mti[1]]} {_MTI_FUNCTIONS[mti[2]]}"
+
+
 _HIDDEN = {"52": "***", "62": "***"}
+#: Summaries that stand in for a field's value in a description (their own token form).
+_SUMMARY = re.compile(r"<\d+ (?:digits|bytes)>")
+#: A MAC as described: its hex in 4-byte groups (see ``_shown_mac``).
+_MAC_FORM = re.compile(r"[0-9A-F]{8}(?: [0-9A-F]{8})+")
 
 
 def _de48_shown(doc: dict[str, str]) -> bool:
@@ -184,20 +209,129 @@ def _de48_shown(doc: dict[str, str]) -> bool:
     return mti[:2] == "05" or (mti[:2] == "03" and field60(doc)[2] in ("202", "207"))
 
 
+def _shown_mac(value: str) -> str:
+    """A MAC is 8 bytes of cipher output, never a card number, yet its hex can be 16 decimal
+    digits that pass Luhn, which the last guard (``masking.scrub``) would mask as a PAN. In
+    4-byte groups it holds no run of 13 digits, so request and response MACs read alike."""
+    if len(value) % 8 or not all(c in "0123456789ABCDEF" for c in value):
+        return value  # not the profile's 8 bytes: left to the guard like any other text
+    return " ".join(value[i:i + 8] for i in range(0, len(value), 8))
+
+
+def shown_value(key: str, value: str, doc: dict[str, str]) -> str:
+    """``doc[key]`` as it may leave the process: PIN block and keys never shown, the PAN
+    masked, tracks and chip data summarised, DE48 summarised where it carries PANs, a MAC
+    grouped. DE53 is shown as is: its 16 digits end in 13 zeros by its structure, which the
+    guard knows is no card number (devices/masking.py)."""
+    if key in _HIDDEN:
+        return _HIDDEN[key]
+    if key == "48" and not _de48_shown(doc):
+        return f"<{len(value)} digits>"
+    if key == "2":
+        return mask_pan(value)
+    if key in ("35", "36"):
+        return f"<{len(value)} digits>"
+    if key == "55":
+        return f"<{len(value) // 2} bytes>"
+    if key in ("64", "128"):
+        return _shown_mac(value)
+    return escape_controls(value)
+
+
+def _token(key: str, shown: str) -> str:
+    """A value as one token of a description: the forms ``shown_value`` makes stand as they
+    are; anything else with a space, a quote or a backslash in it (a host text in DE63, say)
+    is written as a JSON string, so :func:`parse_description` reads every field back exactly."""
+    if _SUMMARY.fullmatch(shown) or (key in ("64", "128") and _MAC_FORM.fullmatch(shown)):
+        return shown
+    if shown and not any(c.isspace() or c in '"\\' for c in shown):
+        return shown
+    return json.dumps(shown, ensure_ascii=False)
+
+
 def describe(doc: dict[str, str]) -> str:
-    """One line for a log: card data masked, PIN block and keys never shown."""
-    parts = [doc.get("t", "????")]
+    """One line for a log: ``MTI N=value ...`` in field order, card data masked, PIN block
+    and keys never shown (:func:`shown_value`); :func:`parse_description` reads it back."""
+    parts = [escape_controls(doc.get("t", "????"))]
     for key in sorted((k for k in doc if k.isdigit()), key=int):
-        value = doc[key]
-        if key in _HIDDEN:
-            value = _HIDDEN[key]
-        elif key == "48" and not _de48_shown(doc):
-            value = f"<{len(value)} digits>"
-        elif key == "2":
-            value = mask_pan(value)
-        elif key in ("35", "36"):
-            value = f"<{len(value)} digits>"
-        elif key == "55":
-            value = f"<{len(value) // 2} bytes>"
-        parts.append(f"{key}={value}")
-    return escape_controls(" ".join(parts))
+        parts.append(f"{key}={_token(key, shown_value(key, doc[key], doc))}")
+    return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class DescribedMessage:
+    """One message of a description: its MTI and its fields as shown, in order;
+    ``withheld`` names the fields whose value is not shown (secret or summarised)."""
+
+    mti: str
+    fields: tuple[tuple[str, str], ...]
+    withheld: frozenset[str] = frozenset()
+
+    @property
+    def kind(self) -> str:
+        """``request`` or ``response``, by the MTI's function digit (odd: a response)."""
+        return "response" if len(self.mti) == 4 and self.mti[2] in "13579" else "request"
+
+
+@dataclass(frozen=True)
+class DescribedExchange:
+    """A host log line read back: the request and the response as described (either may be
+    missing: a format error has only the answer, a rejected line neither) and what else the
+    line said (``proc 3``, the format error, the rejection)."""
+
+    request: DescribedMessage | None
+    response: DescribedMessage | None
+    note: str = ""
+
+
+# A value is a JSON string, a summary, a grouped MAC (whose groups cannot be taken for the
+# next field: those start with "N="), or a run without spaces.
+_FIELD_TOKEN = re.compile(
+    r'(\d{1,3})=("(?:[^"\\]|\\.)*"|<\d+ (?:digits|bytes)>|[0-9A-F]{8}(?: [0-9A-F]{8})+|\S*)(?: |$)')
+_MTI = re.compile(r"[0-9?]{4}")
+
+
+def _read_message(text: str, pos: int) -> tuple[DescribedMessage | None, int]:
+    """The message described at ``text[pos:]``, and where its description ends."""
+    mti = _MTI.match(text, pos)
+    if mti is None or (mti.end() < len(text) and text[mti.end()] != " "):
+        return None, pos
+    fields: list[tuple[str, str]] = []
+    withheld: set[str] = set()
+    pos = min(mti.end() + 1, len(text))
+    while (field := _FIELD_TOKEN.match(text, pos)) is not None:
+        key, raw = field.groups()
+        if not fields or int(key) > int(fields[-1][0]):
+            value = raw
+            if raw.startswith('"'):
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    value = raw[1:-1]
+            fields.append((key, value))
+            if key in _HIDDEN or _SUMMARY.fullmatch(raw):
+                withheld.add(key)
+            pos = field.end()
+        else:
+            break  # fields come in order: anything else is the next part of the line
+    return DescribedMessage(mti.group(), tuple(fields), frozenset(withheld)), pos
+
+
+def parse_description(line: str) -> DescribedExchange | None:
+    """A host log line (``describe(req) -> describe(resp) [proc N]``, ``format error: ... ->
+    describe(resp)``, ``rejected: ...``) read back into its messages; None for any other line."""
+    request, pos = _read_message(line, 0)
+    if request is not None and line.startswith("-> ", pos):
+        response, end = _read_message(line, pos + 3)
+        if response is not None:
+            return DescribedExchange(request, response, line[end:].strip(" []"))
+    for prefix in ("format error: ", "rejected: "):
+        if line.startswith(prefix):
+            note, arrow, rest = line.rpartition(" -> ")
+            response, end = _read_message(rest, 0) if arrow else (None, 0)
+            if response is not None and end >= len(rest.rstrip()):
+                return DescribedExchange(None, response, note)
+            return DescribedExchange(None, None, line)
+    if request is not None and pos >= len(line):
+        return DescribedExchange(request, None)
+    return None
