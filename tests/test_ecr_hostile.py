@@ -264,3 +264,31 @@ def test_the_quick_fuzz_finds_no_dead_thread_hang_or_crash():
                 "driver_status_failures", "log_lines_raw_control"):
         assert figures[key] == 0, (key, figures)
     assert figures["driver_terminal_defects"] > 0, "the hostile terminal was not hostile"
+
+
+def test_concert_messages_of_any_shape_are_concert_format_errors_or_messages():
+    """Concert decodes fixed-length ASCII: random and mutated input raises nothing else."""
+    import contextlib
+    import random
+
+    from devices.terminal.concert import (
+        ConcertAnswer,
+        ConcertFormatError,
+        ConcertRequest,
+        Report,
+        describe,
+    )
+
+    rng = random.Random(12)
+    good = [ConcertRequest(amount=1234).encode(),
+            ConcertAnswer(result="0", amount=1234, report=Report(card="621234******0019")).encode()]
+    for _ in range(3_000):
+        base = bytearray(rng.choice(good))
+        for _ in range(rng.randrange(1, 4)):
+            base[rng.randrange(len(base))] = rng.randrange(256)
+        payload = bytes(base) if rng.random() < 0.7 else rng.randbytes(rng.choice([0, 34, 80, 25, 500]))
+        for decode in (ConcertRequest.decode, ConcertAnswer.decode):
+            with contextlib.suppress(ConcertFormatError):
+                decode(payload)
+        line = describe(payload)
+        assert "\n" not in line and "\r" not in line and len(line) < 400 * 4 + 50  # 400 escaped
