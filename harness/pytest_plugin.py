@@ -190,17 +190,19 @@ def keyed_station(request: pytest.FixtureRequest, lab: Lab, _key_layout_lab: lis
     004): the lab's own station when its profile says so, else (virtual lab only) one of
     ``fixtures/labs/key-layouts.yaml``, started beside it. A real lab with no terminal of
     that layout skips, saying what to add."""
-    mode = request.param
+    mode, _, layout = str(request.param).partition("/")  # "004/52": key mode 004, DE62 52 bytes
+    wanted = (mode, int(layout or 60))
     try:
         own = lab.station(request.config.getoption("--station"))
     except StationBroken as exc:
         pytest.skip(str(exc))
-    if own.profile.key_mode == mode:
+    if _key_layout(own.profile) == wanted:
         yield from _on_station(request, lab, own, _identities)
         return
     if not lab.requested.virtual:
         pytest.skip(f"lab {lab.requested.name!r} has no terminal signing in with key layout "
-                    f"{mode}; add a station whose profile says key_mode: \"{mode}\"")
+                    f"{request.param}; add a station whose profile says key_mode: \"{mode}\""
+                    + (f" and key_layout: {layout}" if layout else ""))
     if not _key_layout_lab:
         companion = Lab.from_path(KEY_LAYOUT_LAB, lab.workdir / "key-layouts", stations=None)
         _key_layout_lab.append(companion)
@@ -208,8 +210,12 @@ def keyed_station(request: pytest.FixtureRequest, lab: Lab, _key_layout_lab: lis
     companion = _key_layout_lab[0]
     assert companion.live is not None
     spec = next(s for s in companion.live.stations
-                if load_profile(s.terminal.profile).key_mode == mode)
+                if _key_layout(load_profile(s.terminal.profile)) == wanted)
     yield from _on_station(request, companion, companion.station(spec.name), _identities)
+
+
+def _key_layout(profile) -> tuple[str, int]:
+    return profile.key_mode, profile.key_layout
 
 
 @pytest.fixture

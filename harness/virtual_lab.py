@@ -34,7 +34,8 @@ def host_config(inventory: LabInventory, workdir: Path) -> HostConfig:
         terminals[spec.terminal.tid] = TerminalKeys(tmk=keys[spec.terminal.tid],
                                                     key_mode=profile.key_mode,
                                                     mac_alg=profile.mac_alg,
-                                                    mid=profile.merchant_id)
+                                                    mid=profile.merchant_id,
+                                                    key_layout=profile.key_layout)
     return HostConfig(terminals=terminals, cards=list(load_cards(inventory.cards).values()),
                       journal_path=inventory.host.journal or workdir / "host-journal.sqlite",
                       listen=(inventory.host.host, inventory.host.port),

@@ -9,7 +9,7 @@ from harness import flows
 
 
 @pytest.mark.case("CUP-SIGNIN-003")
-@pytest.mark.parametrize("keyed_station", ["001", "003", "004"], indirect=True)
+@pytest.mark.parametrize("keyed_station", ["001", "003", "004", "004/52"], indirect=True)
 def test_sign_in_and_sale_with_each_key_layout(keyed_station):
     station = keyed_station
     flows.power_cycle(station)
@@ -18,6 +18,8 @@ def test_sign_in_and_sale_with_each_key_layout(keyed_station):
     assert signin.key_mode == station.profile.key_mode
     entry = flows.last_journaled(station, "signin")
     assert entry is not None and entry.rc == "00", entry
+    if station.profile.key_mode == "004":  # the layout the profile chose reached both ends
+        assert entry.note.endswith(f"DE62 {station.profile.key_layout} bytes"), entry.note
     # the working keys are right only if a PIN'd, MAC'd sale with them is approved
     sale = flows.sale(station, 1_300, "cup-debit-chip")
     assert sale.approved, sale

@@ -42,9 +42,10 @@ def signin(core: HostCore, ctx: Ctx) -> None:
     keys = WorkingKeys.generate(mode)
     ctx.resp["37"] = core.next_rrn(ctx.now)
     ctx.resp["60"] = m.de60_management(term.batch, mode)
-    ctx.resp["62"] = pack_de62(term.tmk, keys, mode, term.config.key_layout).hex().upper()
+    de62 = pack_de62(term.tmk, keys, mode, term.config.key_layout)
+    ctx.resp["62"] = de62.hex().upper()
     core.set_keys(term, keys, mode)
-    ctx.row.update(batch=term.batch, note=note)
+    ctx.row.update(batch=term.batch, note=f"{note}, DE62 {len(de62)} bytes")
 
 
 # -- sale (0200 / 0210, DE3 000000) -----------------------------------------------------------

@@ -33,7 +33,7 @@ PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime
 TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
             "supervisor_password", "capabilities", "robot", "power", "receipt", "camera")
 ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
-HOST_KEYS = ("tpdu", "header_version", "key_mode", "mac", "merchant_id", "merchant_name",
+HOST_KEYS = ("tpdu", "header_version", "key_mode", "key_layout", "mac", "merchant_id", "merchant_name",
              "host_timeout_s")
 OPERATOR_KEYS = ("id", "password")
 CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount", "card_timeout_s", "pin_timeout_s")
@@ -79,6 +79,9 @@ class TerminalProfile:
     #: receipt.require_camera: a slip that cannot be read by camera (no camera over the tray)
     #: is a station fault, never checked from the lines the terminal reports instead
     require_camera: bool = False
+    #: host_profile.key_layout: DE62's length for key mode 004 -- 60 (the reference terminal's
+    #: layout, a 16-byte MAK slot) or 52 (the Java reference's, an 8-byte MAK slot)
+    key_layout: int = 60
     #: capabilities.card_timeout_s / pin_timeout_s: how long the terminal waits for a card,
     #: and for a PIN or supervisor password ended by ENTER (docs/posrig-ecr-1.md)
     card_timeout: float = 30.0
@@ -139,6 +142,7 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         power_hold=_positive(power, "hold_s", 0.5),
         print_limits=_print_limits(receipt),
         require_camera=receipt.bool("require_camera", False),
+        key_layout=_key_layout(host),
         card_timeout=_positive(caps, "card_timeout_s", 30.0),
         pin_timeout=_positive(caps, "pin_timeout_s", 30.0),
     )
@@ -168,6 +172,13 @@ def _positive(node: Node, key: str, default: Any = ...) -> float:
     return value
 
 
+def _key_layout(host: Node) -> int:
+    layout = host.int("key_layout", 60)
+    if layout not in (60, 52):
+        raise host.error("key_layout", "60 or 52 (DE62's length for key mode 004)", layout)
+    return layout
+
+
 def sim_config(profile: TerminalProfile, *, tid: str, tmk: bytes, host: tuple[str, int],
                state_dir: Path, **overrides: Any) -> SimTerminalConfig:
     """The simulated terminal's settings for a station of this profile: everything the
@@ -176,7 +187,7 @@ def sim_config(profile: TerminalProfile, *, tid: str, tmk: bytes, host: tuple[st
     settings: dict[str, Any] = dict(
         tid=tid, mid=profile.merchant_id, tmk=tmk, host=host, state_dir=state_dir,
         merchant_name=profile.merchant_name, tpdu=profile.tpdu, key_mode=profile.key_mode,
-        mac_alg=profile.mac_alg, operator_id=profile.operator_id,
+        key_layout=profile.key_layout, mac_alg=profile.mac_alg, operator_id=profile.operator_id,
         operator_password=profile.operator_password,
         supervisor_password=profile.supervisor_password, pin_on_chip=profile.pin_on_chip,
         max_amount=profile.max_amount, host_timeout=profile.host_timeout,

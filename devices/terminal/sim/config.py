@@ -23,6 +23,7 @@ class SimTerminalConfig:
     merchant_name: str = "POSRIG TEST MERCHANT"
     tpdu: bytes = bytes.fromhex("6000030000")
     key_mode: str = "003"
+    key_layout: int = 60  # DE62's length for key mode 004: 60 or 52 (the profile's)
     mac_alg: str = "cup-ecb"
     operator_id: str = "01"
     operator_password: str = field(default="0000", repr=False)

@@ -98,7 +98,8 @@ class SimulatedTerminal:
     def _new_session(self) -> TerminalSession:
         cfg = self.cfg
         return TerminalSession(TerminalConfig(tid=cfg.tid, mid=cfg.mid, tmk=cfg.tmk, tpdu=cfg.tpdu,
-                                              key_mode=cfg.key_mode, mac_alg=cfg.mac_alg))
+                                              key_mode=cfg.key_mode, mac_alg=cfg.mac_alg,
+                                              key_layout=cfg.key_layout))
 
     # -- power --------------------------------------------------------------------------------
     def _power_changed(self, on: bool) -> None:
