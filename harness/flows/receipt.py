@@ -13,6 +13,7 @@ word; a real bench should have a camera.
 from __future__ import annotations
 
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,12 +187,15 @@ def _accepted(station: Station, verdict: ReceiptVerdict, what: str) -> dict[str,
             "note": note.describe() if note else ""}
 
 
-_READERS: dict[tuple[Path, bool], ReceiptReader] = {}
+#: Readers by (profile file, settlement slip): a few terminal families per run; the oldest
+#: goes when a 17th arrives, so a long-lived process never grows it without bound.
+_READERS: OrderedDict[tuple[Path, bool], ReceiptReader] = OrderedDict()
+MAX_READERS = 16
 
 
 def _reader(station: Station, settlement: bool = False) -> ReceiptReader:
-    """One reader per profile, slip and process: it learns the template's labels on its
-    first slip. The settlement slip's template is the one the profile's template names."""
+    """One reader per profile and slip: it learns the template's labels on its first slip.
+    The settlement slip's template is the one the profile's receipt template names."""
     profile = station.profile
     key = (profile.source, settlement)
     if key not in _READERS:
@@ -203,6 +207,8 @@ def _reader(station: Station, settlement: bool = False) -> ReceiptReader:
             template = ReceiptTemplate.from_dict(profile.settlement_template,
                                                  f"receipts/{template.settlement}.yaml")
         _READERS[key] = ReceiptReader(template, PrintLimits.from_profile(profile.source))
+        while len(_READERS) > MAX_READERS:
+            _READERS.popitem(last=False)
     return _READERS[key]
 
 
