@@ -7,9 +7,13 @@ printed in clear is blacked out in every image the rig keeps.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 
+from devices.camera.render import find_cjk_font
 from harness.receipts.paper import Flattened, to_gray
 
 COLOURS = {"ok": (40, 160, 40), "mismatch": (30, 30, 220), "unmasked": (30, 30, 220),
@@ -20,9 +24,34 @@ CROP_MIME = "image/png"  # what crop_png returns
 ANNOTATED = "slip, fields read"  # the evidence's annotated frame, by name
 
 
-def _ascii(text: str) -> str:
-    # OpenCV's Hershey fonts have ASCII only; the Chinese half of a label stays on the slip
-    return "".join(ch if 32 <= ord(ch) < 127 else "?" for ch in text)[:48]
+CAPTION_CHARS = 48
+
+
+@functools.cache
+def _caption_font(size: int) -> ImageFont.FreeTypeFont:
+    # OpenCV's Hershey fonts have ASCII only (a caption read "txn_type: ?? SALE"): captions
+    # are drawn with the CJK font the simulated printer prints with, which has Latin too
+    return ImageFont.truetype(str(find_cjk_font()), size)
+
+
+def _draw_captions(image: np.ndarray, captions: list[tuple[tuple[int, int], str, tuple[int, int, int]]],
+                   size: int) -> list[np.ndarray]:
+    """Draw each (baseline-left origin, text, BGR colour) on ``image`` in place, white-outlined
+    so it reads on paper and tray alike; returns each caption's extent (2 x 2 points)."""
+    if not captions:
+        return []
+    font = _caption_font(size)
+    pil = Image.fromarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    draw = ImageDraw.Draw(pil)
+    extents = []
+    for (x, y), text, (b, g, r) in captions:
+        text = text[:CAPTION_CHARS]
+        draw.text((x, y), text, font=font, fill=(r, g, b), anchor="ls",
+                  stroke_width=max(1, size // 8), stroke_fill=(255, 255, 255))
+        x0, y0, x1, y1 = draw.textbbox((x, y), text, font=font, anchor="ls")
+        extents.append(np.array([[x0, y0], [x1, y1]], np.float32))
+    image[:] = cv2.cvtColor(np.asarray(pil), cv2.COLOR_RGB2BGR)
+    return extents
 
 
 def redact(image: np.ndarray, flat: Flattened, boxes: list[Box], on_frame: bool) -> None:
@@ -46,6 +75,7 @@ def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, lis
     scale = max(1.0, image.shape[0] / 900)
     cv2.polylines(image, [np.round(flat.corners).astype(np.int32)], True, (200, 200, 0), 1)
     shown = [flat.corners]  # what the crop keeps: the paper, then each caption's extent
+    captions = []
     for status, caption, boxes in marks:
         colour = COLOURS.get(status, (128, 128, 128))
         for x0, y0, x1, y1 in boxes:
@@ -54,14 +84,8 @@ def annotate(frame: np.ndarray, flat: Flattened, marks: list[tuple[str, str, lis
         if boxes:
             x0, y0, x1, y1 = boxes[-1]
             anchor = flat.to_frame(np.array([[x1 + 4, y0 + (y1 - y0) * 0.7]], dtype=np.float32))[0]
-            org = (int(anchor[0]), int(anchor[1]))
-            cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
-                        (255, 255, 255), max(2, int(3 * scale)), cv2.LINE_AA)
-            cv2.putText(image, _ascii(caption), org, cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
-                        colour, max(1, int(scale)), cv2.LINE_AA)
-            (w, h), _ = cv2.getTextSize(_ascii(caption), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * scale,
-                                        max(2, int(3 * scale)))
-            shown.append(np.array([[org[0], org[1] - h], [org[0] + w, org[1] + h]], np.float32))
+            captions.append(((int(anchor[0]), int(anchor[1])), caption, colour))
+    shown.extend(_draw_captions(image, captions, max(10, int(13 * scale))))
     return encode(_crop_to(image, np.concatenate(shown), margin=int(16 * scale)), ext)
 
 

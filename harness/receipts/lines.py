@@ -35,6 +35,7 @@ PAD = 3
 CLEAR_READ = 0.8  # a row read at least this surely and matching no label is a misprint
 WRAP_MIN = 0.6  # a row this much of a fixed line's length may be its first row, wrapped
 NOTE = "note:"  # key prefix of a note line (a reprint's mark, a decline's reason)
+SCRIPT_HALF = 0.5  # each script's half of a bilingual label must be this similar (_both_scripts)
 
 
 @dataclass(frozen=True)
@@ -154,11 +155,33 @@ def _label_in_text(line: Line, text: str) -> tuple[float, int]:
     if line.has_value:
         cut = max(got.find(":"), got.find("："))
         head = got[:cut] if cut > 0 else got[:len(want)]
+        if not _both_scripts(head, want):
+            return 0.0, 0
         return similarity(head, want), (cut if cut > 0 else len(want))
     if WRAP_MIN * len(want) <= len(got) < len(want):
         # a fixed line too long for the printhead wraps at a space: its first row is a prefix
         return max(similarity(got, want), similarity(got, want[:len(got)])), len(got)
     return similarity(got, want), len(got)
+
+
+def _both_scripts(got: str, want: str) -> bool:
+    """A bilingual label (商户名称 MERCHANT NAME) is this label only when each half is there:
+    a slip printing the English halves alone matched 9 of 14 CUP lines on similarity and had
+    nine values taken as read (issue 15). Each half must be at least half right, which a
+    blurred label still is (消费微情 for 消费撤销)."""
+    want_cjk, want_latin = _cjk(want), _latin(want)
+    if not want_cjk or not want_latin:
+        return True
+    return similarity(_cjk(got), want_cjk) >= SCRIPT_HALF and \
+        similarity(_latin(got), want_latin) >= SCRIPT_HALF
+
+
+def _cjk(text: str) -> str:
+    return "".join(ch for ch in text if ord(ch) >= 0x2E80)
+
+
+def _latin(text: str) -> str:
+    return "".join(ch for ch in text if ch.isascii() and ch.isalpha())
 
 
 def _wrapped_rest(line: Line, text: str) -> bool:

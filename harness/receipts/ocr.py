@@ -219,6 +219,30 @@ class OcrEngine:
         return [PageLine(str(t), float(s), np.asarray(b, dtype=np.float32))
                 for b, t, s in zip(out.boxes, out.txts, out.scores, strict=True)]
 
+    def detect(self, image: np.ndarray) -> list[np.ndarray]:
+        """Text boxes (4 x 2 float, clockwise from top-left) found by the detector alone, on
+        ``image`` at the size given (the caller scales it): the layout-free reader recognises
+        each box itself, to keep per-character probabilities."""
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        with self._lock:
+            if self._page is None:
+                self._page = self._load_page()
+            if self._page.text_det is None:  # built on first use
+                self._page(np.full((32, 32, 3), 255, np.uint8), use_det=True, use_cls=False, use_rec=False)
+            det = self._page.text_det
+            # RapidOCR scales every image so its *short* side is at least 736 px: a phone photo
+            # scaled down for speed would be scaled up again (2-3x the time, measured)
+            kept = (det.limit_side_len, det.limit_type)
+            det.limit_side_len, det.limit_type = max(image.shape[:2]), "max"
+            try:
+                out = self._page(image, use_det=True, use_cls=False, use_rec=False)
+            finally:
+                det.limit_side_len, det.limit_type = kept
+        if out.boxes is None:
+            return []
+        return [np.asarray(b, dtype=np.float32) for b in out.boxes]
+
     def _load_page(self) -> Any:
         from rapidocr import RapidOCR
 

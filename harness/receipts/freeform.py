@@ -1,0 +1,684 @@
+"""Slips no template describes: found anywhere in a photo, read row by row, fields given by
+label dictionaries and value patterns.
+
+The template reader (harness.receipts.reader) knows its slip to the pixel; a real bench
+prints whatever its terminal family prints. This reader assumes only that a slip is rows
+of printed text:
+
+1. **Text, then slips.** The detector of the pinned RapidOCR wheel finds text boxes in the
+   photo (scaled so its long side is ``DET_SIDE``); boxes close to each other (within two
+   text heights) form one slip, so several slips on a table, a hand or a scanned page
+   around one are told apart by where their text is, not by the paper's outline.
+2. **Rows** by the boxes' own angle and measured height (the pitch of that slip), left to
+   right within a row.
+3. **Recognition** of each box from the full-resolution photo, keeping the recogniser's
+   per-character confidences.
+4. **Fields.** A box that starts with a label of the dictionary (fixtures/receipts/
+   labels.yaml, or the family's own labels from its template) gives its value: the rest of
+   the box, else the boxes to its right up to the next label (two columns on one row), else
+   the row below. Masked card numbers and dates are also found by their pattern alone.
+   Each value is parsed by its kind and the family's formats (harness.receipts.formats).
+5. **Confidence** of a field is its weakest character's. Two different values for one field
+   (two labels, a label and a pattern) make it unreadable: never a guess.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import yaml
+
+from harness.paths import FIXTURES
+from harness.receipts import formats as fm
+from harness.receipts.ocr import REC_HEIGHT, LineRead, OcrEngine, normalise
+from harness.receipts.paper import Flattened, to_gray
+from harness.receipts.reading import FieldReading, ReceiptReading
+
+LABELS_FILE = FIXTURES / "receipts" / "labels.yaml"
+DET_SIDE = 960  # the detector sees the photo at most this large (its long side): 0.2-0.45 s
+DET_SIDE_MAX = 1600  # a slip cut out of a large photo is detected again at most this large
+TEXT_PX = 16  # the text height the detector finds every printed row at
+CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
+READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
+SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
+FIELD_KINDS = ("amount", "datetime", "pan", "digits", "code", "text")
+_STRIP = "[](){}<>【】〔〕|*_'\""
+_SEPARATORS = " :：.-=/"
+
+
+def compact(text: str) -> str:
+    """How labels are compared: NFKC, upper case, no spaces, brackets or colons."""
+    text = unicodedata.normalize("NFKC", text).upper()
+    return "".join(ch for ch in text if not ch.isspace() and ch not in _STRIP).strip(":：")
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    key: str
+    kind: str
+    aliases: tuple[str, ...]  # compacted, longest first
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Field -> what slips call it, from the dictionary and a family's template."""
+
+    fields: dict[str, FieldDef]
+
+    @classmethod
+    def load(cls, path: Path = LABELS_FILE, extra: dict[str, list[str]] | None = None,
+             kinds: dict[str, str] | None = None) -> Labels:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        out: dict[str, FieldDef] = {}
+        for key, entry in (data.get("fields") or {}).items():
+            kind = str(entry.get("kind", "text"))
+            if kind not in FIELD_KINDS:
+                raise ValueError(f"{path}: fields.{key}.kind: one of {', '.join(FIELD_KINDS)}, got {kind!r}")
+            names = [a for group in (entry.get("aliases") or {}).values() for a in group]
+            out[str(key)] = FieldDef(str(key), kind, _aliases(names))
+        for key, names in (extra or {}).items():
+            base = out.get(key)
+            kind = (kinds or {}).get(key) or (base.kind if base else "text")
+            out[key] = FieldDef(key, kind, _aliases([*names, *(base.aliases if base else ())]))
+        return cls(out)
+
+    def match(self, text: str) -> tuple[str, int, float] | None:
+        """The field whose label ``text`` starts with: (key, characters of ``text`` the label
+        takes, similarity); the longest label wins (MERCHANT NAME over MERCHANT)."""
+        got = compact(text)
+        best: tuple[str, int, float, int] | None = None
+        for key, fdef in self.fields.items():
+            for alias in fdef.aliases:
+                n = len(alias)
+                if len(got) < n:
+                    continue
+                head = got[:n]
+                # a Latin label ends at a word's end (MID, not MIDDLE); CJK and Hangul labels
+                # are not spaced from what follows (金额AMOUNT)
+                boundary = len(got) == n or not got[n].isalpha() or not alias[-1].isascii()
+                if n <= 3:
+                    ok = head == alias and boundary
+                    score = 1.0 if ok else 0.0
+                else:
+                    score = _similarity(head, alias)
+                    ok = score >= 1 - 1 / 8 and boundary
+                if ok and (best is None or n > best[3]):
+                    best = (key, n, score, n)
+        if best is None:
+            return None
+        return best[0], _raw_index(text, best[1]), best[2]
+
+
+def _aliases(names: list[str]) -> tuple[str, ...]:
+    return tuple(sorted({compact(n) for n in names if compact(n)}, key=lambda a: -len(a)))
+
+
+def _raw_index(text: str, kept: int) -> int:
+    """Index in ``text`` just after its ``kept``-th character that ``compact`` keeps."""
+    seen = 0
+    norm = unicodedata.normalize("NFKC", text).upper()
+    if len(norm) != len(text):  # a ligature or full-width form changed the length: approximate
+        norm = text.upper()
+    for i, ch in enumerate(norm):
+        if seen >= kept:
+            return i
+        if not ch.isspace() and ch not in _STRIP:
+            seen += 1
+    return len(text)
+
+
+def _similarity(a: str, b: str) -> float:
+    from harness.receipts.fields import similarity
+
+    return similarity(a, b)
+
+
+@dataclass
+class Token:
+    """A detected text box and what was read in it."""
+
+    quad: np.ndarray  # 4 x 2, frame pixels, clockwise from top-left
+    read: LineRead
+    u: float = 0.0  # along the slip's rows
+    v: float = 0.0  # across them
+    height: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return self.read.text
+
+    def box(self) -> tuple[int, int, int, int]:
+        x0, y0 = self.quad.min(axis=0)
+        x1, y1 = self.quad.max(axis=0)
+        return int(x0), int(y0), math.ceil(x1), math.ceil(y1)
+
+
+@dataclass
+class Candidate:
+    key: str
+    text: str  # the value as read
+    confidence: float  # its weakest character
+    tokens: list[Token]
+    by: str  # "label" or "pattern"
+    label_token: Token | None = None
+    value: Any = None
+    problem: str | None = None
+
+
+@dataclass
+class Slip:
+    """One slip found in the photo: its tokens in rows."""
+
+    rows: list[list[Token]]
+    quad: np.ndarray  # the slip's outline in the frame (the hull of its text, padded)
+
+    @property
+    def tokens(self) -> list[Token]:
+        return [t for row in self.rows for t in row]
+
+
+@dataclass(frozen=True)
+class FreeformTemplate:
+    """A terminal family for the layout-free reader: its formats, its own labels (added to
+    the dictionary), the fields its slips carry."""
+
+    name: str
+    formats: fm.Formats
+    labels: dict[str, list[str]] = field(default_factory=dict)
+    kinds: dict[str, str] = field(default_factory=dict)
+    fields: tuple[str, ...] = ()  # the fields its slips carry, in print order (empty: any)
+    # field -> (anchor field, rows below the anchor's row, box on that row): learnt places
+    anchors: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FreeformTemplate:
+        labels: dict[str, list[str]] = {}
+        kinds: dict[str, str] = {}
+        order = []
+        anchors: dict[str, tuple[str, int, int]] = {}
+        for entry in data.get("fields") or ():
+            key = str(entry["key"])
+            order.append(key)
+            if entry.get("anchor"):
+                a = entry["anchor"]
+                anchors[key] = (str(a["from"]), int(a["rows"]), int(a["token"]))
+            labels[key] = [str(x) for x in entry.get("labels") or ()]
+            if entry.get("kind"):
+                kinds[key] = str(entry["kind"])
+        return cls(name=str(data.get("name", "layout-free")),
+                   formats=fm.Formats.from_dict(data.get("formats")),
+                   labels=labels, kinds=kinds, fields=tuple(order), anchors=anchors)
+
+    @classmethod
+    def generic(cls) -> FreeformTemplate:
+        return cls(name="layout-free", formats=fm.Formats())
+
+
+class FreeformReader:
+    """Reads slips of any layout; one reader per terminal family (its template)."""
+
+    def __init__(self, template: FreeformTemplate | None = None, engine: OcrEngine | None = None):
+        from harness.receipts.reader import shared_engine
+
+        self.template = template or FreeformTemplate.generic()
+        self.engine = engine or shared_engine()
+        self.labels = Labels.load(extra=self.template.labels, kinds=self.template.kinds)
+
+    # -- reading ---------------------------------------------------------------------------
+    def read_all(self, frame: np.ndarray) -> list[ReceiptReading]:
+        """Every slip in the photo, largest (most text) first."""
+        started = time.perf_counter()
+        slips = self.slips(frame)
+        out = [self._reading(frame, slip, started) for slip in slips]
+        if not out:
+            return [ReceiptReading(self.template.name, status="unreadable", reason="no printed text found",
+                                   ms=(time.perf_counter() - started) * 1000)]
+        return out
+
+    def read(self, frame: np.ndarray) -> ReceiptReading:
+        """The slip with the most fields read (a photo of one slip: that slip)."""
+        readings = self.read_all(frame)
+        return max(readings, key=lambda r: sum(f.value is not None for f in r.fields.values()))
+
+    def slips(self, frame: np.ndarray) -> list[Slip]:
+        gray = to_gray(frame)
+        quads = self._detect(gray, (0, 0, gray.shape[1], gray.shape[0]), DET_SIDE)
+        if not quads:
+            return []
+        # Small print in a large photo (a slip held out at arm's length) is found, but not all
+        # of it: each group of text is detected again, cut out and scaled so its text is
+        # TEXT_PX high, the height the detector finds every line at (measured on phone photos).
+        regions = _regions(quads, gray.shape)
+        again: list[np.ndarray] = []
+        for region, members in regions:
+            h_det = float(np.median([_height(q) for q in members])) * min(1.0, DET_SIDE / max(gray.shape))
+            if h_det >= TEXT_PX * 0.75:
+                again.extend(members)
+                continue
+            x0, y0, x1, y1 = region
+            side = max(x1 - x0, y1 - y0) * TEXT_PX / max(1.0, float(np.median([_height(q) for q in members])))
+            again.extend(self._detect(gray, region, int(min(DET_SIDE_MAX, max(DET_SIDE, side)))))
+        quads = [q for q in again if _height(q) >= 6 and _width(q) >= 6]
+        reads = self.engine.read_lines([_cut(gray, q) for q in quads])
+        tokens = [Token(q, r) for q, r in zip(quads, reads, strict=True) if r.text.strip()]
+        return [_rows(group) for group in _clusters(tokens, gray.shape)]
+
+    def _detect(self, gray: np.ndarray, region: tuple[int, int, int, int], side: int) -> list[np.ndarray]:
+        """Text boxes in ``region`` of the photo, detected at ``side`` px (the long side), in
+        photo pixels."""
+        x0, y0, x1, y1 = region
+        part = gray[y0:y1, x0:x1]
+        scale = min(1.0, side / max(part.shape))
+        small = cv2.resize(part, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) \
+            if scale < 1 else part
+        offset = np.array([x0, y0], np.float32)
+        return [q / scale + offset for q in self.engine.detect(small)]
+
+    def _reading(self, frame: np.ndarray, slip: Slip, started: float) -> ReceiptReading:
+        found = self.fields_of(slip)
+        flat = _frame_as_flat(frame, slip.quad)
+        readings = {}
+        for key, cand in found.items():
+            boxes = tuple(t.box() for t in cand.tokens)
+            label_box = cand.label_token.box() if cand.label_token is not None else None
+            readings[key] = FieldReading(key, _shown(cand), cand.value, cand.confidence, boxes,
+                                         label_box, cand.problem)
+        status = "read" if any(c.value is not None for c in found.values()) else "unreadable"
+        return ReceiptReading(self.template.name, status=status,
+                              reason=None if status == "read" else "no field of a known kind read",
+                              fields=readings, flat=flat, ms=(time.perf_counter() - started) * 1000)
+
+    # -- fields ----------------------------------------------------------------------------
+    def fields_of(self, slip: Slip) -> dict[str, Candidate]:
+        """Every field the slip shows, resolved from its candidates."""
+        cands = self.candidates(slip)
+        out: dict[str, Candidate] = {}
+        for key, group in cands.items():
+            out[key] = _resolve(key, group)
+        for key, (anchor, rows, index) in self.template.anchors.items():
+            if key in out and out[key].value is not None:
+                continue  # read by its label or its shape: the learnt place is not needed
+            cand = self._at_anchor(slip, key, out.get(anchor), rows, index)
+            if cand is not None:
+                out[key] = cand
+        return out
+
+    def _at_anchor(self, slip: Slip, key: str, anchor: Candidate | None, rows: int,
+                   index: int) -> Candidate | None:
+        """The value at the place the template learnt for it, if one of its kind stands there."""
+        if anchor is None or anchor.value is None or not anchor.tokens:
+            return None
+        at = {id(t): r for r, row in enumerate(slip.rows) for t in row}
+        r = at.get(id(anchor.tokens[0]))
+        if r is None or not 0 <= r + rows < len(slip.rows):
+            return None
+        row = slip.rows[r + rows]
+        for tok in (row[index:index + 1] if index < len(row) else []) + row:
+            found = find_value(self._kind(key), key, tok.text, self.template.formats)
+            if found:
+                value, lo, hi = found[0]
+                return Candidate(key, tok.text[lo:hi], _conf(tok.read, lo, hi), [tok], "layout", None, value)
+        return None
+
+    def candidates(self, slip: Slip) -> dict[str, list[Candidate]]:
+        out: dict[str, list[Candidate]] = {}
+        rows = slip.rows
+        for r, row in enumerate(rows):
+            for i, tok in enumerate(row):
+                for key, start, end in self._labels_in(tok.text):
+                    cand = self._value_after(key, tok, start, end, row[i + 1:],
+                                             rows[r + 1] if r + 1 < len(rows) else [])
+                    if cand is not None:
+                        out.setdefault(key, []).append(cand)
+            for tok in row:
+                for cand in self._patterns(tok):
+                    out.setdefault(cand.key, []).append(cand)
+        fmt = self.template.formats
+        for key, group in out.items():
+            kind = self.labels.fields[key].kind if key in self.labels.fields else "text"
+            for cand in group:
+                try:
+                    cand.value = parse_value(key, kind, cand.text, fmt)
+                except fm.FormatError as exc:
+                    cand.problem = str(exc)
+        return out
+
+    def _labels_in(self, text: str) -> list[tuple[str, int, int]]:
+        """(field, label start, label end) for each label in ``text``: at its start or after
+        a space (two columns recognised as one box)."""
+        hits: list[tuple[str, int, int]] = []
+        starts = [0] + [m.end() for m in re.finditer(r"\s+", text)]
+        taken = 0
+        while starts:
+            s = starts.pop(0)
+            if s < taken:
+                continue
+            m = self.labels.match(text[s:])
+            if m is None:
+                continue
+            if hits and hits[-1][0] == m[0] and not text[hits[-1][2]:s].strip(_SEPARATORS):
+                # the same label in a second script (金额 AMOUNT): one label
+                hits[-1] = (m[0], hits[-1][1], s + m[1])
+            else:
+                hits.append((m[0], s, s + m[1]))
+            taken = s + m[1]
+            # the second script may follow with no space (凭证号VOUCHER NO)
+            starts = sorted({taken, *starts})
+        return hits
+
+    def _value_after(self, key: str, tok: Token, start: int, end: int, right: list[Token],
+                     below: list[Token]) -> Candidate | None:
+        text = tok.text
+        nxt = next((s for _, s, _ in self._labels_in(text) if s > start), len(text))
+        value, lo = _value_span(text, end, nxt, self._kind(key))
+        if value:
+            return Candidate(key, value, _conf(tok.read, lo, lo + len(value), self._kind(key) == "datetime"),
+                             [tok], "label", tok)
+        # the boxes to the right on the same row, up to the next label (the same label in a
+        # second script, detected as a box of its own, is passed over)
+        taken: list[Token] = []
+        for other in right:
+            hits = self._labels_in(other.text)
+            if hits and hits[0][1] == 0:
+                if hits[0][0] == key and not taken:
+                    rest, _ = _value_span(other.text, hits[0][2], len(other.text), self._kind(key))
+                    if rest:
+                        return self._value_after(key, other, 0, hits[0][2], [], [])
+                    continue
+                break
+            taken.append(other)
+        if not taken and below and not self._starts_with_label(below):
+            taken = below  # the printer moved the value to the row below
+        if not taken:
+            return Candidate(key, "", 0.0, [], "label", tok, problem="no value next to its label")
+        first = taken[0]
+        value, lo = _value_span(first.text, 0, len(first.text), self._kind(key))
+        if value and len(value) < len(first.text.strip()):
+            # the value is the start of the box; what follows is not this field's
+            confidence = _conf(first.read, lo, lo + len(value), self._kind(key) == "datetime")
+            return Candidate(key, value, confidence, [first], "label", tok)
+        joined = " ".join(t.text.strip() for t in taken)
+        digits = self._kind(key) == "datetime"
+        confidence = min(_conf(t.read, 0, len(t.text), digits) for t in taken)
+        return Candidate(key, joined, confidence, taken, "label", tok)
+
+    def _starts_with_label(self, row: list[Token]) -> bool:
+        hits = self._labels_in(row[0].text) if row else []
+        return bool(hits) and hits[0][1] == 0
+
+    def _kind(self, key: str) -> str:
+        fdef = self.labels.fields.get(key)
+        return fdef.kind if fdef else "text"
+
+    def _patterns(self, tok: Token) -> list[Candidate]:
+        """Values whose shape alone names the field: a masked card number, a date and time."""
+        out = []
+        text = tok.text
+        for m in _PAN_SHAPE.finditer(text):
+            part = m.group(0).strip(" -")
+            flat = re.sub(r"[\s\-]", "", part)
+            masks = sum(ch in fm.MASK_CHARS + "※＊" for ch in flat)
+            digits = sum(ch.isdigit() for ch in flat)
+            if masks >= 2 and digits >= 4 and 12 <= len(flat) <= 19 and _grouped(part):
+                lo = text.index(part, m.start())
+                out.append(Candidate("card_number", part, _conf(tok.read, lo, lo + len(part)), [tok],
+                                     "pattern"))
+        try:
+            _, lo, hi = fm.find_datetime(text, self.template.formats)
+            out.append(Candidate("datetime", text[lo:hi], _conf(tok.read, lo, hi, digits=True), [tok],
+                                 "pattern"))
+        except fm.FormatError:
+            pass
+        return out
+
+
+_PAN_SHAPE = re.compile(r"[\dOIl*xX×#•●·※＊][\dOIl\s\-*xX×#•●·※＊]{10,26}[\dOIl*xX#※＊]")
+
+
+def _grouped(part: str) -> bool:
+    """A card number printed with spaces has them between groups of four (1234 56** **** 7890);
+    a run of text with spaces in other places is not one number."""
+    groups = part.split()
+    return len(groups) == 1 or all(len(g) == 4 for g in groups[:-1])
+
+
+def find_value(kind: str, key: str, text: str, fmt: fm.Formats) -> list[tuple[Any, int, int]]:
+    """Every value of ``kind`` in ``text`` that parses: (value, start, end), in order."""
+    if kind == "datetime":
+        try:
+            value, lo, hi = fm.find_datetime(text, fmt)
+            return [(value, lo, hi)]
+        except fm.FormatError:
+            return []
+    shape = _VALUE_SHAPES.get(kind)
+    if shape is None:
+        return []
+    out = []
+    for m in shape.finditer(text):
+        part = m.group(0).rstrip(" ,.-")
+        if not part.strip() or (kind == "amount" and not any(ch.isdigit() for ch in part)):
+            continue
+        try:
+            out.append((parse_value(key, kind, part, fmt), m.start(), m.start() + len(part)))
+        except fm.FormatError:
+            continue
+    return out
+
+
+def parse_value(key: str, kind: str, text: str, fmt: fm.Formats) -> Any:
+    """A field's value from what was read, by its kind and the family's formats."""
+    if not text.strip():
+        raise fm.FormatError("nothing printed")
+    if kind == "amount":
+        return fm.parse_amount(text, fmt)
+    if kind == "datetime":
+        return fm.parse_datetime(text, fmt)
+    if kind == "pan":
+        return fm.parse_pan(text, fmt)
+    if kind in ("digits", "code"):
+        return fm.parse_code(key, text, fmt, digits_only=kind == "digits")
+    return " ".join(normalise(text).split())
+
+
+def same_value(kind: str, slip: Any, expected: Any, tolerance_s: float = 120.0) -> bool:
+    if kind == "pan":
+        return isinstance(slip, fm.ShownPan) and slip.masked and slip.agrees(expected)
+    if kind == "datetime":
+        return abs((slip - expected).total_seconds()) <= tolerance_s
+    if kind == "amount":
+        return Decimal(slip) == Decimal(expected)
+    if kind in ("digits", "code"):
+        return normalise(str(slip), digits=True) == normalise(str(expected), digits=True)
+    return compact(str(slip)).casefold() == compact(str(expected)).casefold()
+
+
+def _resolve(key: str, group: list[Candidate]) -> Candidate:
+    """One value for the field, or an unreadable field that says why. Label candidates are
+    preferred to pattern ones; two different values among the preferred are ambiguous."""
+    parsed = [c for c in group if c.value is not None]
+    by_label = [c for c in parsed if c.by == "label"]
+    pool = by_label or parsed
+    if not pool:
+        best = max(group, key=lambda c: (c.by == "label", c.confidence))
+        return Candidate(key, best.text, best.confidence, best.tokens, best.by, best.label_token, None,
+                         best.problem or "not read")
+    values = {_value_key(c.value) for c in pool}
+    best = max(pool, key=lambda c: c.confidence)
+    if len(values) > 1 and all(isinstance(c.value, datetime) for c in pool):
+        # a POS's print time and the approval time a second apart: one time, as the
+        # witnesses' tolerance sees it; the label's, else the latest, is the one shown
+        times = sorted(c.value for c in pool)
+        if (times[-1] - times[0]).total_seconds() <= SAME_TIME_S:
+            values = {times[-1]}
+            best = max(pool, key=lambda c: (c.value, c.confidence))
+    if len(values) > 1:
+        shown = " / ".join(sorted({_shown(c) for c in pool}))
+        return Candidate(key, shown, min(c.confidence for c in pool), best.tokens, best.by, best.label_token,
+                         None, f"the slip shows several values for it: {shown}")
+    # the same value seen twice (a total and an amount paid) is read as surely as its best sighting
+    return best
+
+
+def _value_key(value: Any) -> Any:
+    if isinstance(value, fm.ShownPan):
+        return (value.head, value.tail)
+    if isinstance(value, datetime):
+        return value.replace(second=0) if value.second == 0 else value
+    if isinstance(value, Decimal):
+        return value.normalize()
+    return value
+
+
+def _shown(cand: Candidate) -> str:
+    """The value as evidence may show it: a card number never in clear."""
+    if cand.key == "card_number" or isinstance(cand.value, fm.ShownPan):
+        digits = re.sub(r"\D", "", cand.text)
+        if len(digits) > 10:
+            from devices.masking import mask_pan
+
+            return mask_pan(digits)
+    return cand.text
+
+
+# Where a value of each kind ends: an amount, a date and time, a card number or an id stop at
+# the first character that cannot belong to them (a bracket, a word), so a label printed
+# right after the value on the same row ("[금액] 29,000 원 [부가세]:2,636") is not taken in.
+_VALUE_SHAPES = {
+    "amount": re.compile(r"(?:[A-Z]{3}|NT\$|[€$¥￥₩£])?\s*[\dOoIl][\dOoIl,.' ]*[\dOoIl]?\s*"
+                         r"(?:[A-Z]{3}|[€$¥￥₩£元원円])?"),
+    "datetime": re.compile(r"[\dOoIl][\dOoIl\s\-/.:年月日時时分()A-Z가-힣]*[\dOoIl]"),
+    "pan": re.compile(r"[\dOoIl*xX×#•●·※＊][\dOoIl\s\-*xX×#•●·※＊]*"),
+    "digits": re.compile(r"[\dOoIl][\dOoIl\s]*"),
+    "code": re.compile(r"[0-9A-Za-z]+"),
+}
+
+
+def _value_span(text: str, end: int, stop: int, kind: str = "text") -> tuple[str, int]:
+    lo = end
+    while lo < stop and text[lo] in _SEPARATORS:
+        lo += 1
+    value = text[lo:stop].rstrip()
+    shape = _VALUE_SHAPES.get(kind)
+    if shape is not None and value:
+        m = shape.match(value)
+        value = m.group(0).rstrip(" ,.-") if m else ""
+    return value, lo
+
+
+def _conf(read: LineRead, lo: int, hi: int, digits: bool = False) -> float:
+    """The weakest character's confidence in ``read.text[lo:hi]``; with ``digits``, of its
+    digits only (a date's separators are where a recogniser is least sure, and its digits
+    carry the value)."""
+    confs = [c for ch, c in zip(read.text[lo:hi], read.confidences[lo:hi], strict=False)
+             if not ch.isspace() and (not digits or ch.isdigit())]
+    return min(confs, default=0.0)
+
+
+# -- geometry ------------------------------------------------------------------------------
+def _height(q: np.ndarray) -> float:
+    return float((np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
+
+
+def _width(q: np.ndarray) -> float:
+    return float((np.linalg.norm(q[1] - q[0]) + np.linalg.norm(q[2] - q[3])) / 2)
+
+
+def _cut(gray: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """The box top-down from the full-resolution photo, straight at the recogniser's height.
+    The detector's boxes are grown well past the ink (its "unclip"), and on a slip's tight
+    pitch they take in strokes of the rows above and below, which garble the row (measured
+    on phone photos: a card number read as "-5"); the box is cut at ``CUT_HEIGHT`` of its
+    height, and a little wider, so a first or last character is not clipped."""
+    h, w = _height(quad), _width(quad)
+    pad = 0.1 * h
+    centre = quad.mean(axis=0)
+    grown = centre + (quad - centre) * np.array([(w + 2 * pad) / max(w, 1.0), CUT_HEIGHT])
+    out_h = REC_HEIGHT
+    out_w = max(4, round((w + 2 * pad) * out_h / max(1.0, h * CUT_HEIGHT)))
+    dst = np.array([[0, 0], [out_w - 1, 0], [out_w - 1, out_h - 1], [0, out_h - 1]], np.float32)
+    m = cv2.getPerspectiveTransform(grown.astype(np.float32), dst)
+    return cv2.warpPerspective(gray, m, (out_w, out_h), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _regions(quads: list[np.ndarray], shape: tuple[int, ...]) -> list[tuple[tuple[int, int, int, int],
+                                                                              list[np.ndarray]]]:
+    """Groups of text boxes (as _clusters groups tokens) and each group's bounding region,
+    with a margin of two text heights, clipped to the photo."""
+    fake = [Token(q, LineRead("x", (1.0,), (0.0,), np.zeros((1, 1)), {})) for q in quads]
+    out = []
+    for group in _clusters(fake, shape, min_tokens=1):
+        pts = np.concatenate([t.quad for t in group])
+        h = float(np.median([_height(t.quad) for t in group]))
+        x0, y0 = np.floor(pts.min(axis=0) - 2 * h).astype(int)
+        x1, y1 = np.ceil(pts.max(axis=0) + 2 * h).astype(int)
+        region = (max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1)), min(shape[0], int(y1)))
+        out.append((region, [t.quad for t in group]))
+    return out
+
+
+def _clusters(tokens: list[Token], shape: tuple[int, ...], min_tokens: int = 3) -> list[list[Token]]:
+    """Tokens grouped into slips: text within two text heights of other text is one slip."""
+    if not tokens:
+        return []
+    h_med = float(np.median([_height(t.quad) for t in tokens]))
+    scale = min(1.0, 800 / max(shape[:2]))
+    mask = np.zeros((int(shape[0] * scale) + 1, int(shape[1] * scale) + 1), np.uint8)
+    for t in tokens:
+        cv2.fillPoly(mask, [np.round(t.quad * scale).astype(np.int32)], 255)
+    k = max(3, int(2 * h_med * scale) | 1)
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    _, labels = cv2.connectedComponents(mask)
+    groups: dict[int, list[Token]] = {}
+    for t in tokens:
+        cx, cy = (t.quad.mean(axis=0) * scale).astype(int)
+        cy, cx = min(cy, labels.shape[0] - 1), min(cx, labels.shape[1] - 1)
+        groups.setdefault(int(labels[cy, cx]), []).append(t)
+    out = [g for g in groups.values() if len(g) >= min_tokens]
+    return sorted(out, key=lambda g: -sum(len(t.text) for t in g))
+
+
+def _rows(tokens: list[Token]) -> Slip:
+    angles = [math.atan2(t.quad[1][1] - t.quad[0][1], t.quad[1][0] - t.quad[0][0]) for t in tokens
+              if _width(t.quad) > 2 * _height(t.quad)]
+    theta = float(np.median(angles)) if angles else 0.0
+    cos, sin = math.cos(theta), math.sin(theta)
+    for t in tokens:
+        cx, cy = t.quad.mean(axis=0)
+        t.u, t.v, t.height = cos * cx + sin * cy, -sin * cx + cos * cy, _height(t.quad)
+    tokens = sorted(tokens, key=lambda t: t.v)
+    rows: list[list[Token]] = []
+    for t in tokens:
+        if rows:
+            row = rows[-1]
+            centre = float(np.mean([o.v for o in row]))
+            pitch = float(np.median([o.height for o in row] + [t.height]))
+            if abs(t.v - centre) < 0.5 * pitch:
+                row.append(t)
+                continue
+        rows.append([t])
+    rows = [sorted(r, key=lambda t: t.u) for r in rows]
+    pts = np.concatenate([t.quad for t in tokens])
+    hull = cv2.boxPoints(cv2.minAreaRect(pts.astype(np.float32)))
+    return Slip(rows, _order(hull))
+
+
+def _order(quad: np.ndarray) -> np.ndarray:
+    pts = quad.reshape(4, 2).astype(np.float32)
+    s, d = pts.sum(axis=1), np.diff(pts, axis=1).ravel()
+    return np.array([pts[s.argmin()], pts[d.argmin()], pts[s.argmax()], pts[d.argmax()]], np.float32)
+
+
+def _frame_as_flat(frame: np.ndarray, quad: np.ndarray) -> Flattened:
+    """The photo itself as the 'flattened slip' evidence draws on: boxes are in frame pixels."""
+    gray = to_gray(frame)
+    return Flattened(gray, np.zeros((1, 1), np.float32), quad, np.eye(3, dtype=np.float64))

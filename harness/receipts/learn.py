@@ -1,0 +1,132 @@
+"""``posrig receipt learn PHOTO --expect field=value ...``: a family's template from one slip.
+
+A person photographs one slip whose values they know (the terminal's own report, the
+host's journal) and names them. The layout-free reader reads the slip; each value is looked
+for among what was read, by its kind (``29,000`` is found as the amount 29000 wherever it
+stands). Where it stands gives the template:
+
+- ``labels``: the text printed before the value on its row, as the recogniser reads it (a
+  family's own spelling of its labels; a script the recogniser cannot read still reads the
+  same way on every slip of the family);
+- ``anchor``: its place relative to the card number (or, without one, to the first value
+  found): rows down, and which box on the row, so a field whose label cannot be read at all
+  is still found on the next slip of that layout;
+- ``formats``: the currency and decimal mark of the amount, the date format, each id's length.
+
+The template is written for a person to review; nothing learnt is trusted more than what the
+reader sees on the next slip: a value found by its anchor must still parse by its kind.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from harness.config import ConfigError
+from harness.receipts import formats as fm
+from harness.receipts.freeform import FreeformReader, Slip, Token, find_value, same_value
+from harness.receipts.freeform_check import parse_expectation
+
+ANCHOR_ORDER = ("card_number", "datetime", "amount")
+
+
+def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
+          name: str = "learnt") -> tuple[dict[str, Any], list[str]]:
+    """(the template as a dict, a line per field saying what was learnt or not found)."""
+    expected: dict[str, Any] = {}
+    raw: dict[str, str] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--expect {item!r}: expected FIELD=VALUE")
+        expected[key.strip()] = parse_expectation(reader, key.strip(), text.strip())
+        raw[key.strip()] = text.strip()
+    slips = reader.slips(frame)
+    if not slips:
+        raise ConfigError("no printed text found in the photo: nothing to learn from")
+    slip = slips[0]
+    where: dict[str, tuple[int, int, str, str]] = {}  # key -> (row, token, label text, value text)
+    report = []
+    for key, want in expected.items():
+        kind = reader.labels.fields[key].kind
+        hit = _find(reader, slip, key, kind, want)
+        if hit is None:
+            report.append(f"{key}: {raw[key]!r} NOT FOUND on the slip (check the value, or the photo)")
+            continue
+        where[key] = hit
+        report.append(f"{key}: {hit[3]!r} on row {hit[0] + 1}" + (f", after {hit[2]!r}" if hit[2] else ""))
+    if not where:
+        raise ConfigError("none of the expected values was found on the slip: nothing to learn")
+    anchor = next((k for k in ANCHOR_ORDER if k in where), next(iter(where)))
+    fields = []
+    for key, (row, tok, label, _value) in where.items():
+        entry: dict[str, Any] = {"key": key, "kind": reader.labels.fields[key].kind}
+        if label:
+            entry["labels"] = [label]
+        if key != anchor:
+            entry["anchor"] = {"from": anchor, "rows": row - where[anchor][0], "token": tok}
+        fields.append(entry)
+    template = {"name": name, "layout": "free", "formats": _formats(where, expected), "fields": fields}
+    return template, report
+
+
+def _find(reader: FreeformReader, slip: Slip, key: str, kind: str,
+          want: Any) -> tuple[int, int, str, str] | None:
+    fmt = reader.template.formats
+    for r, row in enumerate(slip.rows):
+        for i, tok in enumerate(row):
+            for value, start, _end in find_value(kind, key, tok.text, fmt):
+                if same_value(kind, value, want):
+                    return r, i, _label_before(row, i, tok, start), tok.text[start:_end]
+    return None
+
+
+def _label_before(row: list[Token], i: int, tok: Token, start: int) -> str:
+    label = tok.text[:start].strip(" :：=-")
+    if not label and i > 0:
+        label = row[i - 1].text.strip(" :：=-")
+    return label
+
+
+def _formats(where: dict[str, tuple[int, int, str, str]], expected: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if "amount" in where:
+        text = where["amount"][3]
+        cur = re.findall(r"[A-Z]{3}|NT\$|[€$¥￥₩£元원円]", fm.fold(text).upper())
+        if cur:
+            out["currency"] = fm.CURRENCY_SYMBOLS.get(cur[0], cur[0])
+        m = re.search(r"[.,](\d{1,2})\D*$", text)
+        out["decimals"] = len(m.group(1)) if m else 0
+        if m:
+            out["decimal"] = text[m.start()]
+    if "datetime" in where and isinstance(expected.get("datetime"), datetime):
+        fmt = _datetime_format(where["datetime"][3])
+        if fmt:
+            out["datetime"] = [fmt]
+    lengths = {k: len(re.sub(r"\s", "", where[k][3])) for k in ("terminal_id", "merchant_id", "auth_code",
+                                                               "rrn", "trace", "batch") if k in where}
+    if lengths:
+        out["lengths"] = lengths
+    return out
+
+
+def _datetime_format(text: str) -> str | None:
+    """The strftime format a printed date and time follows (2026-01-31 15:41 -> %Y-%m-%d %H:%M)."""
+    m = re.search(r"(\d{2,4})([-/.])(\d{1,2})([-/.])(\d{1,4})(\D{1,6}?)(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+    if not m:
+        return None
+    a, s1, _b, s2, c, _gap, _h, _mi, sec = m.groups()
+    date = f"%Y{s1}%m{s2}%d" if len(a) == 4 else (f"%d{s1}%m{s2}%Y" if len(c) == 4 else f"%y{s1}%m{s2}%d")
+    return f"{date} %H:%M" + (":%S" if sec else "")
+
+
+def write_template(template: dict[str, Any], out: Path, source: str) -> None:
+    head = (f"# Learnt by `posrig receipt learn` from {Path(source).name}: review before use.\n"
+            "# labels: the text before each value as the recogniser read it; anchor: rows below the\n"
+            "# anchor field and the box on that row, for labels no recogniser reads.\n")
+    out.write_text(head + yaml.safe_dump(template, allow_unicode=True, sort_keys=False), encoding="utf-8")
