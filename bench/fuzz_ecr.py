@@ -48,7 +48,7 @@ from devices.terminal.driver import EcrTerminal
 from devices.terminal.link import ETX, STX, EcrLink, LinkError, encode_frame
 from devices.terminal.sim import SimTerminalConfig, SimulatedTerminal
 
-RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")  # tracebacks may keep \n and \t
+RAW_CONTROL = re.compile("[\x00-\x1f\x7f\u2028\u2029]")
 
 # -- frames ------------------------------------------------------------------------------------
 
@@ -158,6 +158,7 @@ class LogWatch:
     def __init__(self) -> None:
         self.lines = 0
         self.raw_control = 0
+        self.internal_errors = 0  # the simulated terminal's own failures (bugs), by log line
         self.examples: list[str] = []
         self._unsubscribe = events.subscribe(self)
 
@@ -166,7 +167,9 @@ class LogWatch:
         if text is None:
             return
         self.lines += 1
-        if RAW_CONTROL.search(text) and "internal error" not in text:
+        if "internal error" in text:
+            self.internal_errors += 1
+        if RAW_CONTROL.search(text):
             self.raw_control += 1
             if len(self.examples) < 3:
                 self.examples.append(repr(text[:120]))
@@ -187,24 +190,32 @@ def start_terminal(workdir: Path) -> SimulatedTerminal:
     return SimulatedTerminal(model, config).start()
 
 
-def status_round(link: EcrLink, timeout: float = 10.0) -> float | None:
+def status_round(link: EcrLink, timeout: float = 10.0, why: list[str] | None = None) -> float | None:
     """A valid status answered ``ok`` (id 1 begins a new link session; 2 if 1 was the last
-    id); its round trip in seconds, or None."""
+    id); its round trip in seconds, or None (and what went wrong appended to ``why``)."""
+    why = [] if why is None else why
     started = time.monotonic()
     for rid in (1, 2):
-        link.send(dialect.encode(Request(rid, "status")))
+        try:
+            link.send(dialect.encode(Request(rid, "status")))
+        except LinkError as exc:
+            why.append(f"send: {exc}"[:300])
+            return None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 message = dialect.decode(link.receive(deadline - time.monotonic()))
-            except (LinkError, dialect.DialectError):
+            except (LinkError, dialect.DialectError) as exc:
+                why.append(f"receive: {type(exc).__name__}: {exc}"[:300])
                 return None
-            if isinstance(message, Response) and message.id == rid:
+            if isinstance(message, Response) and message.id == rid and message.cmd == "status":
                 if message.ok:
                     return time.monotonic() - started
                 if message.data.get("reason") != "duplicate_id":
+                    why.append(f"answer: {message}"[:300])
                     return None
                 break
+    why.append("no answer")
     return None
 
 
@@ -221,7 +232,7 @@ def fuzz_terminal(frames: int, batch: int, seed: int, workdir: Path) -> dict[str
     pool = [dialect.encode(r) for r in VALID_REQUESTS]
     figures: dict[str, Any] = {"frames": 0, "batches": 0, "unanswered": 0, "hangs": 0,
                                "status_failures": 0, "send_failures": 0, "noise_bytes": 0,
-                               "bad_lrc_frames": 0, "reasons": {}}
+                               "bad_lrc_frames": 0, "late_frames": 0, "reasons": {}}
     try:
         deadline = time.monotonic() + 30
         while status_round(client, 2) is None:  # boot
@@ -264,8 +275,16 @@ def fuzz_terminal(frames: int, batch: int, seed: int, workdir: Path) -> dict[str
                 figures["hangs"] += 1
                 figures["unanswered"] += sent - answers
             figures["batches"] += 1
-            if status_round(client) is None:
+            while True:  # what is still coming (a frame the terminal repeated): not the check's
+                try:
+                    client.receive(0.3)
+                    figures["late_frames"] += 1
+                except LinkError:
+                    break
+            why: list[str] = []
+            if status_round(client, why=why) is None:
                 figures["status_failures"] += 1
+                figures.setdefault("status_failure_examples", []).append("; ".join(why))
         figures["rss_growth_mb"] = round(rss_mb() - rss0, 1)
         after = baseline_rtt(client, 50)
         figures.update(status_rtt_ms_before=round(before, 2), status_rtt_ms_after=round(after, 2),
@@ -439,7 +458,8 @@ def main() -> None:
     print(f"simulated terminal: {terminal['frames']} frames in {terminal['batches']} batches, "
           f"{terminal['dead_threads']} dead threads {terminal['dead']}, {terminal['hangs']} hangs, "
           f"{terminal['unanswered']} unanswered, {terminal['status_failures']} batches without a valid "
-          f"status, RSS +{terminal['rss_growth_mb']} MB, status round trip "
+          f"status {terminal.get('status_failure_examples', '')}, RSS +{terminal['rss_growth_mb']} MB, "
+          f"status round trip "
           f"{terminal['status_rtt_ms_before']} ms before / {terminal['status_rtt_ms_after']} ms after "
           f"(ratio {terminal['rtt_ratio']}); answers by reason {terminal['reasons']}", flush=True)
     driver = fuzz_driver(args.driver_frames, args.burst, args.seed)
@@ -452,12 +472,13 @@ def main() -> None:
           f"events held {driver['events_held']} (dropped {driver['events_dropped']}), status round trip "
           f"{driver['status_rtt_ms_before']} ms before / {driver['status_rtt_ms_after']} ms after "
           f"(ratio {driver['rtt_ratio']})", flush=True)
-    print(f"log lines: {watch.lines}, with raw control characters: {watch.raw_control} {watch.examples}")
+    print(f"log lines: {watch.lines}, with raw control characters: {watch.raw_control} {watch.examples}, "
+          f"internal-error lines: {watch.internal_errors}")
     watch.close()
     summary = {
         "terminal_frames": terminal["frames"], "terminal_batches": terminal["batches"],
         "terminal_dead_threads": terminal["dead_threads"], "terminal_hangs": terminal["hangs"],
-        "terminal_unanswered": terminal["unanswered"],
+        "terminal_unanswered": terminal["unanswered"], "terminal_late_frames": terminal["late_frames"],
         "terminal_status_failures": terminal["status_failures"],
         "terminal_rss_growth_mb": terminal["rss_growth_mb"],
         "terminal_status_rtt_ms_before": terminal["status_rtt_ms_before"],
@@ -473,6 +494,7 @@ def main() -> None:
         "driver_status_rtt_ms_after": driver["status_rtt_ms_after"],
         "driver_rtt_ratio": driver["rtt_ratio"],
         "log_lines": watch.lines, "log_lines_raw_control": watch.raw_control,
+        "internal_error_lines": watch.internal_errors,
         "terminal_seconds": round(terminal_s, 1), "driver_seconds": round(driver_s, 1),
     }
     print(json.dumps(summary))

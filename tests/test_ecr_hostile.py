@@ -261,7 +261,7 @@ def test_the_quick_fuzz_finds_no_dead_thread_hang_or_crash():
     assert figures["terminal_frames"] >= 2_000 and figures["driver_frames"] >= 2_000
     for key in ("terminal_dead_threads", "terminal_hangs", "terminal_unanswered",
                 "terminal_status_failures", "driver_dead_threads", "driver_crashes", "driver_hangs",
-                "driver_status_failures", "log_lines_raw_control"):
+                "driver_status_failures", "log_lines_raw_control", "internal_error_lines"):
         assert figures[key] == 0, (key, figures)
     assert figures["driver_terminal_defects"] > 0, "the hostile terminal was not hostile"
 

@@ -157,7 +157,7 @@ class Frontend:
         except LinkError as exc:
             # the link broken: the frame is dropped, the debug console says so
             self.console(f"ECR LINK BROKEN, frame not delivered: {exc}")
-            events.log(self.log_source, f"could not deliver a frame: {exc}")
+            events.log(self.log_source, printable(f"could not deliver a frame: {exc}", 2_000))
 
     def _send(self, payload: bytes, *, corrupt_lrc: bool) -> None:
         raise NotImplementedError
@@ -274,7 +274,7 @@ class ConcertFrontend(Frontend):
             request = concert.ConcertRequest.decode(payload)
         except concert.ConcertFormatError as exc:
             # Concert has no error answer: a terminal ignores what it cannot read
-            events.log(self.log_source, f"ignored a message that is not Concert E+: {exc}")
+            events.log(self.log_source, printable(f"ignored a message that is not Concert E+: {exc}", 2_000))
             return None
         args: dict[str, Any] = {"amount": request.amount}
         if request.transaction == "cancellation" and request.private.strip():

@@ -30,6 +30,7 @@ from devices.terminal.sim.console import DebugConsolePort
 from devices.terminal.sim.faults import Faults
 from devices.terminal.sim.frontend import make_frontend
 from devices.terminal.sim.state import CardVault, RamState, StateFile
+from devices.terminal.text import printable
 
 __all__ = ["PowerLost", "Refusal", "SimTerminalConfig", "SimulatedTerminal"]
 
@@ -158,7 +159,9 @@ class SimulatedTerminal:
     def _internal_error(self, where: str, exc: BaseException) -> None:
         try:
             self.console(f"FATAL {where}: {type(exc).__name__}: {exc}")
-            events.log(self.source, f"internal error in {where}:\n{traceback.format_exc()}")
+            # one log line per traceback line, each escaped: the message may quote input
+            for line in traceback.format_exc().splitlines():
+                events.log(self.source, printable(f"internal error in {where}: {line}", 2_000))
         except Exception:  # a listener that raises: the terminal keeps running all the same
             traceback.print_exc()
 
