@@ -68,6 +68,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "station_state(state): the state the station's strategy brings "
                             "the bench to before the test (off, idle, logged_in, signed_in)")
     config.addinivalue_line("markers", "case(id): the certification plan's case this test checks")
+    from harness.report_results import register as readable_results
+
+    readable_results()  # each result titled for a reader and labelled with its terminal's model, firmware
     if config.getoption("--lab"):
         from harness.config import ConfigError
 

@@ -88,7 +88,9 @@ def categories(index: Path) -> dict[str, list[str]]:
 
     def tests(node_id: str) -> list[str]:
         node = nodes[node_id]
-        if node["type"] == "tr":
+        # a test's node: "tr", or with environments (one per terminal model and firmware,
+        # reports/allurerc.mjs) "history", whose children are its results per environment
+        if node["type"] in ("tr", "history"):
             return [node["name"]]
         return [name for child in node.get("childrenIds", []) for name in tests(child)]
 

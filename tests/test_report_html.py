@@ -68,7 +68,7 @@ def test_each_scenario_is_filed_by_the_plan_with_steps_and_evidence(main_run):
         # a terminal without power says nothing: its test shows the relay's log instead
         assert any(a["name"].endswith(".log") for a in result["attachments"]), \
             f"{result['name']}: no device log is attached to the test"
-    sale = next(r for r in results(where) if r["name"].startswith("test_signed_in_chip_sale"))
+    sale = next(r for r in results(where) if "Signed in chip sale" in r["name"])  # titled (report_results.py)
     assert any(a["name"].endswith("/terminal.log") for a in sale["attachments"]), \
         "the terminal's log is not attached to the sale"
     evidence = {a["name"] for step in _all_steps(sale["steps"]) for a in step.get("attachments", [])}

@@ -5,13 +5,20 @@ tests with readable titles and named arguments, and a quality gate a nightly job
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
+from pathlib import Path
 
 import allure_commons
 import pytest
+from allure_commons.model2 import Label
+from allure_commons.model2 import TestResult as AllureResult
 
 from devices import events
 from devices.host import AcquirerHost
@@ -21,6 +28,9 @@ from devices.payments import messages as m
 from devices.payments.spec import describe, parse_description
 from harness.evidence import AllureSteps
 from harness.exchange_table import exchange_html
+from harness.paths import REPO
+from harness.report_results import readable_title, title_result
+from harness.robot.allure_bridge import named_arguments
 
 CHIP = lab_card("cup-debit-chip")
 
@@ -181,3 +191,96 @@ def test_descriptions_read_back_exactly_whatever_a_field_holds():
     assert rejected.response is not None and rejected.response.fields == (("39", "30"),)
     assert parse_description("acquirer host listening on 127.0.0.1:5000") is None
     assert exchange_html(["2026-03-04T05:06:07.000 acquirer host listening"]) is None
+
+
+# -- titles and named arguments -----------------------------------------------------------
+
+def test_robot_arguments_are_named_by_robot_s_rules():
+    from robot.running.arguments import PythonArgumentParser
+
+    def sale(amount_fen: int, card: str, entry: str = "insert", *more: str, pin: str = "", **kw: str):
+        """A keyword's signature."""
+
+    spec = PythonArgumentParser().parse(sale)
+    assert named_arguments(spec, ["4300", "cup-debit-chip", "entry=tap"]) == [
+        ("amount_fen", "4300"), ("card", "cup-debit-chip"), ("entry", "tap")]
+    # named only at the end (Robot reads them from there); extra positionals are *more
+    assert named_arguments(spec, ["1", "c", "entry=x", "y", "pin=1234", "other=2"]) == [
+        ("amount_fen", "1"), ("card", "c"), ("entry", "entry=x"), ("more[1]", "y"),
+        ("pin", "1234"), ("other", "2")]
+
+    def strict(a: str, b: str = "") -> None:
+        """No **kwargs: an unknown name=value is a positional value."""
+
+    assert named_arguments(PythonArgumentParser().parse(strict), ["1", "c=2", "3"]) == [
+        ("a", "1"), ("b", "c=2"), ("arg3", "3")]
+
+
+def _results(directory: Path) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in directory.glob("*-result.json")]
+
+
+def _all_steps(steps: list[dict]) -> Iterator[dict]:
+    for step in steps:
+        yield step
+        yield from _all_steps(step.get("steps", []))
+
+
+def test_robot_keywords_read_as_keywords_with_named_arguments(tmp_path: Path):
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "robot", "--outputdir", str(tmp_path / "robot"), "--report", "NONE",
+         "--log", "NONE", "--console", "none", "--listener", f"allure_robotframework:{results}",
+         "--variable", f"POSRIG_WORKDIR:{tmp_path / 'work'}", "--test", "Wrong Password Is Refused",
+         str(REPO / "scenarios" / "robot" / "login.robot")],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    [result] = _results(results)
+    assert result["name"] == "CUP-LOGIN-002: Wrong Password Is Refused"
+    labels = {label["name"]: label["value"] for label in result["labels"]}
+    assert labels["terminal_model"] == "posrig-sim" and labels["firmware"] == "1.0.0"
+    steps = {s["name"]: [(p["name"], p["value"]) for p in s.get("parameters", [])]
+             for s in _all_steps(result["steps"])}
+    assert steps["Log In Operator"] == [("password", "999999")]
+    assert steps["Should Be Equal"] == [("first", "${login.data}[reason]"), ("second", "wrong_password")]
+    assert not [name for name in steps if "PosrigLibrary" in name or name.startswith("BuiltIn.")]
+    assert not [p for params in steps.values() for p, _ in params if re.fullmatch(r"arg\d+", p)]
+    fixtures = [f["name"] for c in (json.loads(p.read_text()) for p in results.glob("*-container.json"))
+                for f in (*c.get("befores", []), *c.get("afters", []))]
+    assert {"Claim Station", "Fresh Terminal", "Restore Bench"} <= set(fixtures)
+
+
+def test_pytest_tests_are_titled_as_sentences_with_their_case(tmp_path: Path):
+    (tmp_path / "test_titles.py").write_text(
+        "import pytest\n\n"
+        "def test_wrong_pin_is_declined_55():\n    pass\n\n"
+        "@pytest.mark.parametrize('mode', ['001', '004'])\n"
+        "def test_sign_in_with_each_key_layout(mode):\n    pass\n\n"
+        "@pytest.mark.skip(reason='never run')\n"
+        "def test_mac_of_a_skipped_test():\n    pass\n", encoding="utf-8")
+    results = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_titles.py"),
+         f"--alluredir={results}", f"--rootdir={tmp_path}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert sorted(r["name"] for r in _results(results)) == [
+        "MAC of a skipped test", "Sign in with each key layout [001]",
+        "Sign in with each key layout [004]", "Wrong PIN is declined 55"]
+
+
+def test_a_title_carries_the_case_id_and_leaves_a_test_s_own_title_alone():
+    def result(name: str, full_name: str, framework: str, case: str | None) -> AllureResult:
+        labels = [Label("framework", framework)] + ([Label("case_id", case)] if case else [])
+        return AllureResult(name=name, fullName=full_name, labels=labels)
+
+    pytest_result = result("test_sale_is_approved[x]", "scenarios.test_sale#test_sale_is_approved",
+                           "pytest", "CUP-SALE-001")
+    own = result("A title of its own", "scenarios.test_sale#test_sale_is_approved", "pytest", None)
+    robot = result("Chip Sale Is Approved", "Sale.Chip Sale Is Approved", "robotframework", "CUP-SALE-001")
+    for r in (pytest_result, own, robot):
+        title_result(r)
+    assert pytest_result.name == "CUP-SALE-001: Sale is approved [x]"
+    assert own.name == "A title of its own"
+    assert robot.name == "CUP-SALE-001: Chip Sale Is Approved"
+    assert readable_title("test_ecr_link_survives_a_bad_lrc") == "ECR link survives a bad lrc"

@@ -55,13 +55,13 @@ def statuses(where: Layout) -> dict[str, str]:
 
 
 def test_results_say_failed_for_the_terminal_and_broken_for_the_station(demo_run: Layout):
-    assert statuses(demo_run) == {
-        "test_host_reports_a_wrong_amount": "failed",
-        "test_card_robot_jams": "broken",
-        "test_jammed_station_takes_no_more_tests": "skipped",
+    assert statuses(demo_run) == {  # titled by the case and the function name (report_results.py)
+        "CUP-SALE-001: Host reports a wrong amount": "failed",
+        "CUP-SALE-002: Card robot jams": "broken",
+        "CUP-SALE-005: Jammed station takes no more tests": "skipped",
     }
     skipped = next(json.loads(p.read_text()) for p in demo_run.results.glob("*-result.json")
-                   if json.loads(p.read_text())["name"] == "test_jammed_station_takes_no_more_tests")
+                   if json.loads(p.read_text())["name"] == "CUP-SALE-005: Jammed station takes no more tests")
     assert "out of service" in skipped["statusDetails"]["message"]
     assert "RobotError" in skipped["statusDetails"]["message"], "the skip must say what broke"
 
@@ -71,8 +71,8 @@ def test_report_files_them_under_terminal_defect_and_station_fault(demo_run: Lay
     index = build_report(demo_run)
     assert index is not None
     assert categories(index) == {
-        "Terminal defect": ["test_host_reports_a_wrong_amount"],
-        "Station fault": ["test_card_robot_jams"],
+        "Terminal defect": ["CUP-SALE-001: Host reports a wrong amount"],
+        "Station fault": ["CUP-SALE-002: Card robot jams"],
     }
     needs(find_chromium(), "Chromium")
     shown = counters(render(index))
