@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import serial
+
 from devices import events
 from devices.channels import open_serial
 from devices.faults import StationFault
@@ -21,9 +23,12 @@ class SerialPowerRelay:
         self.port = open_serial(url, baudrate=9600, timeout=timeout, device=f"{station} power relay")
 
     def _command(self, op: int) -> bool:
-        self.port.reset_input_buffer()
-        self.port.write(protocol.encode(self.channel, op))
-        reply = self.port.read(4)
+        try:
+            self.port.reset_input_buffer()
+            self.port.write(protocol.encode(self.channel, op))
+            reply = self.port.read(4)
+        except (serial.SerialException, OSError) as exc:  # the port (or its lab host) went away
+            raise PowerError(f"{self.station}: lost the power relay's port {self.url}: {exc}") from exc
         if len(reply) != 4:
             raise PowerError(f"{self.station}: the power relay on {self.url} did not answer "
                              f"(got {len(reply)} of 4 bytes); check its cable and supply")
