@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's posrig
+
 from harness.paths import REPO
 from harness.processes import processes_of
 from harness.progress import WIDTH, Ended

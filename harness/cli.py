@@ -135,6 +135,14 @@ def _one_line(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before a command took Ctrl-C over (posrig run does)
+        print("posrig: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="posrig", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"posrig {_version()}")
@@ -198,9 +206,6 @@ def main(argv: list[str] | None = None) -> int:
     except _user_errors() as exc:
         print(f"posrig: {_one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:  # before a command took Ctrl-C over (posrig run does)
-        print("posrig: interrupted", file=sys.stderr)
-        return 130
 
 
 if __name__ == "__main__":

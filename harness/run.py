@@ -120,7 +120,7 @@ def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool
             lab = str(held) if held else lab  # a labgrid lab: its acquired places' devices by URL
             parallel = ["-n", str(stations)] if stations > 1 else []
             statuses = [run_pytest(where, lab, [*parallel, *pytest_args], supervisor)] if pytest else []
-            if robot and any(ROBOT_SUITES.glob("*.robot")) and not supervisor.interrupted:
+            if robot and any(ROBOT_SUITES.glob("*.robot")) and not supervisor.stopping():
                 statuses.append(run_robot(where, lab, supervisor) if stations == 1 else
                                 run_pabot(where, lab, write_station_sets(where.robot / "stations.dat", names),
                                           supervisor))
@@ -175,6 +175,12 @@ class Supervisor:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def stopping(self) -> bool:
+        """Interrupted, or a Ctrl-C came between two runners: the next one is not started."""
+        if self.signals_seen > self.handled:
+            self.handled, self.interrupted = self.signals_seen, True
+        return self.interrupted
 
     def start(self, command: list[str], console: Path | None = None) -> subprocess.Popen:
         with contextlib.ExitStack() as files:
@@ -273,11 +279,15 @@ def run_pytest(where: Layout, lab: str | None, extra: list[str], supervisor: Sup
                f"--basetemp={where.work / 'pytest'}", *extra]
     if lab:
         command.append(f"--lab={lab}")
-    status = supervisor.run("pytest", command, interrupt_runner, total_of=lambda: _read_total(total_file))
+    def interrupt(process: subprocess.Popen) -> list[int]:
+        started = _read_total(total_file) is not None  # it has collected: tests may run
+        return (interrupt_runner if started else stop_unstarted)(process)
+
+    status = supervisor.run("pytest", command, interrupt, total_of=lambda: _read_total(total_file))
     # pytest's exit 1 is "some test failed": the results and summary tell which; 2 is
     # "interrupted", expected after Ctrl-C. Anything else (3 internal error, 4 usage, or 2
     # without a Ctrl-C) means the run itself went wrong.
-    if status not in (0, 1, 5) and not (status == 2 and supervisor.interrupted):
+    if status not in (0, 1, 5) and not supervisor.interrupted:
         say(supervisor.stream, f"pytest ended with status {status}: the run did not complete")
     return 0 if status == 5 else status  # 5: nothing collected, e.g. every module deselected
 
@@ -296,6 +306,18 @@ def interrupt_runner(process: subprocess.Popen) -> list[int]:
     return []
 
 
+def stop_unstarted(process: subprocess.Popen) -> list[int]:
+    """A runner still starting has begun no test, and would only print a traceback for a
+    SIGINT that comes before its own handler: it is stopped outright, with its children."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return []
+
+
+def _robot_started(where: Layout) -> Path:
+    return where.work / "robot-started"  # written by RobotInterrupt once Robot runs suites
+
+
 def robot_total() -> int:
     from robot.api import TestSuiteBuilder
 
@@ -305,7 +327,7 @@ def robot_total() -> int:
 def _robot_options(where: Layout, lab: str | None) -> list[str]:
     options = ["--outputdir", str(where.robot), "--report", "NONE",
                "--listener", f"allure_robotframework:{where.results}",
-               "--listener", "harness.run_listener.RobotInterrupt",
+               "--listener", f"harness.run_listener.RobotInterrupt:{_robot_started(where)}",
                "--variable", f"POSRIG_WORKDIR:{where.work / 'robot'}",
                "--variable", f"ALLURE_RESULTS:{where.results}"]
     return options + (["--variable", f"LAB:{lab}"] if lab else [])
@@ -319,9 +341,12 @@ def run_robot(where: Layout, lab: str | None, supervisor: Supervisor | None = No
                "--console", "none", str(ROBOT_SUITES)]
     console = ConsoleRelay(where.robot / "robot-console.log",
                            lambda line: line.strip() not in ROBOT_CHATTER)
+
+    def interrupt(process: subprocess.Popen) -> list[int]:
+        return (interrupt_runner if _robot_started(where).exists() else stop_unstarted)(process)
+
     return _robot_status(supervisor, "Robot Framework",
-                         supervisor.run("robot", command, interrupt_runner, total=robot_total(),
-                                        console=console))
+                         supervisor.run("robot", command, interrupt, total=robot_total(), console=console))
 
 
 def run_pabot(where: Layout, lab: str | None, station_sets: Path,
@@ -335,7 +360,13 @@ def run_pabot(where: Layout, lab: str | None, station_sets: Path,
                "--pabotlibport", "0", "--resourcefile", str(station_sets),
                "--pabotconsole", "quiet", *_robot_options(where, lab), "--console", "none",
                str(ROBOT_SUITES)]
-    status = supervisor.run("pabot", command, interrupt_pabot, total=robot_total(), console=console)
+    def interrupt(process: subprocess.Popen) -> list[int]:
+        if _robot_started(where).exists():
+            return interrupt_pabot(process)
+        supervisor.kill_all()  # pabot, pabotlib and robot processes still starting
+        return []
+
+    status = supervisor.run("pabot", command, interrupt, total=robot_total(), console=console)
     if status > 250 and not supervisor.interrupted:
         say(supervisor.stream, f"pabot ended with status {status}; the end of its console "
                                f"({console.path}):\n{console.tail()}")

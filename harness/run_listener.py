@@ -11,6 +11,7 @@ and a test that never ran is skipped, saying so.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from devices.faults import classify
@@ -28,10 +29,21 @@ def _signals() -> int:
 
 
 class RobotInterrupt:
+    """``started``: a file written once Robot runs suites (its signal handler is in place:
+    a SIGINT from then on ends the running test instead of printing a traceback)."""
+
     ROBOT_LISTENER_API_VERSION = 3
     # After the library's listener (priority 0), which writes a failing test's verdict: the
     # interruption is the verdict of a test it ended.
     ROBOT_LISTENER_PRIORITY = -1
+
+    def __init__(self, started: str | None = None):
+        self.started = Path(started) if started else None
+
+    def start_suite(self, data: Any, result: Any) -> None:
+        if self.started is not None and not self.started.exists():
+            self.started.parent.mkdir(parents=True, exist_ok=True)
+            self.started.touch()
 
     def end_test(self, data: Any, result: Any) -> None:
         if not _signals() or result.passed or result.skipped:
