@@ -214,3 +214,24 @@ def test_a_killed_run_loses_no_printed_result_and_the_next_run_cleans_up_and_pas
     finally:
         leftover.kill()
         leftover.wait()
+
+
+@pytest.mark.heavy
+def test_two_stations_print_the_same_lines_and_ctrl_c_leaves_no_pabotlib_behind(tmp_path):
+    """pabot's console goes to a file (the run prints its usual lines); on Ctrl-C each robot
+    process ends its running test with a result, and pabot's pabotlib does not outlive it."""
+    out = tmp_path / "out"
+    run = Run(out, "--stations", "2", "--only", "robot")
+    run.until(lambda line: _number(line) == 3)
+    run.process.send_signal(signal.SIGINT)
+    assert run.finish() == 130, run.text
+    assert all(line.startswith(("posrig", "         ")) for line in run.lines if line.strip()), run.text
+    assert {runner for _, runner, _ in run.progress()} == {"robot"}
+    assert "Traceback" not in run.text, run.text
+    assert_every_line_has_its_result(run)
+    ended = results(out)
+    assert {e.station for e in ended if e.status == "passed"} <= {"station-1", "station-2"}
+    assert any("interrupted" in e.reason and e.status == "broken" for e in ended), \
+        [(e.name, e.status, e.reason) for e in ended]
+    assert not [e for e in ended if e.status == "failed"], "an interruption is no terminal defect"
+    assert processes_of(out) == [], "pabotlib or a robot process outlived the run"
