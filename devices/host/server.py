@@ -50,8 +50,8 @@ from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
 
 #: Frames one connection may have handled in one event-loop iteration before the others.
-#: 16 frames of ~100 us: a terminal behind three pipelining clients waits ~5 ms a turn.
-FRAMES_PER_TURN = 16
+#: 8 frames of ~100 us: a terminal behind three pipelining clients waits ~2.5 ms a turn.
+FRAMES_PER_TURN = 8
 
 
 class HostError(StationFault):
