@@ -135,11 +135,14 @@ def reap(out: Path, grace_s: float = 5.0) -> list[Found]:
     return stop(processes_of(out), grace_s)
 
 
+#: Looked up once, here: a child between fork and exec should not load libraries.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
 def die_with_parent(sig: int = signal.SIGINT) -> None:
     """For ``preexec_fn``: the child gets ``sig`` when the run that started it dies, even by
     SIGKILL, so it ends its running test as interrupted instead of running on unwatched."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    _prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
 
 
 class RunLock:

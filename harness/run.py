@@ -132,7 +132,10 @@ def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool
         return INTERRUPTED
     say(stream, f"{summarize(counts)}; report: {shown}")
     passed = all(s == 0 for s in statuses) and not any(counts.get(s) for s in BAD) and report is not None
-    return 0 if passed else 1
+    from harness.quality_gate import run_status  # with POSRIG_QUALITY_GATE set, its thresholds decide
+
+    return run_status(where.results, lambda line: say(stream, line), passed=passed,
+                      completed=report is not None)
 
 
 def say(stream: TextIO, line: str) -> None:
@@ -426,7 +429,10 @@ def build_report(where: Layout) -> Path | None:
 def count_results(results: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     for path in results.glob("*-result.json"):
-        status = json.loads(path.read_text(encoding="utf-8")).get("status", "unknown")
+        try:
+            status = json.loads(path.read_text(encoding="utf-8")).get("status", "unknown")
+        except (OSError, ValueError):
+            status = "unknown"  # not a result allure-python wrote (it writes whole files)
         counts[status] = counts.get(status, 0) + 1
     return counts
 
