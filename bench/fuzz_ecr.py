@@ -17,7 +17,9 @@ over a real pty, as in the lab.
 
 Prints, per side: frames, batches, dead threads, batches without a valid status answer,
 hangs (a batch or round that did not finish in time), crashes (an exception outside the
-fault taxonomy, or a thread that died), frames unanswered, log lines that carried raw
+fault taxonomy, or a thread that died), frames unanswered, late frames (answers still
+coming after a batch was counted: the terminal repeated a frame because line noise put a NAK
+on the wire), the simulated terminal's internal-error log lines, log lines that carried raw
 control characters, RSS growth after the warm-up, and the valid ``status`` round trip
 before and after (the baseline measured in the same run, and their ratio). Ends with ONE
 JSON line. ``--quick`` runs a few thousand frames each way (tests/test_ecr_hostile.py runs it).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import queue
 import random
 import re
 import sys
@@ -232,7 +235,8 @@ def fuzz_terminal(frames: int, batch: int, seed: int, workdir: Path) -> dict[str
     pool = [dialect.encode(r) for r in VALID_REQUESTS]
     figures: dict[str, Any] = {"frames": 0, "batches": 0, "unanswered": 0, "hangs": 0,
                                "status_failures": 0, "send_failures": 0, "noise_bytes": 0,
-                               "bad_lrc_frames": 0, "late_frames": 0, "reasons": {}}
+                               "bad_lrc_frames": 0, "bad_lrc_not_naked": 0, "late_frames": 0,
+                               "reasons": {}}
     try:
         deadline = time.monotonic() + 30
         while status_round(client, 2) is None:  # boot
@@ -253,6 +257,12 @@ def fuzz_terminal(frames: int, batch: int, seed: int, workdir: Path) -> dict[str
                     frame = encode_frame(payload)
                     client.port.write(frame[:-1] + bytes([frame[-1] ^ 0x5A]))
                     figures["bad_lrc_frames"] += 1
+                    # take the terminal's NAK for it here, or the next send would take it
+                    # for its own and repeat a frame the terminal already has
+                    try:
+                        client._acks.get(timeout=2)
+                    except queue.Empty:
+                        figures["bad_lrc_not_naked"] += 1
                 try:
                     client.send(payload)
                 except LinkError:
@@ -479,6 +489,8 @@ def main() -> None:
         "terminal_frames": terminal["frames"], "terminal_batches": terminal["batches"],
         "terminal_dead_threads": terminal["dead_threads"], "terminal_hangs": terminal["hangs"],
         "terminal_unanswered": terminal["unanswered"], "terminal_late_frames": terminal["late_frames"],
+        "terminal_bad_lrc_frames": terminal["bad_lrc_frames"],
+        "terminal_bad_lrc_not_naked": terminal["bad_lrc_not_naked"],
         "terminal_status_failures": terminal["status_failures"],
         "terminal_rss_growth_mb": terminal["rss_growth_mb"],
         "terminal_status_rtt_ms_before": terminal["status_rtt_ms_before"],
