@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -14,11 +15,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from html.parser import HTMLParser
 from pathlib import Path
+from uuid import uuid4
 
 import allure_commons
 import pytest
 from allure_commons.model2 import Label
 from allure_commons.model2 import TestResult as AllureResult
+from test_report_verdicts import ALLURE, needs
 
 from devices import events
 from devices.host import AcquirerHost
@@ -29,8 +32,11 @@ from devices.payments.spec import describe, parse_description
 from harness.evidence import AllureSteps
 from harness.exchange_table import exchange_html
 from harness.paths import REPO
+from harness.quality_gate import GATE_ENV, GateRules, QualityGateError, run_status
 from harness.report_results import readable_title, title_result
+from harness.report_view import embedded
 from harness.robot.allure_bridge import named_arguments
+from harness.run import Layout, build_report
 
 CHIP = lab_card("cup-debit-chip")
 
@@ -284,3 +290,92 @@ def test_a_title_carries_the_case_id_and_leaves_a_test_s_own_title_alone():
     assert own.name == "A title of its own"
     assert robot.name == "CUP-SALE-001: Chip Sale Is Approved"
     assert readable_title("test_ecr_link_survives_a_bad_lrc") == "ECR link survives a bad lrc"
+
+
+# -- a trend per terminal model and firmware, and the quality gate ---------------------------
+
+def _night(results: Path, firmware: str, statuses: dict[str, str], start: int) -> None:
+    """One night's results as the runners write them (the labels report_results.py adds)."""
+    if results.exists():
+        shutil.rmtree(results)  # a report shows one run; the history file stays (as posrig run does)
+    results.mkdir(parents=True)
+    for n, (function, status) in enumerate(statuses.items()):
+        result = {
+            "uuid": str(uuid4()), "name": readable_title(function, "CUP-SALE-001"),
+            "fullName": f"scenarios.test_sale#{function}", "status": status,
+            "start": start + n, "stop": start + n + 500,
+            "labels": [{"name": "framework", "value": "pytest"},
+                       {"name": "case_id", "value": "CUP-SALE-001"},
+                       {"name": "terminal_model", "value": "posrig-sim"},
+                       {"name": "firmware", "value": firmware}],
+            "parameters": [{"name": "station", "value": "'station-1'"},
+                           {"name": "terminal model", "value": "'posrig-sim'", "excluded": True},
+                           {"name": "firmware", "value": f"'{firmware}'", "excluded": True}]}
+        if status != "passed":
+            result["statusDetails"] = {"message": "[Terminal defect] AssertionError: the sale was declined"}
+        (results / f"{result['uuid']}-result.json").write_text(json.dumps(result), encoding="utf-8")
+
+
+def _dynamics(index: Path) -> dict[str, list[dict]]:
+    """The report's status trend per environment ("general": all of them), oldest first."""
+    charts = embedded(index, "widgets/charts.json")
+    out = {}
+    for env, chart_set in (("general", charts["general"]), *charts["byEnv"].items()):
+        [trend] = [c for c in chart_set.values() if c["type"] == "statusDynamics"]
+        out[env] = [point["statistic"] for point in trend["data"]]
+    return out
+
+
+def test_each_terminal_model_and_firmware_has_its_own_trend_across_nights(tmp_path: Path):
+    needs(ALLURE, "the report builder (npm ci --prefix reports)")
+    where = Layout(tmp_path / "out")
+    tests = ("test_chip_sale_is_approved", "test_contactless_sale_is_approved")
+    _night(where.results, "1.0.0", dict(zip(tests, ("passed", "failed"), strict=True)), 1_000_000)
+    assert build_report(where) is not None
+    _night(where.results, "1.0.0", dict(zip(tests, ("passed", "passed"), strict=True)), 2_000_000)
+    index = build_report(where)
+    assert index is not None
+    history = [json.loads(line) for line in (where.out / "allure-history.jsonl").read_text().splitlines()]
+    assert len(history) == 2  # two nights, two points
+    assert [env["name"] for env in embedded(index, "widgets/environments.json")
+            if env["id"] != "default"] == ["posrig-sim firmware 1.0.0"]
+    trend = _dynamics(index)["posrig-sim_1-0-0"]
+    assert [(p.get("passed", 0), p.get("failed", 0)) for p in trend] == [(1, 1), (2, 0)]
+
+    # a new firmware: its own environment, whose trend starts with it; each test's history
+    # (its id leaves model and firmware out) runs on across the change
+    _night(where.results, "1.0.1", dict(zip(tests, ("passed", "broken"), strict=True)), 3_000_000)
+    index = build_report(where)
+    assert index is not None
+    trend = _dynamics(index)
+    assert trend["posrig-sim_1-0-1"][-1] == {"total": 2, "passed": 1, "broken": 1}
+    assert all(p["total"] == 0 for p in trend["posrig-sim_1-0-1"][:-1])
+    assert [p["total"] for p in trend["general"]] == [2, 2, 2]
+    nights = [json.loads(line) for line in (where.out / "allure-history.jsonl").read_text().splitlines()]
+    assert len(nights) == 3 and len({frozenset(n["testResults"]) for n in nights}) == 1
+    assert {t["environment"] for t in nights[-1]["testResults"].values()} == {"posrig-sim firmware 1.0.1"}
+
+    # the quality gate over the last night: one broken test
+    lines: list[str] = []
+    assert run_status(where.results, lines.append, passed=False, completed=True, environ={}) == 1
+    assert lines == []  # no gate set: "every scenario passed" decides, as before
+    gate = {GATE_ENV: "maxFailures=1 minTestsCount=2"}
+    assert run_status(where.results, lines.append, passed=False, completed=True, environ=gate) == 0
+    assert lines == ["quality gate passed (maxFailures=1 minTestsCount=2)"]
+    lines.clear()
+    gate = {GATE_ENV: "maxFailures=0, minTestsCount=3, successRate=0.9"}
+    assert run_status(where.results, lines.append, passed=False, completed=True, environ=gate) == 1
+    assert [line.rsplit("(", 1)[1] for line in lines] == ["maxFailures)", "minTestsCount)", "successRate)"]
+    assert lines[0].startswith("quality gate failed: The number of failed tests 1 exceeds")
+    assert run_status(where.results, lines.append, passed=True, completed=False,
+                      environ={GATE_ENV: "maxFailures=5"}) == 1  # a gate never passes an unfinished run
+    assert len((where.out / "allure-history.jsonl").read_text().splitlines()) == 3  # the gate adds no night
+
+
+def test_a_bad_gate_says_what_to_write():
+    for text, said in (("maxFailure=0", "is not a rule"), ("successRate=95", "0.95 for 95 %"),
+                       ("minTestsCount=many", "a whole number"), (" ", "names no rule")):
+        with pytest.raises(QualityGateError, match=said):
+            GateRules.parse(text)
+    assert GateRules.parse("maxFailures=0,successRate=0.95").arguments() == [
+        "--max-failures", "0", "--success-rate", "0.95"]
