@@ -123,3 +123,44 @@ def test_an_expectation_the_family_cannot_print_is_an_error(reader):
         parse_expectation(kr, "amount", "29.50")
     with pytest.raises(ConfigError, match="no field 'tip'"):
         parse_expectation(reader, "tip", "1.00")
+
+
+TAIWAN = (  # an 80 mm slip in Traditional Chinese, values flush right (two columns)
+    "聯合信用卡處理中心", "商店存根 MERCHANT COPY",
+    "商店代號 MERCHANT ID: 000812770060001", "端末機代號 TERMINAL ID: 13990071",
+    "卡號 CARD NO: 4000-12**-****-9010", "交易類別 TRANS TYPE: 銷售 SALE",
+    "批次號碼 BATCH NO: 000045", "調閱編號 INV NO: 000187", "授權碼 APPR CODE: 0A1B2C",
+    "序號 REF NO: 502412345678", "日期時間 DATE/TIME: 2026/01/31 15:41:07", "總計 TOTAL: NT$ 1,280",
+)
+GERMAN = (  # a 58 mm German slip in a monospaced Latin font, values flush right
+    "KUNDENBELEG", "Kartenzahlung", "Terminal-ID: 52461853", "TA-Nr.: 000123",
+    "Karte: ############4242", "Genehmigungs-Nr.: 012345", "Datum: 31.01.2026 15:41",
+    "Betrag: 12,50 EUR",
+)
+
+
+@pytest.mark.parametrize(("lines", "layout", "given", "wrong"), [
+    (TAIWAN, {"paper_mm": 80, "values": "right"},
+     {"merchant_id": "000812770060001", "terminal_id": "13990071", "card_number": "************9010",
+      "auth_code": "0A1B2C", "rrn": "502412345678", "trace": "000187", "batch": "000045",
+      "datetime": "2026-01-31 15:41:07", "amount": "NT$ 1,280"}, "1,290"),
+    (GERMAN, {"paper_mm": 58, "values": "right", "font_px": 22,
+              "font": "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"},
+     {"terminal_id": "52461853", "trace": "000123", "card_number": "************4242",
+      "auth_code": "012345", "datetime": "31.01.2026 15:41", "amount": "12,50 EUR"}, "EUR 13,50"),
+], ids=["taiwan-80mm", "german-58mm-mono"])
+def test_other_families_printed_by_the_simulated_printer_are_read(reader, lines, layout, given, wrong):
+    from pathlib import Path
+
+    from devices.bench import Slip
+    from devices.camera.render import PrintLayout
+
+    if "font" in layout and not Path(layout["font"]).is_file():
+        pytest.skip("the DejaVu fonts (Debian fonts-dejavu-core) are not installed")
+    paper = print_on_paper(Slip(lines), layout=PrintLayout(**layout)).image
+    frame = scene.render_scene(paper, "L1", 21)
+    expected = {k: parse_expectation(reader, k, v) for k, v in given.items()}
+    verdict = verify(reader, frame, expected)
+    assert verdict.status == "pass", verdict.explain()
+    verdict = verify(reader, frame, dict(expected, amount=parse_expectation(reader, "amount", wrong)))
+    assert verdict.status == "fail" and verdict.faults == ("mismatch:amount",), verdict.explain()

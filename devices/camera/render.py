@@ -90,8 +90,44 @@ def find_cjk_font() -> Path:
 
 
 @functools.cache
-def _font(size: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(find_cjk_font()), size)
+def _font(size: int, path: str | None = None) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(path or str(find_cjk_font()), size)
+
+
+#: Paper widths of the common thermal printers: printhead dots at 8 dots/mm.
+PRINTHEAD_DOTS = {58: 384, 80: 576}
+
+
+@dataclass(frozen=True)
+class PrintLayout:
+    """How a terminal family's printer sets a slip: the CUP layout by default (58 mm, 24-dot
+    CJK font, 32-dot pitch, a value after its label's ``": "``). Other families print on
+    80 mm paper, in another font, or with each value flush right on its label's row (two
+    columns): the layout-free reader is tested on those too."""
+
+    paper_mm: int = 58
+    font_px: int = FONT_PX
+    pitch: int = LINE_PITCH
+    values: str = "after"  # "after" the label, or "right": flush right on the label's row
+    font: str | None = None  # a font file (a monospaced Latin one, say); None: the CJK font
+
+    def __post_init__(self) -> None:
+        if self.paper_mm not in PRINTHEAD_DOTS:
+            raise ValueError(f"paper of {self.paper_mm} mm: expected one of {sorted(PRINTHEAD_DOTS)}")
+        if self.values not in ("after", "right"):
+            raise ValueError(f"values {self.values!r}: expected 'after' or 'right'")
+        if not 12 <= self.font_px < self.pitch:
+            raise ValueError(f"a {self.font_px}-dot font on a {self.pitch}-dot pitch is not a printer")
+
+    @property
+    def dots(self) -> int:
+        return PRINTHEAD_DOTS[self.paper_mm]
+
+    def face(self) -> ImageFont.FreeTypeFont:
+        return _font(self.font_px, self.font)
+
+
+CUP_LAYOUT = PrintLayout()
 
 
 @dataclass(frozen=True)
@@ -114,18 +150,18 @@ class SlipImage:
     margin_px: int
 
 
-def _text_width(text: str) -> float:
-    return _font(FONT_PX).getlength(text)
+def _text_width(text: str, layout: PrintLayout = CUP_LAYOUT) -> float:
+    return layout.face().getlength(text)
 
 
-def _break_to_width(text: str, width: float) -> list[str]:
-    if _text_width(text) <= width:
+def _break_to_width(text: str, width: float, layout: PrintLayout = CUP_LAYOUT) -> list[str]:
+    if _text_width(text, layout) <= width:
         return [text]
     out: list[str] = []
     rest = text
-    while rest and _text_width(rest) > width:
+    while rest and _text_width(rest, layout) > width:
         cut = len(rest)
-        while cut > 1 and _text_width(rest[:cut]) > width:
+        while cut > 1 and _text_width(rest[:cut], layout) > width:
             cut -= 1
         space = rest.rfind(" ", 0, cut + 1)
         if space > 0:
@@ -137,17 +173,26 @@ def _break_to_width(text: str, width: float) -> list[str]:
     return out
 
 
-def layout_rows(lines: tuple[str, ...], width_px: int) -> list[tuple[str, int, int]]:
+def layout_rows(lines: tuple[str, ...], width_px: int,
+                layout: PrintLayout = CUP_LAYOUT) -> list[tuple[str, int, int]]:
     """(text, x offset within the printhead, line index) for every printed row."""
     rows: list[tuple[str, int, int]] = []
     for index, line in enumerate(lines):
-        if _text_width(line) <= width_px or ": " not in line:
-            rows.extend((part, 0, index) for part in _break_to_width(line, width_px))
+        if layout.values == "right" and ": " in line:
+            label, value = line.split(": ", 1)
+            gap = _text_width("  ", layout)
+            if _text_width(label, layout) + gap + _text_width(value, layout) <= width_px:
+                # two columns: the label at the left, its value flush right on the same row
+                rows.append((label, 0, index))
+                rows.append((value, int(width_px - _text_width(value, layout)), -1 - index))
+                continue
+        if _text_width(line, layout) <= width_px or ": " not in line:
+            rows.extend((part, 0, index) for part in _break_to_width(line, width_px, layout))
             continue
         label, value = line.split(": ", 1)
-        rows.extend((part, 0, index) for part in _break_to_width(label + ":", width_px))
+        rows.extend((part, 0, index) for part in _break_to_width(label + ":", width_px, layout))
         rows.extend((part, VALUE_INDENT, index)
-                    for part in _break_to_width(value, width_px - VALUE_INDENT))
+                    for part in _break_to_width(value, width_px - VALUE_INDENT, layout))
     return rows
 
 
@@ -156,14 +201,24 @@ def dead_dot_of(slip: Slip, width_px: int) -> int:
     return 16 + zlib.crc32("\n".join(slip.lines).encode()) % (width_px - 32)
 
 
-def render_slip(slip: Slip, *, width_px: int = 384, margin_px: int = 40) -> SlipImage:
-    """Render ``slip`` with its layout; ``width_px`` printhead dots, ``margin_px`` paper each side."""
+def render_slip(slip: Slip, *, width_px: int | None = None, margin_px: int = 40,
+                layout: PrintLayout = CUP_LAYOUT) -> SlipImage:
+    """Render ``slip`` with its layout; ``width_px`` printhead dots (default: the layout's
+    paper's), ``margin_px`` paper each side."""
+    width_px = layout.dots if width_px is None else width_px
     if slip.quality not in QUALITIES:
         raise ValueError(f"unknown slip quality {slip.quality!r}: expected one of {QUALITIES}")
     if width_px < 64 or margin_px < 0:
         raise ValueError(f"printhead of {width_px} dots / margin {margin_px} px is not a printer")
-    rows = layout_rows(slip.lines, width_px)
-    bar_top = TOP_FEED + len(rows) * LINE_PITCH + BAR_GAP
+    placed = layout_rows(slip.lines, width_px, layout)
+    # a value set flush right shares its label's row (its line index is stored as -1 - index)
+    row_of: list[int] = []
+    for _text, _x, index in placed:
+        row_of.append(row_of[-1] if index < 0 and row_of else (row_of[-1] + 1 if row_of else 0))
+    rows = [(text, x, index if index >= 0 else -1 - index) for text, x, index in placed]
+    n_rows = (row_of[-1] + 1) if row_of else 0
+    pitch = layout.pitch
+    bar_top = TOP_FEED + n_rows * pitch + BAR_GAP
     height = bar_top + BAR_DOTS + BOTTOM_FEED
 
     # Print onto a 1-bit head buffer first: a dot fires or not.
@@ -171,10 +226,11 @@ def render_slip(slip: Slip, *, width_px: int = 384, margin_px: int = 40) -> Slip
     draw = ImageDraw.Draw(head)
     draw.fontmode = "1"
     boxes: list[PrintedRow] = []
+    face = layout.face()
     for i, (text, indent, line_index) in enumerate(rows):
-        y = TOP_FEED + i * LINE_PITCH
-        draw.text((indent, y), text, fill=1, font=_font(FONT_PX))
-        x0, y0, x1, y1 = draw.textbbox((indent, y), text, font=_font(FONT_PX))
+        y = TOP_FEED + row_of[i] * pitch
+        draw.text((indent, y), text, fill=1, font=face)
+        x0, y0, x1, y1 = draw.textbbox((indent, y), text, font=face)
         boxes.append(PrintedRow(text, (x0 + margin_px, y0, x1 + margin_px, y1), line_index))
     draw.rectangle((0, bar_top, width_px - 1, bar_top + BAR_DOTS - 1), fill=1)
     dots = np.array(head, dtype=bool)
@@ -192,7 +248,7 @@ def render_slip(slip: Slip, *, width_px: int = 384, margin_px: int = 40) -> Slip
 
     if slip.quality == "cut_short":
         # The cutter fired early: keep the top 60 % of the printed rows, lose the rest and the bar.
-        keep = TOP_FEED + max(1, (len(rows) * 3) // 5) * LINE_PITCH
+        keep = TOP_FEED + max(1, (n_rows * 3) // 5) * pitch
         paper = paper[:keep]
         boxes = [row for row in boxes if row.box[3] <= keep]
         bar_box = None
@@ -202,6 +258,7 @@ def render_slip(slip: Slip, *, width_px: int = 384, margin_px: int = 40) -> Slip
                      None if dead is None else dead + margin_px, margin_px)
 
 
-def render_slip_image(slip: Slip, *, width_px: int = 384, margin_px: int = 40) -> np.ndarray:
+def render_slip_image(slip: Slip, *, width_px: int | None = None, margin_px: int = 40,
+                      layout: PrintLayout = CUP_LAYOUT) -> np.ndarray:
     """The slip as grayscale paper (uint8, H x W), black print on white; see ``render_slip``."""
-    return render_slip(slip, width_px=width_px, margin_px=margin_px).image
+    return render_slip(slip, width_px=width_px, margin_px=margin_px, layout=layout).image

@@ -265,7 +265,7 @@ def _month_name_datetime(text: str, value: str) -> tuple[datetime, int, int]:
 
 # -- card numbers --------------------------------------------------------------------------
 def _pan(text: str, mask: str, strict: bool) -> ShownPan:
-    value = re.sub(r"[\s\-]", "", fold(text))
+    value = re.sub(r"[\s\-_—]", "", fold(text))
     if not strict:
         value = "".join("*" if ch in mask or ch in "※＊" else ch for ch in value)
         value = normalise(value, digits=True)

@@ -51,6 +51,9 @@ TEXT_PX = 16  # the text height the detector finds every printed row at
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
 READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
 SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
+# Kinds whose value is in their digits: their confidence is their digits' (a date's separators
+# and a card number's mask are where a recogniser is least sure, and carry nothing checked)
+DIGIT_KINDS = ("datetime", "pan")
 FIELD_KINDS = ("amount", "datetime", "pan", "digits", "code", "text")
 _STRIP = "[](){}<>【】〔〕|*_'\""
 _SEPARATORS = " :：.-=/"
@@ -155,7 +158,10 @@ class Token:
 
     @property
     def text(self) -> str:
-        return self.read.text
+        """What was read, full-width forms folded (＃ for #) where that keeps its length, so
+        character confidences still line up."""
+        folded = unicodedata.normalize("NFKC", self.read.text)
+        return folded if len(folded) == len(self.read.text) else self.read.text
 
     def box(self) -> tuple[int, int, int, int]:
         x0, y0 = self.quad.min(axis=0)
@@ -327,7 +333,8 @@ class FreeformReader:
             found = find_value(self._kind(key), key, tok.text, self.template.formats)
             if found:
                 value, lo, hi = found[0]
-                return Candidate(key, tok.text[lo:hi], _conf(tok.read, lo, hi), [tok], "layout", None, value)
+                confidence = _conf(tok.read, lo, hi, self._kind(key) in DIGIT_KINDS)
+                return Candidate(key, tok.text[lo:hi], confidence, [tok], "layout", None, value)
         return None
 
     def candidates(self, slip: Slip) -> dict[str, list[Candidate]]:
@@ -382,7 +389,7 @@ class FreeformReader:
         nxt = next((s for _, s, _ in self._labels_in(text) if s > start), len(text))
         value, lo = _value_span(text, end, nxt, self._kind(key))
         if value:
-            return Candidate(key, value, _conf(tok.read, lo, lo + len(value), self._kind(key) == "datetime"),
+            return Candidate(key, value, _conf(tok.read, lo, lo + len(value), self._kind(key) in DIGIT_KINDS),
                              [tok], "label", tok)
         # the boxes to the right on the same row, up to the next label (the same label in a
         # second script, detected as a box of its own, is passed over)
@@ -405,10 +412,10 @@ class FreeformReader:
         value, lo = _value_span(first.text, 0, len(first.text), self._kind(key))
         if value and len(value) < len(first.text.strip()):
             # the value is the start of the box; what follows is not this field's
-            confidence = _conf(first.read, lo, lo + len(value), self._kind(key) == "datetime")
+            confidence = _conf(first.read, lo, lo + len(value), self._kind(key) in DIGIT_KINDS)
             return Candidate(key, value, confidence, [first], "label", tok)
         joined = " ".join(t.text.strip() for t in taken)
-        digits = self._kind(key) == "datetime"
+        digits = self._kind(key) in DIGIT_KINDS
         confidence = min(_conf(t.read, 0, len(t.text), digits) for t in taken)
         return Candidate(key, joined, confidence, taken, "label", tok)
 
@@ -426,12 +433,13 @@ class FreeformReader:
         text = tok.text
         for m in _PAN_SHAPE.finditer(text):
             part = m.group(0).strip(" -")
-            flat = re.sub(r"[\s\-]", "", part)
+            flat = re.sub(r"[\s\-_—]", "", part)
             masks = sum(ch in fm.MASK_CHARS + "※＊" for ch in flat)
             digits = sum(ch.isdigit() for ch in flat)
-            if masks >= 2 and digits >= 4 and 12 <= len(flat) <= 19 and _grouped(part):
+            if masks >= 2 and digits >= 4 and 12 <= len(flat) <= 19 and _grouped(part) and \
+                    _shows_a_card(flat):
                 lo = text.index(part, m.start())
-                out.append(Candidate("card_number", part, _conf(tok.read, lo, lo + len(part)), [tok],
+                out.append(Candidate("card_number", part, _conf(tok.read, lo, lo + len(part), True), [tok],
                                      "pattern"))
         try:
             _, lo, hi = fm.find_datetime(text, self.template.formats)
@@ -442,7 +450,15 @@ class FreeformReader:
         return out
 
 
-_PAN_SHAPE = re.compile(r"[\dOIl*xX×#•●·※＊][\dOIl\s\-*xX×#•●·※＊]{10,26}[\dOIl*xX#※＊]")
+_PAN_SHAPE = re.compile(r"[\dOIl*xX×#•●·※＊][\dOIl\s\-_—*xX×#•●·※＊]{10,26}[\dOIl*xX#※＊]")
+
+
+def _shows_a_card(flat: str) -> bool:
+    """Slips show at least the first four digits (the card's scheme) or the last four; a
+    masked phone or membership number (010*****89**) shows neither."""
+    head = len(flat) - len(flat.lstrip("0123456789OIl"))
+    tail = len(flat) - len(flat.rstrip("0123456789OIl"))
+    return head >= 4 or tail >= 4
 
 
 def _grouped(part: str) -> bool:
@@ -466,7 +482,7 @@ def find_value(kind: str, key: str, text: str, fmt: fm.Formats) -> list[tuple[An
     out = []
     for m in shape.finditer(text):
         part = m.group(0).rstrip(" ,.-")
-        if not part.strip() or (kind == "amount" and not any(ch.isdigit() for ch in part)):
+        if not part.strip() or not _plausible(kind, part, text[m.start() + len(part):]):
             continue
         try:
             out.append((parse_value(key, kind, part, fmt), m.start(), m.start() + len(part)))
@@ -557,10 +573,14 @@ _VALUE_SHAPES = {
     "amount": re.compile(r"(?:[A-Z]{3}|NT\$|[€$¥￥₩£])?\s*[\dOoIl][\dOoIl,.' ]*[\dOoIl]?\s*"
                          r"(?:[A-Z]{3}|[€$¥￥₩£元원円])?"),
     "datetime": re.compile(r"[\dOoIl][\dOoIl\s\-/.:年月日時时分()A-Z가-힣]*[\dOoIl]"),
-    "pan": re.compile(r"[\dOoIl*xX×#•●·※＊][\dOoIl\s\-*xX×#•●·※＊]*"),
+    "pan": re.compile(r"[\dOoIl*xX×#•●·※＊][\dOoIl\s\-_—*xX×#•●·※＊]*"),
     "digits": re.compile(r"[\dOoIl][\dOoIl\s]*"),
     "code": re.compile(r"[0-9A-Za-z]+"),
 }
+# A value of digits is a run that has digits in it and ends where a word would not go on:
+# "INV NO" after a label is not the number 1 (a recogniser's I for 1 is undone only inside
+# a run of digits).
+_WORD_GOES_ON = re.compile(r"[A-Za-z]")
 
 
 def _value_span(text: str, end: int, stop: int, kind: str = "text") -> tuple[str, int]:
@@ -572,7 +592,21 @@ def _value_span(text: str, end: int, stop: int, kind: str = "text") -> tuple[str
     if shape is not None and value:
         m = shape.match(value)
         value = m.group(0).rstrip(" ,.-") if m else ""
+        if value and not _plausible(kind, value, text[lo + len(value):stop]):
+            value = ""
     return value, lo
+
+
+def _plausible(kind: str, value: str, after: str) -> bool:
+    """Is ``value`` (cut to its kind's shape) a value, not the start of a word?"""
+    if kind in ("digits", "amount", "pan", "datetime"):
+        real = sum(ch.isdigit() for ch in value)
+        if real == 0 or (kind == "digits" and real < len(value.replace(" ", "")) / 2):
+            return False
+    if kind in ("digits", "code", "amount") and after[:1] and _WORD_GOES_ON.match(after[:1]) \
+            and not value[-1:].isspace():
+        return kind == "amount" and bool(re.match(r"[A-Z]{3}\b", after.upper()))
+    return True
 
 
 def _conf(read: LineRead, lo: int, hi: int, digits: bool = False) -> float:

@@ -3,8 +3,9 @@
 Expectations (``--expect amount=29,000``) are parsed by the family's formats
 (harness.receipts.formats): one that does not parse is an error that says what would.
 The verdict follows the template reader's rules (docs/receipts.md): a field is ``ok`` when
-the slip shows the expected value; ``mismatch`` only when it was read surely (weakest
-character at least ``MISMATCH_MIN``) and says something else; ``unreadable`` otherwise,
+the slip shows the expected value; ``mismatch`` only when it was found by its label, read
+surely (weakest character at least ``MISMATCH_MIN``) and says something else; a value found
+by its shape or a learnt place alone only confirms; ``unreadable`` otherwise,
 and when the slip does not show the field at all (a layout-free reader cannot tell a field
 the terminal left out from one it could not find). Unsure is never a pass.
 """
@@ -111,6 +112,12 @@ def judge(reader: FreeformReader, reading: ReceiptReading, expected: dict[str, A
             continue
         if same_value(kind, value, want, tolerance_s):
             checks.append(FieldCheck(key, OK, got.text, witnesses))
+        elif got.label_box is None:
+            # found by its shape or its learnt place, not by its label: another number of that
+            # shape (a loyalty card's, a subtotal) may stand there, so it can confirm the
+            # expected value but never say the slip is wrong
+            why = f"read {shown(value)} where no label names it: not sure it is the {key}"
+            checks.append(FieldCheck(key, UNREADABLE, got.text, witnesses, why))
         elif got.confidence >= MISMATCH_MIN:
             checks.append(FieldCheck(key, MISMATCH, got.text, witnesses, "the slip prints another value"))
         else:
