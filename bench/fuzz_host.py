@@ -34,6 +34,7 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
+import os
 import random
 import re
 import select
@@ -91,6 +92,20 @@ def run_host(config: HostConfig, ready: Any, stats: Any) -> None:
 
     asyncio.run(main())
     stats.put({**counts, "wal_max_seen_by_host": getattr(host.journal, "wal_max", None)})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its children (Linux /proc)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += cpu_seconds(int(child))
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -502,6 +517,7 @@ def main() -> None:
         for _ in range(2):
             fz.add(Lane("slowloris", gens.truncated))
         started = time.monotonic()
+        host_cpu0, own_cpu0 = cpu_seconds(proc.pid), time.process_time()
         warm = max(2_000, args.frames // 20)
         fz.run(lambda: fz.handled() >= warm, slow=0.2)
         time.sleep(0.3)
@@ -520,6 +536,7 @@ def main() -> None:
 
         fz.run(progress, slow=0.2)
         elapsed = time.monotonic() - started
+        host_cpu, own_cpu = cpu_seconds(proc.pid) - host_cpu0, time.process_time() - own_cpu0
         per_kind: dict[str, int] = {}
         for lane in fz.lanes:
             per_kind[lane.kind] = per_kind.get(lane.kind, 0) + lane.answers + lane.closes
@@ -527,6 +544,9 @@ def main() -> None:
         fz.close()
         print(f"mix: {handled:,} frames handled in {elapsed:.1f} s ({handled / elapsed:,.0f} /s): "
               + ", ".join(f"{k} {v:,}" for k, v in sorted(per_kind.items())), flush=True)
+        print(f"CPU per frame: host {host_cpu / handled * 1e6:.0f} us, fuzzer "
+              f"{own_cpu / handled * 1e6:.0f} us; load average {os.getloadavg()[0]:.1f}",
+              flush=True)
         time.sleep(0.5)
         rss_after_mix = monitor.rss_kb
 
@@ -563,6 +583,8 @@ def main() -> None:
         rss_end = monitor.rss_kb
         figures.update(
             frames=handled, frames_per_s=round(handled / elapsed), seconds=round(elapsed, 1),
+            host_cpu_us_per_frame=round(host_cpu / handled * 1e6),
+            load_average=round(os.getloadavg()[0], 1),
             crashes=0, host_alive=alive, signin_after=ok_end,
             rss_warm_mb=round(rss_warm / 1024, 1), rss_growth_mb=round(
                 (max(monitor.rss_max_kb, rss_after_mix, rss_end) - rss_warm) / 1024, 1),
