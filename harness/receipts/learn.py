@@ -52,17 +52,22 @@ def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
     slip = slips[0]
     where: dict[str, tuple[int, int, str, str]] = {}  # key -> (row, token, label text, value text)
     report = []
-    for key, want in expected.items():
-        kind = reader.labels.fields[key].kind
-        hit = _find(reader, slip, key, kind, want)
-        if hit is None:
+    found = {key: _find_all(reader, slip, key, reader.labels.fields[key].kind, want)
+             for key, want in expected.items()}
+    # the anchor first (a card number stands once on a slip); every other value at its
+    # sighting nearest the anchor's row: a total printed three times is learnt where the
+    # card block prints it
+    anchor = next((k for k in ANCHOR_ORDER if found.get(k)), next((k for k in found if found[k]), None))
+    anchor_row = found[anchor][0][0] if anchor else 0
+    for key in expected:
+        if not found[key]:
             report.append(f"{key}: {raw[key]!r} NOT FOUND on the slip (check the value, or the photo)")
             continue
+        hit = min(found[key], key=lambda h: abs(h[0] - anchor_row))
         where[key] = hit
         report.append(f"{key}: {hit[3]!r} on row {hit[0] + 1}" + (f", after {hit[2]!r}" if hit[2] else ""))
     if not where:
         raise ConfigError("none of the expected values was found on the slip: nothing to learn")
-    anchor = next((k for k in ANCHOR_ORDER if k in where), next(iter(where)))
     fields = []
     for key, (row, tok, label, _value) in where.items():
         entry: dict[str, Any] = {"key": key, "kind": reader.labels.fields[key].kind}
@@ -75,15 +80,17 @@ def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
     return template, report
 
 
-def _find(reader: FreeformReader, slip: Slip, key: str, kind: str,
-          want: Any) -> tuple[int, int, str, str] | None:
+def _find_all(reader: FreeformReader, slip: Slip, key: str, kind: str,
+              want: Any) -> list[tuple[int, int, str, str]]:
+    """Every place on the slip where ``want`` is printed: (row, box, label before it, as read)."""
     fmt = reader.template.formats
+    out = []
     for r, row in enumerate(slip.rows):
         for i, tok in enumerate(row):
-            for value, start, _end in find_value(kind, key, tok.text, fmt):
+            for value, start, end in find_value(kind, key, tok.text, fmt):
                 if same_value(kind, value, want):
-                    return r, i, _label_before(row, i, tok, start), tok.text[start:_end]
-    return None
+                    out.append((r, i, _label_before(row, i, tok, start), tok.text[start:end]))
+    return out
 
 
 def _label_before(row: list[Token], i: int, tok: Token, start: int) -> str:
