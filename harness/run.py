@@ -282,6 +282,7 @@ def run_pytest(where: Layout, lab: str | None, extra: list[str], supervisor: Sup
                f"--basetemp={where.work / 'pytest'}", *extra]
     if lab:
         command.append(f"--lab={lab}")
+
     def interrupt(process: subprocess.Popen) -> list[int]:
         started = _read_total(total_file) is not None  # it has collected: tests may run
         return (interrupt_runner if started else stop_unstarted)(process)
