@@ -39,6 +39,8 @@ def add_export_parser(lab: argparse._SubParsersAction) -> None:
     export.add_argument("--workdir", default=None, help="terminal flash, exporter config and logs")
     export.add_argument("--real-time", action="store_true",
                         help="robot moves take the time their feed rate says")
+    export.add_argument("--boot-s", type=float, default=0.0, metavar="SECONDS",
+                        help="how long each simulated terminal takes to boot (real ones: 20-30 s)")
     export.set_defaults(func=export_command)
 
 
@@ -60,7 +62,7 @@ def export_command(args: argparse.Namespace) -> int:
     options = ExportOptions(coordinator=args.coordinator, name=name,
                             hostname=args.hostname or socket.gethostname(),
                             acquirer=(host, int(port)), create_places=not args.no_places,
-                            real_time=args.real_time)
+                            real_time=args.real_time, boot_s=args.boot_s)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Coroutine, Mapping
@@ -21,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.labgrid.errors import LabgridConfigError, LabHostDown
+
+# gRPC's fork handlers crash (SIGSEGV) a child that runs Python between fork and exec -- the
+# runners `posrig run` starts with a preexec_fn -- while this session's threads are inside
+# gRPC. The rig forks only to exec another program, so it needs none of them. Read by gRPC
+# when it is first imported, which this package does lazily, after this line.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 
 DEFAULT_PORT = 20408
 

@@ -43,6 +43,7 @@ class ExportOptions:
     acquirer: tuple[str, int]  # where the rig's acquirer host listens, for the terminals to call
     create_places: bool = True
     real_time: bool = False  # robot moves take the time their feed rate says
+    boot_s: float = 0.0  # how long a simulated terminal's self-check takes (real ones: 20-30 s)
 
     def place_name(self, station: str) -> str:
         return f"{self.name}-{station}"
@@ -96,15 +97,11 @@ class LabExport:
             if spec.terminal.tid not in keys:
                 raise ConfigError(f"{self.inventory.keys}: no master key for terminal "
                                   f"{spec.terminal.tid} of {spec.name}; add one (test keys only)")
+            # the camera binds the lab host's published address: the rig is on another machine
             station = VirtualStation(spec, profile, cards, keys[spec.terminal.tid],
                                      self.options.acquirer, self.workdir, not self.options.real_time,
-                                     seed=index)
-            if station.camera is not None:
-                from devices.camera import SimulatedCamera
-
-                # the same camera, bound where the rig on another machine can reach it
-                station.camera = SimulatedCamera(station.model, level=profile.camera_level,
-                                                 seed=index, bind=self.options.hostname)
+                                     seed=index, camera_bind=self.options.hostname)
+            station.terminal.cfg.boot_s = self.options.boot_s  # read at each boot
             self.stations[spec.name] = station
             live = station.start()
         resources: dict[str, dict[str, Any]] = {}

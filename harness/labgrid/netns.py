@@ -88,9 +88,9 @@ class LabHost:
 class NetnsLab:
     """``NetnsLab(workdir).start()``, ``add_host(...)``, ``rig_inventory(...)``, ``stop()``."""
 
-    def __init__(self, workdir: Path, *, real_time: bool = False):
+    def __init__(self, workdir: Path, *, real_time: bool = False, boot_s: float = 0.0):
         self.workdir = workdir
-        self.real_time = real_time
+        self.real_time, self.boot_s = real_time, boot_s
         self.tag = f"{os.getpid() % 1000:03d}{random.randrange(100):02d}"  # unique names per run
         self.subnet = random.randrange(100, 250)
         self.gateway = f"10.77.{self.subnet}.1"
@@ -144,6 +144,8 @@ class NetnsLab:
                    "--name", name, "--lab", str(inventory), "--workdir", str(host.workdir / "work")]
         if self.real_time:
             command.append("--real-time")
+        if self.boot_s:
+            command += ["--boot-s", str(self.boot_s)]
         host.log = host.workdir / "export.log"
         host.proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE,
                                      stderr=host.log.open("w"), text=True,
@@ -155,11 +157,15 @@ class NetnsLab:
         host.summary = json.loads(first)
         return host
 
-    def rig_inventory(self, path: Path, places: list[str], *, name: str = "netns-lab") -> Path:
-        """The rig's inventory: one station per place, named after it."""
+    def rig_inventory(self, path: Path, places: list[str], *, name: str = "netns-lab",
+                      keys: Path | None = None) -> Path:
+        """The rig's inventory: one station per place, named after it (``keys``: the master
+        keys file, when the exported stations' terminals are not the fixtures' own)."""
         data = {"name": name, "coordinator": self.coordinator_address,
                 "host": {"listen": f"tcp://{self.gateway}:{self.acquirer_port}"},
                 "stations": [{"name": place, "place": place} for place in places]}
+        if keys is not None:
+            data["keys"] = str(keys)
         path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
         return path
 
