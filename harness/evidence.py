@@ -100,8 +100,9 @@ class AllureSteps:
     ECR link's reader, the host's loop) while a step is open, and is attached to the
     innermost open step, where it happened: the ECR frames of the station's terminal, its
     debug console, and the host's decoded ISO 8583 exchanges with this terminal (the host
-    masks them; ``devices.events.log`` has scrubbed them again). A robot step attaches its
-    own G-code. The host serves every station, so its lines are picked by terminal id.
+    masks them; ``devices.events.log`` has scrubbed them again), shown as a table per message
+    (harness/exchange_table.py). A robot step attaches its own G-code. The host serves every
+    station, so its lines are picked by terminal id.
     """
 
     def __init__(self, station: str | None = None, tid: str | None = None,

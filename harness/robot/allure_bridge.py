@@ -24,6 +24,7 @@ from allure_commons.utils import md5, represent
 from harness import report_results
 
 _registered: list[Any] = []
+_SIGNATURES_KEPT = 1024
 _POSITIONAL = re.compile(r"arg\d+")
 _NAMED = re.compile(r"([^\\=]+)=(.*)", re.DOTALL)  # "name=value", "=" not escaped as "\="
 
@@ -79,7 +80,12 @@ class _ReadableSteps:
     def _signature(self, full_name: str) -> tuple[str, Any] | None:
         """(the keyword's own name, its ArgumentSpec) for a step named by a keyword's full
         name; None for anything else (a flow step, IF, FOR, a log message)."""
+        owner, dot, _ = full_name.rpartition(".")
+        if not dot or not owner or any(c.isspace() for c in owner):
+            return None  # a log message or a flow step: no library or resource is named so
         if full_name not in self._signatures:
+            if len(self._signatures) >= _SIGNATURES_KEPT:
+                self._signatures.clear()  # a night's run names few keywords; this stays small
             self._signatures[full_name] = _look_up(full_name)
         return self._signatures[full_name]
 
