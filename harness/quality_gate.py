@@ -25,7 +25,7 @@ import argparse
 import re
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -129,19 +129,21 @@ def check(results: Path, rules: GateRules, *, timeout_s: float = 600.0) -> GateV
     raise QualityGateError(f"allure quality-gate ended with status {done.returncode}: {text.strip()[-1500:]}")
 
 
-def gate_from_env(environ: dict[str, str]) -> GateRules | None:
+def gate_from_env(environ: Mapping[str, str]) -> GateRules | None:
+    """The rules ``POSRIG_QUALITY_GATE`` sets, None when unset; QualityGateError (one line
+    naming what to write) when they cannot be read -- posrig run asks before it starts."""
     text = environ.get(GATE_ENV)
     return GateRules.parse(text) if text is not None and text.strip() else None
 
 
 def run_status(results: Path, say: Callable[[str], None], *, passed: bool, completed: bool,
-               environ: dict[str, str] | None = None) -> int:
+               environ: Mapping[str, str] | None = None) -> int:
     """``posrig run``'s exit status once its report is built. ``passed``: every scenario
     passed (the status without a gate); ``completed``: the run did its work (report built,
     no runner crashed) -- a gate never makes an incomplete run pass."""
     import os
 
-    rules = gate_from_env(dict(os.environ) if environ is None else environ)
+    rules = gate_from_env(os.environ if environ is None else environ)
     if rules is None:
         return 0 if passed else 1
     verdict = check(results, rules)

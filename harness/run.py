@@ -98,6 +98,9 @@ def run_suite(lab: str | None, out: Path, pytest_args: list[str], *, robot: bool
     stations = int(os.environ.get(STATIONS_ENV, "1")) if stations is None else stations
     if stations < 1:
         raise ConfigError(f"--stations must be at least 1, got {stations}")
+    from harness.quality_gate import gate_from_env
+
+    gate_from_env(os.environ)  # a POSRIG_QUALITY_GATE it cannot read is said now, not after the run
     inventory = load_inventory(lab or DEFAULT_LAB)
     names = [s.name for s in inventory.first(stations).stations]  # ConfigError if too few
     where = Layout(out.resolve())

@@ -6,6 +6,7 @@ tests with readable titles and named arguments, and a quality gate a nightly job
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -379,3 +380,14 @@ def test_a_bad_gate_says_what_to_write():
             GateRules.parse(text)
     assert GateRules.parse("maxFailures=0,successRate=0.95").arguments() == [
         "--max-failures", "0", "--success-rate", "0.95"]
+
+
+def test_posrig_run_says_a_bad_gate_before_it_runs_anything(tmp_path: Path):
+    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(tmp_path / "out")],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, GATE_ENV: "maxFailures=0 succesRate=0.9"})
+    assert done.returncode == 2, done.stdout + done.stderr
+    said = (done.stdout + done.stderr).strip().splitlines()
+    assert said == ["posrig: POSRIG_QUALITY_GATE: 'succesRate=0.9' is not a rule; write name=value "
+                    "with a name of maxFailures, minTestsCount, successRate (e.g. maxFailures=0)"]
+    assert not (tmp_path / "out" / "allure-results").exists()
