@@ -58,6 +58,7 @@ class EcrPty(PtyPort):
                     fcntl.fcntl(self._master, fcntl.F_SETFL, flags | os.O_NONBLOCK)
                     try:
                         view = view[os.write(self._master, view):]
+                        deadline = time.monotonic() + WRITE_TIMEOUT_S  # it reads: wait on
                     except BlockingIOError:
                         pass
                     finally:
