@@ -79,5 +79,6 @@ def exchange_html(lines: list[str]) -> str | None:
         sections.append(f"<section>{''.join(parts)}</section>")
     if not any(s.startswith("<section>") for s in sections):
         return None
-    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>ISO 8583 exchange</title>'
-            f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n")
+    # the style sits in the body: the report shows an HTML attachment's body, sanitised
+    return ('<!DOCTYPE html><html><head><meta charset="utf-8"><title>ISO 8583 exchange</title></head>'
+            f"<body><style>{_STYLE}</style>{''.join(sections)}</body></html>\n")
