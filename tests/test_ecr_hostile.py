@@ -10,6 +10,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from devices import events
 from devices.channels import PtyPort
@@ -292,3 +294,33 @@ def test_concert_messages_of_any_shape_are_concert_format_errors_or_messages():
                 decode(payload)
         line = describe(payload)
         assert "\n" not in line and "\r" not in line and len(line) < 400 * 4 + 50  # 400 escaped
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    max_leaves=30)
+FRAMES = st.fixed_dictionaries(
+    {"type": st.sampled_from(["request", "response", "event", "x"])},
+    optional={"id": JSON_VALUES | st.integers(),
+              "cmd": st.sampled_from([*dialect.COMMANDS, "x"]) | JSON_VALUES, "args": JSON_VALUES,
+              "status": st.sampled_from(dialect.STATUSES) | JSON_VALUES,
+              "event": JSON_VALUES, "data": JSON_VALUES})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=3000) | FRAMES.map(lambda f: json.dumps(f).encode()))
+def test_decode_raises_nothing_but_dialect_errors_and_describe_nothing_at_all(payload):
+    try:
+        message = dialect.decode(payload)
+    except DialectError as exc:
+        assert str(exc)
+    else:
+        assert isinstance(message, Request | Response | Event)
+        if isinstance(message, Request) and message.cmd in dialect.COMMANDS:
+            try:
+                dialect.check_args(message.cmd, message.args, id=message.id)
+            except dialect.ArgumentError as exc:
+                assert exc.reason == "bad_arguments" and "Error" not in str(exc)
+    line = dialect.describe(payload)
+    assert "\n" not in line and "\r" not in line
