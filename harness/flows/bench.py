@@ -14,7 +14,9 @@ from harness.station import Station, StationBroken
 
 #: What a terminal's debug console says when its power-on ends: up, or halted in the
 #: self-check (docs/posrig-ecr-1.md, the simulated terminal's console).
-BOOT_DONE = r"READY|HALTED"
+#: Anchored at the start of a console line after its timestamp, so a value the terminal
+#: echoes (an operator id, say) can never pass for the boot's end.
+BOOT_DONE = r"(?m)^\[[\d. ]+\] (READY|HALTED)"
 
 
 def _relay(station: Station):
@@ -81,7 +83,7 @@ def _boot_by_console(station: Station, boot_timeout: float) -> None:
     except ConsoleTimeout as exc:
         raise FlowError(f"{station.name}: the terminal did not boot within {boot_timeout:g} s "
                         f"after power returned. {exc}") from exc
-    if found.group(0) == "HALTED":
+    if found.group(1) == "HALTED":
         tail = "\n  ".join(station.console.lines()[-6:])
         raise FlowError(f"{station.name}: the terminal halted in its power-on self-check; "
                         f"its console says:\n  {tail}")
