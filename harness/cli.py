@@ -112,10 +112,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     """What a person gets wrong, told in one line: bad data files and settings (the
     taxonomy's configuration errors), another run on the same --out, a path that is not there."""
     from devices.host.config import HostConfigError
+    from harness.labgrid.errors import LabHostDown  # a labgrid coordinator or lab host not there
     from harness.processes import RunBusy
 
-    return (ConfigError, HostConfigError, RunBusy, FileNotFoundError, NotADirectoryError,
-            IsADirectoryError, PermissionError)
+    return (ConfigError, HostConfigError, RunBusy, LabHostDown, FileNotFoundError,
+            NotADirectoryError, IsADirectoryError, PermissionError)
 
 
 def _address(text: str) -> str:

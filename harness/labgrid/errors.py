@@ -16,5 +16,6 @@ class LabHostDown(StationFault):
     vanished: the lab's infrastructure, so the stations it serves are broken."""
 
 
-class ReservationTimeout(StationFault):
-    """The places asked for did not come free in the time the run allows."""
+class ReservationTimeout(LabHostDown):
+    """The places asked for did not come free in the time the run allows
+    (``POSRIG_LABGRID_WAIT_S``): the lab cannot serve the run now."""

@@ -34,6 +34,8 @@ from harness.labgrid.inventory import describe_request, is_placed, reservation_f
 from harness.labgrid.resolve import ResolvedStation, resolve_station
 
 COORDINATOR_ENV = "LG_COORDINATOR"
+#: How long a run waits in labgrid's queue before giving up (seconds; unset: as long as it takes).
+WAIT_ENV = "POSRIG_LABGRID_WAIT_S"
 POLL_S = 1.0  # how often a waiting reservation is polled (labgrid-client's own interval)
 REPEAT_S = 30.0  # a waiting line is repeated this often even when nothing changed
 LIVE_NAME = "labgrid-lab.json"
@@ -82,6 +84,11 @@ def labgrid_lab(inventory: LabInventory, workdir: Path, *, results: Path | None 
         return
     check_inventory(inventory)
     address = inventory.coordinator or os.environ.get(COORDINATOR_ENV, "")
+    if wait_timeout is None and os.environ.get(WAIT_ENV):
+        try:
+            wait_timeout = float(os.environ[WAIT_ENV])
+        except ValueError:
+            raise ConfigError(f"{WAIT_ENV}={os.environ[WAIT_ENV]!r}: expected a number of seconds") from None
     with contextlib.ExitStack() as stack:
         stack.enter_context(_sigterm_as_exit())
         coordinator = stack.enter_context(Coordinator(address))
