@@ -1,14 +1,25 @@
-"""Fixtures the rig's own tests share."""
+"""Fixtures the rig's own tests share, and the one `posrig run` of a test session."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from devices.host import AcquirerHost
 from devices.host.testing import LAB_CLOCK, lab_config
 from devices.terminal.testing import open_bench
+from harness.paths import REPO
+from harness.run import Layout
+
+#: How long the main job may take on a loaded machine (it takes about a minute on idle cores).
+MAIN_RUN_TIMEOUT_S = 900
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,3 +54,86 @@ def host() -> Iterator[AcquirerHost]:
     host.start_in_thread()
     yield host
     host.stop()
+
+
+@dataclass
+class MainRun:
+    """`posrig run` on the virtual lab, as a user runs it: the pytest scenarios, the Robot
+    suites, the report. It is the only run of the scenario suite in the test command
+    (testpaths leaves scenarios/ out), and the report tests and the scan for clear card data
+    read what it wrote. It mostly waits on simulated devices, so it runs in the background
+    while the session's other tests run."""
+
+    where: Layout
+    process: subprocess.Popen | None = None
+    done: subprocess.CompletedProcess | None = None
+
+    @property
+    def console(self) -> Path:
+        return self.where.out / "console.txt"  # under --out: the scan reads it too
+
+    @property
+    def errors(self) -> Path:
+        return self.where.out / "console-errors.txt"
+
+    def start(self) -> None:
+        self.where.out.mkdir(parents=True, exist_ok=True)
+        with self.console.open("wb") as stdout, self.errors.open("wb") as stderr:
+            # its own process group: a session that ends before it does stops all of it
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "harness.cli", "run", "--out", str(self.where.out)],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
+                start_new_session=True)
+
+    def wait(self) -> subprocess.CompletedProcess:
+        if self.done is None:
+            if self.process is None:
+                self.start()
+            assert self.process is not None
+            try:
+                self.process.wait(timeout=MAIN_RUN_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                self.stop()
+                pytest.fail(f"posrig run took over {MAIN_RUN_TIMEOUT_S} s; its output so far: "
+                            f"{self.console.read_text(errors='replace')[-3000:]}")
+            self.done = subprocess.CompletedProcess(
+                self.process.args, self.process.returncode,
+                self.console.read_text(encoding="utf-8", errors="replace"),
+                self.errors.read_text(encoding="utf-8", errors="replace"))
+        return self.done
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "main_run" in getattr(item, "fixturenames", ()):
+            # the first of them may wait for the whole run
+            item.add_marker(pytest.mark.timeout(MAIN_RUN_TIMEOUT_S + 60))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _main_job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MainRun]:
+    """Starts the session's `posrig run` with its first test when a selected test needs it.
+    Under pytest-xdist each worker that needs it runs its own, when first asked."""
+    job = MainRun(Layout(tmp_path_factory.mktemp("main-run")))
+    needed = any("main_run" in getattr(item, "fixturenames", ()) for item in request.session.items)
+    if needed and not os.environ.get("PYTEST_XDIST_WORKER"):
+        job.start()
+    try:
+        yield job
+    finally:
+        job.stop()
+
+
+@pytest.fixture(scope="session")
+def main_run(_main_job: MainRun) -> tuple[Layout, subprocess.CompletedProcess]:
+    """The session's `posrig run`, once it has ended: where it wrote, and how it ended."""
+    return _main_job.where, _main_job.wait()

@@ -7,14 +7,12 @@ the journals and the report itself.
 
 from __future__ import annotations
 
-from test_report_html import posrig_run_once
-
 from harness.paths import FIXTURES
 from harness.profiles import load_cards, load_master_keys
 
 
-def test_main_run_leaves_no_clear_card_data(tmp_path_factory):
-    where, run = posrig_run_once(tmp_path_factory)  # the report tests' run: the same files
+def test_main_run_leaves_no_clear_card_data(main_run):
+    where, run = main_run  # the session's run (tests/conftest.py), the report tests' too
     out = where.out
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
 

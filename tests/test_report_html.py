@@ -10,34 +10,21 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from test_report_verdicts import ALLURE, needs
 
-from harness.paths import REPO
 from harness.report_view import counters, embedded, find_chromium, render
 from harness.run import Layout, build_report
 
-_RUNS: dict[str, tuple[Layout, subprocess.CompletedProcess]] = {}
-
-
-def posrig_run_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Layout, subprocess.CompletedProcess]:
-    """One `posrig run` per test session, shared by the report tests and the scan of every
-    file it wrote (tests/test_no_clear_card_data.py): the run is the slowest thing here."""
-    if "main" not in _RUNS:
-        where = Layout(tmp_path_factory.mktemp("main-run"))
-        done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--out", str(where.out)],
-                              cwd=REPO, capture_output=True, text=True, timeout=600)
-        _RUNS["main"] = (where, done)
-    return _RUNS["main"]
-
 
 @pytest.fixture(scope="module")
-def main_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Layout, subprocess.CompletedProcess]:
+def main_run(
+        main_run: tuple[Layout, subprocess.CompletedProcess]) -> tuple[Layout, subprocess.CompletedProcess]:
+    """The session's `posrig run` (tests/conftest.py), which the report needs built."""
     needs(ALLURE, "the report builder (npm ci --prefix reports)")
-    return posrig_run_once(tmp_path_factory)
+    return main_run
 
 
 def results(where: Layout) -> list[dict]:
@@ -46,7 +33,14 @@ def results(where: Layout) -> list[dict]:
 
 def test_every_scenario_passes_and_the_summary_names_the_report(main_run):
     where, done = main_run
+    # the test command runs the scenario suite only in this run: name each one that did not pass
+    not_passed = [f"{r['status']} {r['name']}: {r.get('statusDetails', {}).get('message', '')[:500]}"
+                  for r in results(where) if r["status"] != "passed"]
+    assert not not_passed, "\n".join(not_passed) + "\n" + done.stdout[-2000:] + done.stderr[-2000:]
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    frameworks = {label["value"] for r in results(where) for label in r["labels"]
+                  if label["name"] == "framework"}
+    assert frameworks == {"pytest", "robotframework"}, "one report for both runners' scenarios"
     last = done.stdout.strip().splitlines()[-1]
     total = len(results(where))
     assert re.fullmatch(rf"posrig: {total} scenarios: {total} passed; report: (\S+)", last), last

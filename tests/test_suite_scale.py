@@ -1,5 +1,8 @@
 """Scale: one pytest-xdist worker per station, each claiming its own with a file lock; pabot
-processes sharing one lab, also a lab another process started (`posrig lab up`)."""
+processes sharing one lab, also a lab another process started (`posrig lab up`).
+
+The runs on two stations are marked heavy (each runs a suite again, ~15-40 s): the test
+command leaves them out and `.ci/run` runs them after it (`pytest -m heavy`)."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ def test_each_claim_gets_a_free_station_and_gives_it_back(tmp_path):
     assert third.acquire() == "station-1"
 
 
+@pytest.mark.heavy
 def test_two_workers_run_the_suite_on_two_stations(tmp_path):
     results = tmp_path / "results"
     done = subprocess.run(
@@ -47,6 +51,7 @@ def test_two_workers_run_the_suite_on_two_stations(tmp_path):
     assert {s for statuses in stations.values() for s in statuses} == {"passed"}
 
 
+@pytest.mark.heavy
 def test_pabot_runs_the_robot_core_suites_on_two_stations(tmp_path):
     where = Layout(tmp_path)
     sets = write_station_sets(where.robot / "stations.dat", ["station-1", "station-2"])
@@ -70,6 +75,7 @@ def _statuses_by_station(results) -> dict[str, list[str]]:
     return stations
 
 
+@pytest.mark.heavy
 def test_pabot_scripts_the_host_of_a_lab_started_by_another_process(tmp_path):
     """A lab in a second shell: the suites reach its terminals over their ptys and script its
     host (a decline, a silence) through the host's control socket named in the inventory."""
