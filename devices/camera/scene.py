@@ -136,14 +136,22 @@ def render_scene_with_truth(slip_image: np.ndarray | None, level: str, seed: int
         corners, scale = _place(paper.shape, lv, pose, drop)
         img = _composite(tray, paper, corners, drop)
     img *= gain
-    if lv.blur_sigma > 0:
-        img = cv2.GaussianBlur(img, (0, 0), lv.blur_sigma)
-    if lv.noise_sigma > 0:
-        img += _noise(rng, lv.noise_sigma)
+    frame = sensor(img, rng, blur_sigma=lv.blur_sigma, noise_sigma=lv.noise_sigma, lamp_bgr=lv.lamp_bgr)
+    return Scene(frame, corners, lv.name, seed, scale)
+
+
+def sensor(img: np.ndarray, rng: np.random.Generator, *, blur_sigma: float, noise_sigma: float,
+           lamp_bgr: tuple[float, float, float]) -> np.ndarray:
+    """What every simulated camera does last to the light it receives (``img``, float32 gray,
+    any size): lens blur, sensor noise, 8 bits, and the lamp's colour. Returns BGR uint8.
+    The display camera (devices/display) photographs its screen through this too."""
+    if blur_sigma > 0:
+        img = cv2.GaussianBlur(img, (0, 0), blur_sigma)
+    if noise_sigma > 0:
+        img += _noise(rng, noise_sigma, img.shape[:2])
     gray = np.clip(img, 0, 255).astype(np.uint8)
     # the lamp's colour, as one lookup table per channel (a float multiply per channel costs 5x)
-    frame = cv2.LUT(cv2.merge([gray, gray, gray]), _lamp_lut(lv.lamp_bgr))
-    return Scene(frame, corners, lv.name, seed, scale)
+    return cv2.LUT(cv2.merge([gray, gray, gray]), _lamp_lut(lamp_bgr))
 
 
 @dataclass(frozen=True)
@@ -198,12 +206,14 @@ def _light(rng: np.random.Generator, lv: Level) -> np.ndarray:
     return cv2.resize(coarse, (FRAME_W, FRAME_H), interpolation=cv2.INTER_LINEAR)
 
 
-def _noise(rng: np.random.Generator, sigma: float) -> np.ndarray:
+def _noise(rng: np.random.Generator, sigma: float,
+           shape: tuple[int, int] = (FRAME_H, FRAME_W)) -> np.ndarray:
     """Sensor noise of standard deviation ``sigma``: the sum of two uniform bytes, centred.
 
     That triangular distribution looks like Gaussian noise in a frame and costs a third of
     drawing normals (which dominated the render time)."""
-    pair = np.frombuffer(rng.bytes(2 * FRAME_W * FRAME_H), np.uint8).reshape(2, FRAME_H, FRAME_W)
+    h, w = shape
+    pair = np.frombuffer(rng.bytes(2 * w * h), np.uint8).reshape(2, h, w)
     total = cv2.add(pair[0], pair[1], dtype=cv2.CV_32F)  # 0..510, sd 255 * sqrt(2/12)
     k = sigma / (255.0 * np.sqrt(2.0 / 12.0))
     return cv2.addWeighted(total, k, total, 0.0, -255.0 * k)

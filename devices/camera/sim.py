@@ -22,6 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Protocol, Self
 from urllib.parse import urlsplit
 
 import cv2
@@ -54,7 +55,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, camera: SimulatedCamera):
+    def __init__(self, camera: MjpegServer):
         self.camera = camera
         super().__init__((camera.bind, 0), _Handler)
 
@@ -81,39 +82,53 @@ class _Handler(BaseHTTPRequestHandler):
         events.log(self.server.camera.source, format % args)
 
 
-class SimulatedCamera:
-    """An MJPEG camera over the station's tray. ``start()``, read ``url``, ``stop()``."""
+class Shown(Protocol):
+    """What a stream shows for one state of its scene: frames in the order a client that
+    sees the change gets them, the last one at rest (and what ``/frame.jpg`` serves)."""
 
-    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 10,
-                 bind: str = "127.0.0.1"):
-        scene.level_of(level)  # fail here, not in a server thread
+    @property
+    def jpegs(self) -> tuple[bytes, ...]: ...
+
+
+class MjpegServer:
+    """An MJPEG camera stream over HTTP of whatever ``_current()`` shows: the tray camera
+    below, the display camera (devices/display) too. ``start()``, read ``url``, ``stop()``.
+
+    ``_current()`` returns the same object while the scene is unchanged, and a new one
+    when it changes: each stream then sends the new ``jpegs`` in turn, once, and repeats the
+    last."""
+
+    def __init__(self, source: str, *, fps: float = 10, bind: str = "127.0.0.1"):
         if not 0 < fps <= 60:
             raise ValueError(f"fps {fps}: a camera runs at 0 < fps <= 60")
-        self.model, self.level, self.seed, self.fps = model, level, seed, float(fps)
+        self.fps = float(fps)
         self.bind = bind  # loopback; a lab host exporting it over labgrid binds its own address
-        self.source = f"{model.station}/camera-sim"
+        self.source = source
         self.connections = 0  # streams opened so far (a reconnect is a new one)
         self.last_error: str | None = None  # why a stream last ended other than by its client
-        self.renders = 0  # tray states rendered: one per change, however many clients watch
-        self._render_lock = threading.Lock()
-        self._shown: _Shown | None = None
         self._clients: set[socket.socket] = set()
         self._clients_lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
+    def _current(self) -> Shown:
+        raise NotImplementedError
+
+    def _streaming(self) -> str:
+        """What the start-up log line says is being streamed."""
+        return f"streaming at {self.fps:g} fps on {self.url}"
+
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> SimulatedCamera:
+    def start(self) -> Self:
         if self._server is not None:
             raise RuntimeError(f"{self.source}: already started")
-        render.find_cjk_font()  # a missing font says which package to install, now
         self._stopping.clear()
         self._server = _Server(self)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=self.source, daemon=True)
         self._thread.start()
-        events.log(self.source, f"streaming {self.level} at {self.fps:g} fps on {self.url}")
+        events.log(self.source, self._streaming())
         return self
 
     def stop(self) -> None:
@@ -129,7 +144,7 @@ class SimulatedCamera:
         self._server = self._thread = None
         events.log(self.source, "stopped")
 
-    def __enter__(self) -> SimulatedCamera:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
@@ -161,6 +176,70 @@ class SimulatedCamera:
         with self._clients_lock:
             return len(self._clients)
 
+    # -- streaming --------------------------------------------------------------------------
+    def _stream(self, handler: _Handler) -> None:
+        conn = handler.connection
+        with self._clients_lock:
+            if self._stopping.is_set():
+                return
+            self._clients.add(conn)
+            self.connections += 1
+        try:
+            handler.send_response(200)
+            handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
+            handler.send_header("Cache-Control", "no-cache, no-store")
+            handler.end_headers()
+            period = 1.0 / self.fps
+            due = time.monotonic()
+            # A client joining finds the scene already at rest; each change it then sees is
+            # shown frame by frame (a slip falling), to that client exactly once.
+            seen = self._current()
+            step = len(seen.jpegs)
+            while not self._stopping.is_set():
+                shown = self._current()
+                if shown is not seen:
+                    seen, step = shown, 0
+                jpeg = shown.jpegs[min(step, len(shown.jpegs) - 1)]
+                step += 1
+                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                        f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")
+                handler.wfile.write(head + jpeg + b"\r\n")
+                # frames at least a period apart: after a slow render, skip ticks, never burst
+                # (a burst of copies of one frame would look like a still view)
+                due += period
+                now = time.monotonic()
+                if due < now:
+                    due = now + period
+                self._stopping.wait(due - now)
+        except OSError:
+            pass  # the client left, or drop_clients() cut it: either way this stream is over
+        except Exception as exc:  # a rendering fault: end this stream, keep serving, say why
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            events.log(self.source, f"stream ended: {self.last_error}")
+        finally:
+            with self._clients_lock:
+                self._clients.discard(conn)
+
+
+class SimulatedCamera(MjpegServer):
+    """An MJPEG camera over the station's tray. ``start()``, read ``url``, ``stop()``."""
+
+    def __init__(self, model: BenchModel, *, level: str = "L1", seed: int = 0, fps: float = 10,
+                 bind: str = "127.0.0.1"):
+        scene.level_of(level)  # fail here, not in a server thread
+        super().__init__(f"{model.station}/camera-sim", fps=fps, bind=bind)
+        self.model, self.level, self.seed = model, level, seed
+        self.renders = 0  # tray states rendered: one per change, however many clients watch
+        self._render_lock = threading.Lock()
+        self._shown: _Shown | None = None
+
+    def start(self) -> Self:
+        render.find_cjk_font()  # a missing font says which package to install, now
+        return super().start()
+
+    def _streaming(self) -> str:
+        return f"streaming {self.level} at {self.fps:g} fps on {self.url}"
+
     def truth(self) -> scene.Scene:
         """The frame at rest for the tray as it is now, with the paper's corners (None when empty)."""
         return self._current().truth
@@ -190,49 +269,6 @@ class SimulatedCamera:
         events.log(self.source, f"tray shows {count} slip(s); rendered in "
                                 f"{(time.monotonic() - started) * 1000:.0f} ms")
         return _Shown(count, top, jpegs, shots[-1])
-
-    # -- streaming --------------------------------------------------------------------------
-    def _stream(self, handler: _Handler) -> None:
-        conn = handler.connection
-        with self._clients_lock:
-            if self._stopping.is_set():
-                return
-            self._clients.add(conn)
-            self.connections += 1
-        try:
-            handler.send_response(200)
-            handler.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
-            handler.send_header("Cache-Control", "no-cache, no-store")
-            handler.end_headers()
-            period = 1.0 / self.fps
-            due = time.monotonic()
-            # A client joining finds the slip already at rest; each change it then sees is
-            # shown falling, one frame per DROP_FRAMES entry, to that client exactly once.
-            seen, step = self._current(), len(DROP_FRAMES)
-            while not self._stopping.is_set():
-                shown = self._current()
-                if shown is not seen:
-                    seen, step = shown, 0
-                jpeg = shown.jpegs[min(step, len(shown.jpegs) - 1)]
-                step += 1
-                head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                        f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")
-                handler.wfile.write(head + jpeg + b"\r\n")
-                # frames at least a period apart: after a slow render, skip ticks, never burst
-                # (a burst of copies of one frame would look like a still view)
-                due += period
-                now = time.monotonic()
-                if due < now:
-                    due = now + period
-                self._stopping.wait(due - now)
-        except OSError:
-            pass  # the client left, or drop_clients() cut it: either way this stream is over
-        except Exception as exc:  # a rendering fault: end this stream, keep serving, say why
-            self.last_error = f"{type(exc).__name__}: {exc}"
-            events.log(self.source, f"stream ended: {self.last_error}")
-        finally:
-            with self._clients_lock:
-                self._clients.discard(conn)
 
 
 def _encode(frame: np.ndarray) -> bytes:
