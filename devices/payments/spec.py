@@ -196,8 +196,11 @@ def mti_name(mti: str) -> str:
 _HIDDEN = {"52": "***", "62": "***"}
 #: Summaries that stand in for a field's value in a description (their own token form).
 _SUMMARY = re.compile(r"<\d+ (?:digits|bytes)>")
+#: A value that stands in a description as it is: no space, quote or backslash.
+_PLAIN = re.compile(r'[^\s"\\]+')
 #: A MAC as described: its hex in 4-byte groups (see ``_shown_mac``).
 _MAC_FORM = re.compile(r"[0-9A-F]{8}(?: [0-9A-F]{8})+")
+_HEX = re.compile(r"[0-9A-F]+")
 
 
 def _de48_shown(doc: dict[str, str]) -> bool:
@@ -213,7 +216,7 @@ def _shown_mac(value: str) -> str:
     """A MAC is 8 bytes of cipher output, never a card number, yet its hex can be 16 decimal
     digits that pass Luhn, which the last guard (``masking.scrub``) would mask as a PAN. In
     4-byte groups it holds no run of 13 digits, so request and response MACs read alike."""
-    if len(value) % 8 or not all(c in "0123456789ABCDEF" for c in value):
+    if len(value) % 8 or not _HEX.fullmatch(value):
         return value  # not the profile's 8 bytes: left to the guard like any other text
     return " ".join(value[i:i + 8] for i in range(0, len(value), 8))
 
@@ -242,9 +245,8 @@ def _token(key: str, shown: str) -> str:
     """A value as one token of a description: the forms ``shown_value`` makes stand as they
     are; anything else with a space, a quote or a backslash in it (a host text in DE63, say)
     is written as a JSON string, so :func:`parse_description` reads every field back exactly."""
-    if _SUMMARY.fullmatch(shown) or (key in ("64", "128") and _MAC_FORM.fullmatch(shown)):
-        return shown
-    if shown and not any(c.isspace() or c in '"\\' for c in shown):
+    if _PLAIN.fullmatch(shown) or (shown[:1] == "<" and _SUMMARY.fullmatch(shown)) \
+            or (key in ("64", "128") and _MAC_FORM.fullmatch(shown)):
         return shown
     return json.dumps(shown, ensure_ascii=False)
 
