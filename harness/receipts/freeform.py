@@ -48,6 +48,9 @@ LABELS_FILE = FIXTURES / "receipts" / "labels.yaml"
 DET_SIDE = 960  # the detector sees the photo at most this large (its long side): 0.2-0.45 s
 DET_SIDE_MAX = 1600  # a slip cut out of a large photo is detected again at most this large
 TEXT_PX = 16  # the text height the detector finds every printed row at
+MIN_SLIP_BOXES = 3  # a group of fewer text boxes is not a slip
+IMAGE_MIN = 0.75  # correlation of a learnt label's image that finds it on the next slip
+IMAGE_MARGIN = 0.05  # ... and by how much it must beat the next best box
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
 READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
 SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
@@ -152,6 +155,7 @@ class Token:
 
     quad: np.ndarray  # 4 x 2, frame pixels, clockwise from top-left
     read: LineRead
+    cut: np.ndarray | None = None  # the box as recognised (REC_HEIGHT px high, gray)
     u: float = 0.0  # along the slip's rows
     v: float = 0.0  # across them
     height: float = 0.0
@@ -205,6 +209,9 @@ class FreeformTemplate:
     fields: tuple[str, ...] = ()  # the fields its slips carry, in print order (empty: any)
     # field -> (anchor field, rows below the anchor's row, box on that row): learnt places
     anchors: dict[str, tuple[str, int, int]] = field(default_factory=dict)
+    # field -> its label as printed (gray, REC_HEIGHT px high): found by its look on the next
+    # slip of the family even where the recogniser has no characters for its script
+    images: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FreeformTemplate:
@@ -212,18 +219,21 @@ class FreeformTemplate:
         kinds: dict[str, str] = {}
         order = []
         anchors: dict[str, tuple[str, int, int]] = {}
+        images: dict[str, np.ndarray] = {}
         for entry in data.get("fields") or ():
             key = str(entry["key"])
             order.append(key)
             if entry.get("anchor"):
                 a = entry["anchor"]
                 anchors[key] = (str(a["from"]), int(a["rows"]), int(a["token"]))
+            if entry.get("label_image"):
+                images[key] = decode_image(str(entry["label_image"]))
             labels[key] = [str(x) for x in entry.get("labels") or ()]
             if entry.get("kind"):
                 kinds[key] = str(entry["kind"])
         return cls(name=str(data.get("name", "layout-free")),
                    formats=fm.Formats.from_dict(data.get("formats")),
-                   labels=labels, kinds=kinds, fields=tuple(order), anchors=anchors)
+                   labels=labels, kinds=kinds, fields=tuple(order), anchors=anchors, images=images)
 
     @classmethod
     def generic(cls) -> FreeformTemplate:
@@ -275,8 +285,13 @@ class FreeformReader:
             side = max(x1 - x0, y1 - y0) * TEXT_PX / max(1.0, float(np.median([_height(q) for q in members])))
             again.extend(self._detect(gray, region, int(min(DET_SIDE_MAX, max(DET_SIDE, side)))))
         quads = [q for q in again if _height(q) >= 6 and _width(q) >= 6]
-        reads = self.engine.read_lines([_cut(gray, q) for q in quads])
-        tokens = [Token(q, r) for q, r in zip(quads, reads, strict=True) if r.text.strip()]
+        # only text that can be a slip is recognised (recognition is most of the time): a box
+        # or two apart from the rest is a label on the table, a menu, a sign
+        quads = [q for _, members in _regions(quads, gray.shape) if len(members) >= MIN_SLIP_BOXES
+                 for q in members]
+        cuts = [_cut(gray, q) for q in quads]
+        reads = self.engine.read_lines(cuts)
+        tokens = [Token(q, r, c) for q, r, c in zip(quads, reads, cuts, strict=True) if r.text.strip()]
         return [_rows(group) for group in _clusters(tokens, gray.shape)]
 
     def _detect(self, gray: np.ndarray, region: tuple[int, int, int, int], side: int) -> list[np.ndarray]:
@@ -311,6 +326,12 @@ class FreeformReader:
         out: dict[str, Candidate] = {}
         for key, group in cands.items():
             out[key] = _resolve(key, group)
+        for key, image in self.template.images.items():
+            if key in out and out[key].value is not None:
+                continue  # read by its label or its shape
+            cand = self._by_image(slip, key, image)
+            if cand is not None:
+                out[key] = cand
         for key, (anchor, rows, index) in self.template.anchors.items():
             if key in out and out[key].value is not None:
                 continue  # read by its label or its shape: the learnt place is not needed
@@ -319,22 +340,56 @@ class FreeformReader:
                 out[key] = cand
         return out
 
+    def _by_image(self, slip: Slip, key: str, image: np.ndarray) -> Candidate | None:
+        """The value after the box where the learnt label's image fits best: clearly best
+        (IMAGE_MIN, and IMAGE_MARGIN over any other box), and a value of the field's kind
+        after it on its row. Found by look, not by reading: it only confirms."""
+        scored = []
+        for r, row in enumerate(slip.rows):
+            for i, tok in enumerate(row):
+                fit = _fit(tok.cut, image)
+                if fit is not None:
+                    scored.append((fit[0], fit[1], r, i))
+        scored.sort(reverse=True)
+        if not scored or scored[0][0] < IMAGE_MIN or (len(scored) > 1 and
+                                                     scored[1][0] > scored[0][0] - IMAGE_MARGIN):
+            return None
+        _, x_end, r, i = scored[0]
+        row = slip.rows[r]
+        tok = row[i]
+        start = next((k for k, x in enumerate(tok.read.xs) if x > x_end), len(tok.text))
+        kind = self._kind(key)
+        for t, offset in [(tok, start), *((o, 0) for o in row[i + 1:])]:
+            found = find_value(kind, key, t.text[offset:], self.template.formats)
+            if found:
+                value, lo, hi = found[0]
+                lo, hi = lo + offset, hi + offset
+                confidence = _conf(t.read, lo, hi, kind in DIGIT_KINDS)
+                return Candidate(key, t.text[lo:hi], confidence, [t], "image", None, value)
+        return None
+
     def _at_anchor(self, slip: Slip, key: str, anchor: Candidate | None, rows: int,
                    index: int) -> Candidate | None:
-        """The value at the place the template learnt for it, if one of its kind stands there."""
-        if anchor is None or anchor.value is None or not anchor.tokens:
+        """The value at the place the template learnt for it, if one of its kind stands there.
+        An anchor read ambiguously still marks its row: what is found there only confirms."""
+        if anchor is None or not anchor.tokens:
             return None
         at = {id(t): r for r, row in enumerate(slip.rows) for t in row}
         r = at.get(id(anchor.tokens[0]))
-        if r is None or not 0 <= r + rows < len(slip.rows):
+        if r is None:
             return None
-        row = slip.rows[r + rows]
-        for tok in (row[index:index + 1] if index < len(row) else []) + row:
-            found = find_value(self._kind(key), key, tok.text, self.template.formats)
-            if found:
-                value, lo, hi = found[0]
-                confidence = _conf(tok.read, lo, hi, self._kind(key) in DIGIT_KINDS)
-                return Candidate(key, tok.text[lo:hi], confidence, [tok], "layout", None, value)
+        # rows come and go between slips of a family (a wrapped name, one more item): the
+        # learnt row first, then its neighbours; the learnt box first on each
+        for dr in (0, 1, -1, 2, -2):
+            if not 0 <= r + rows + dr < len(slip.rows):
+                continue
+            row = slip.rows[r + rows + dr]
+            for tok in (row[index:index + 1] if index < len(row) else []) + row:
+                found = find_value(self._kind(key), key, tok.text, self.template.formats)
+                if found:
+                    value, lo, hi = found[0]
+                    confidence = _conf(tok.read, lo, hi, self._kind(key) in DIGIT_KINDS)
+                    return Candidate(key, tok.text[lo:hi], confidence, [tok], "layout", None, value)
         return None
 
     def candidates(self, slip: Slip) -> dict[str, list[Candidate]]:
@@ -466,6 +521,37 @@ def _grouped(part: str) -> bool:
     a run of text with spaces in other places is not one number."""
     groups = part.split()
     return len(groups) == 1 or all(len(g) == 4 for g in groups[:-1])
+
+
+def _fit(cut: np.ndarray | None, image: np.ndarray) -> tuple[float, float] | None:
+    """(correlation, x where the image ends) of a label's image in a box's cut, both blurred a
+    little so print seen by another camera still fits; None when the box is too short."""
+    if cut is None or cut.shape[0] != image.shape[0] or cut.shape[1] < image.shape[1]:
+        return None
+    a = cv2.GaussianBlur(cut.astype(np.float32), (0, 0), 1.5)
+    b = cv2.GaussianBlur(image.astype(np.float32), (0, 0), 1.5)
+    res = cv2.matchTemplate(a, b, cv2.TM_CCOEFF_NORMED)
+    _, score, _, loc = cv2.minMaxLoc(res)
+    return float(score), float(loc[0] + image.shape[1])
+
+
+def encode_image(image: np.ndarray) -> str:
+    import base64
+
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ValueError("cannot encode a label image")
+    return base64.b64encode(data.tobytes()).decode("ascii")
+
+
+def decode_image(text: str) -> np.ndarray:
+    import base64
+
+    data = np.frombuffer(base64.b64decode(text), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if image is None or image.shape[0] != REC_HEIGHT:
+        raise ValueError(f"a label image must be a PNG {REC_HEIGHT} px high")
+    return image
 
 
 def find_value(kind: str, key: str, text: str, fmt: fm.Formats) -> list[tuple[Any, int, int]]:
@@ -660,7 +746,8 @@ def _regions(quads: list[np.ndarray], shape: tuple[int, ...]) -> list[tuple[tupl
     return out
 
 
-def _clusters(tokens: list[Token], shape: tuple[int, ...], min_tokens: int = 3) -> list[list[Token]]:
+def _clusters(tokens: list[Token], shape: tuple[int, ...],
+              min_tokens: int = MIN_SLIP_BOXES) -> list[list[Token]]:
     """Tokens grouped into slips: text within two text heights of other text is one slip."""
     if not tokens:
         return []
@@ -669,8 +756,12 @@ def _clusters(tokens: list[Token], shape: tuple[int, ...], min_tokens: int = 3) 
     mask = np.zeros((int(shape[0] * scale) + 1, int(shape[1] * scale) + 1), np.uint8)
     for t in tokens:
         cv2.fillPoly(mask, [np.round(t.quad * scale).astype(np.int32)], 255)
-    k = max(3, int(2 * h_med * scale) | 1)
-    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    # a slip's blank stretches (a cut line, a feed between its blocks) are taller than its
+    # margins are wide: rows up to 5 text heights apart are one slip, boxes side by side
+    # only within 2 (slips lying next to each other)
+    kx = max(3, int(2 * h_med * scale) | 1)
+    ky = max(3, int(5 * h_med * scale) | 1)
+    mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_RECT, (kx, ky)))
     _, labels = cv2.connectedComponents(mask)
     groups: dict[int, list[Token]] = {}
     for t in tokens:
@@ -678,6 +769,7 @@ def _clusters(tokens: list[Token], shape: tuple[int, ...], min_tokens: int = 3) 
         cy, cx = min(cy, labels.shape[0] - 1), min(cx, labels.shape[1] - 1)
         groups.setdefault(int(labels[cy, cx]), []).append(t)
     out = [g for g in groups.values() if len(g) >= min_tokens]
+    # the largest slip first: most text read
     return sorted(out, key=lambda g: -sum(len(t.text) for t in g))
 
 

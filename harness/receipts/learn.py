@@ -29,10 +29,12 @@ import yaml
 
 from harness.config import ConfigError
 from harness.receipts import formats as fm
-from harness.receipts.freeform import FreeformReader, Slip, Token, find_value, same_value
+from harness.receipts.freeform import FreeformReader, Slip, Token, encode_image, find_value, same_value
 from harness.receipts.freeform_check import parse_expectation
 
 ANCHOR_ORDER = ("card_number", "datetime", "amount")
+LABEL_SURE = 0.80  # a label is learnt only if its weakest character was read this surely
+MIN_LABEL_PX = 24  # a label's image narrower than this (at 48 px high) is a bracket, not a label
 
 
 def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
@@ -50,7 +52,8 @@ def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
     if not slips:
         raise ConfigError("no printed text found in the photo: nothing to learn from")
     slip = slips[0]
-    where: dict[str, tuple[int, int, str, str]] = {}  # key -> (row, token, label text, value text)
+    # key -> (row, box, label text, value text, where the value starts in the box's text)
+    where: dict[str, tuple[int, int, str, str, int]] = {}
     report = []
     found = {key: _find_all(reader, slip, key, reader.labels.fields[key].kind, want)
              for key, want in expected.items()}
@@ -63,16 +66,20 @@ def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
         if not found[key]:
             report.append(f"{key}: {raw[key]!r} NOT FOUND on the slip (check the value, or the photo)")
             continue
-        hit = min(found[key], key=lambda h: abs(h[0] - anchor_row))
+        # nearest the anchor; below it on a tie (a card block prints its amount under the card)
+        hit = min(found[key], key=lambda h: (abs(h[0] - anchor_row), h[0] < anchor_row))
         where[key] = hit
         report.append(f"{key}: {hit[3]!r} on row {hit[0] + 1}" + (f", after {hit[2]!r}" if hit[2] else ""))
     if not where:
         raise ConfigError("none of the expected values was found on the slip: nothing to learn")
     fields = []
-    for key, (row, tok, label, _value) in where.items():
+    for key, (row, tok, label, _value, start) in where.items():
         entry: dict[str, Any] = {"key": key, "kind": reader.labels.fields[key].kind}
         if label:
             entry["labels"] = [label]
+        image = _label_image(slip, row, tok, start)
+        if image is not None and key not in ("card_number", "datetime"):  # those have their shape
+            entry["label_image"] = encode_image(image)
         if key != anchor:
             entry["anchor"] = {"from": anchor, "rows": row - where[anchor][0], "token": tok}
         fields.append(entry)
@@ -81,7 +88,7 @@ def learn(reader: FreeformReader, frame: np.ndarray, items: list[str],
 
 
 def _find_all(reader: FreeformReader, slip: Slip, key: str, kind: str,
-              want: Any) -> list[tuple[int, int, str, str]]:
+              want: Any) -> list[tuple[int, int, str, str, int]]:
     """Every place on the slip where ``want`` is printed: (row, box, label before it, as read)."""
     fmt = reader.template.formats
     out = []
@@ -89,18 +96,41 @@ def _find_all(reader: FreeformReader, slip: Slip, key: str, kind: str,
         for i, tok in enumerate(row):
             for value, start, end in find_value(kind, key, tok.text, fmt):
                 if same_value(kind, value, want):
-                    out.append((r, i, _label_before(row, i, tok, start), tok.text[start:end]))
+                    out.append((r, i, _label_before(row, i, tok, start), tok.text[start:end], start))
     return out
 
 
+def _label_image(slip: Slip, r: int, i: int, start: int) -> np.ndarray | None:
+    """The label's look: the box up to where the value starts, or the box before it."""
+    row = slip.rows[r]
+    tok = row[i]
+    if tok.cut is None:
+        return None
+    if start > 0 and start <= len(tok.read.xs):
+        xs = tok.read.xs
+        x_end = (xs[start - 1] + xs[start]) / 2 if start < len(xs) else tok.cut.shape[1]
+        image = tok.cut[:, :max(0, int(x_end))]
+    elif i > 0 and row[i - 1].cut is not None:
+        image = row[i - 1].cut
+    else:
+        return None
+    return image if image.shape[1] >= MIN_LABEL_PX else None
+
+
 def _label_before(row: list[Token], i: int, tok: Token, start: int) -> str:
-    label = tok.text[:start].strip(" :：=-")
+    """The text before the value on its row, as read, if it was read surely: a label the
+    recogniser garbles (a script it has no characters for) garbles differently on the next
+    slip, and learnt as a label it would only find nothing, or something else."""
+    label, lo, hi = tok.text[:start].strip(" :：=-"), 0, start
     if not label and i > 0:
-        label = row[i - 1].text.strip(" :：=-")
-    return label
+        tok = row[i - 1]
+        label, lo, hi = tok.text.strip(" :：=-"), 0, len(tok.text)
+    sure = min((c for ch, c in zip(tok.text[lo:hi], tok.read.confidences[lo:hi], strict=False)
+                if not ch.isspace()), default=0.0)
+    return label if sure >= LABEL_SURE else ""
 
 
-def _formats(where: dict[str, tuple[int, int, str, str]], expected: dict[str, Any]) -> dict[str, Any]:
+def _formats(where: dict[str, tuple[int, int, str, str, int]], expected: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "amount" in where:
         text = where["amount"][3]
@@ -134,6 +164,7 @@ def _datetime_format(text: str) -> str | None:
 
 def write_template(template: dict[str, Any], out: Path, source: str) -> None:
     head = (f"# Learnt by `posrig receipt learn` from {Path(source).name}: review before use.\n"
-            "# labels: the text before each value as the recogniser read it; anchor: rows below the\n"
+            "# labels: the text before each value as the recogniser read it (if read surely);\n"
+            "# label_image: the label as printed (PNG, base64), found by its look; anchor: rows below the\n"
             "# anchor field and the box on that row, for labels no recogniser reads.\n")
     out.write_text(head + yaml.safe_dump(template, allow_unicode=True, sort_keys=False), encoding="utf-8")
