@@ -18,9 +18,10 @@ closes it:
 - ``slowloris``: a frame one byte at a time; ``flood``: connect, one garbage frame, close.
 
 A frame counts once the host handled it: answered, or the line closed because of it.
-Then, each with the host to itself: sign-in latency from another process while 3 hogs
-pipeline echoes (p50/p99); 10 % more idle connections than the per-peer limit, then a
-sign-in; connections the host rejects, and what the host wrote per rejection. Throughout,
+Then, each with the host to itself: sign-in latency from another process alone (the
+baseline: on a shared machine it is not 2 ms) and while 3 hogs pipeline echoes (p50/p99);
+10 % more idle connections than the per-peer limit, then a sign-in; connections the host
+rejects, and what the host wrote per rejection. Throughout,
 the host's RSS and its journal's WAL are sampled. At the end: a valid sign-in must still
 be approved, the host must stop cleanly (no -wal/-shm left), no log line may carry a raw
 control character, and the journal must hold no internal error. Ends with one JSON line.
@@ -550,6 +551,14 @@ def main() -> None:
         time.sleep(0.5)
         rss_after_mix = monitor.rss_kb
 
+        q = ctx.Queue()  # the baseline: the same sign-ins with the host to themselves
+        idle_probe = ctx.Process(target=probe, args=(port, probes, 0.02, q))
+        idle_probe.start()
+        idle_lat, _ = q.get(timeout=600)
+        idle_probe.join()
+        i50, i99 = statistics.median(idle_lat) * 1000, percentile(idle_lat, 0.99) * 1000
+        print(f"sign-in, host otherwise idle (baseline): p50 {i50:.1f} ms, p99 {i99:.1f} ms",
+              flush=True)
         lat, failed, hogged = signin_under_hogs(port, mat, rng, probes, ctx)
         p50, p99 = statistics.median(lat) * 1000, percentile(lat, 0.99) * 1000
         print(f"sign-in under 3 pipelining hogs: {len(lat)} sign-ins, p50 {p50:.1f} ms, "
@@ -589,6 +598,7 @@ def main() -> None:
             rss_warm_mb=round(rss_warm / 1024, 1), rss_growth_mb=round(
                 (max(monitor.rss_max_kb, rss_after_mix, rss_end) - rss_warm) / 1024, 1),
             signin_p50_ms=round(p50, 2), signin_p99_ms=round(p99, 2),
+            signin_idle_p50_ms=round(i50, 2), signin_idle_p99_ms=round(i99, 2),
             signin_failed=failed, idle_flood_signin_ms=round(idle_ms, 1),
             idle_flood_signin_ok=ok_idle, rejected=rejected,
             bytes_written_per_rejected=round(written / max(1, rejected)))

@@ -50,8 +50,10 @@ from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
 
 #: Frames one connection may have handled in one event-loop iteration before the others.
-#: 8 frames of ~100 us: a terminal behind three pipelining clients waits ~2.5 ms a turn.
-FRAMES_PER_TURN = 8
+#: 4 frames of ~100 us: a terminal behind three pipelining clients waits ~1.2 ms a turn
+#: Measured behind three hogs on the shared 2-core machine (load 15-35): a sign-in's p99
+#: was 70-90 ms with 4, 75-340 ms with 8, 318 ms with 16 (10 s, timed out, before).
+FRAMES_PER_TURN = 4
 
 
 class HostError(StationFault):
