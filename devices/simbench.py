@@ -5,7 +5,8 @@ The virtual lab's stations (harness/virtual_lab.py), a lab host's exported stati
 their simulators here, from the same strict terminal profile: a ``BenchModel`` holding the
 magazine's cards, the simulated terminal (ECR link and debug console on ptys), the card
 robot (G-code on a pty) with the profile's geometry, the power relay and, when asked, the
-tray camera (an MJPEG stream), seeded so every run photographs a slip the same way.
+tray camera (an MJPEG stream), seeded so every run photographs a slip the same way, and the
+display camera on the terminal's screen (devices/display, the profile's screen: section).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from devices.bench import BenchModel
 from devices.camera import SimulatedCamera
 from devices.cards import Card
+from devices.display import SimulatedDisplay
 from devices.power.sim import SimulatedPowerRelay
 from devices.robot.sim import SimulatedRobot
 from devices.terminal.profile import TerminalProfile, sim_config
@@ -24,13 +26,13 @@ from devices.terminal.sim import SimulatedTerminal
 
 
 class SimulatedBench:
-    """``model``, ``terminal``, ``robot``, ``power`` and ``camera`` (None unless asked for);
+    """``model``, ``terminal``, ``robot``, ``power``, ``camera`` and ``display`` (None unless asked for);
     ``start()`` starts them all (a failure stops what started), ``stop()`` stops them."""
 
     def __init__(self, name: str, profile: TerminalProfile, magazine: Mapping[int, Card], *,
                  tid: str, tmk: bytes, host: tuple[str, int], state_dir: Path,
                  instant: bool = True, camera: bool = False, seed: int = 0,
-                 camera_bind: str | None = None, **terminal_settings: Any):
+                 camera_bind: str | None = None, display: bool = False, **terminal_settings: Any):
         self.name = name
         self.model = BenchModel(name, dict(magazine))
         self.terminal = SimulatedTerminal(self.model, sim_config(  # all the profile says
@@ -40,10 +42,18 @@ class SimulatedBench:
         camera_args: dict[str, Any] = {} if camera_bind is None else {"bind": camera_bind}
         self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed, **camera_args)
                        if camera else None)
+        self.display = None
+        if display:
+            screen = profile.screen
+            self.display = SimulatedDisplay(
+                self.model, seed=seed, **camera_args, **({} if screen is None else dict(
+                    level=screen.level, backlight=screen.backlight, contrast=screen.contrast)))
+            self.display.attach(self.terminal)  # the LCD draws what the terminal emits
 
     @property
     def devices(self) -> list:
-        return [d for d in (self.terminal, self.robot, self.power, self.camera) if d is not None]
+        return [d for d in (self.terminal, self.robot, self.power, self.camera, self.display)
+                if d is not None]
 
     def start(self) -> SimulatedBench:
         started = []

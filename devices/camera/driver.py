@@ -180,6 +180,12 @@ class OpenCvCamera:
                 step.attach(attach, png_bytes(frame), "image/png")
             return frame
 
+    def frame(self, timeout: float | None = None) -> np.ndarray | None:
+        """The next frame as ``grab`` gives it, but announced as no step, and None (not an
+        error) when none arrives in ``timeout`` (default: the camera's): for a reader that
+        watches a stream several times a second (the screen reader, harness/screen)."""
+        return self._open_feed().next_frame(self.timeout if timeout is None else timeout)
+
     def grab_settled(self, *, timeout: float = 5.0, frames: int = 3, tolerance: float = 6.0,
                      changed_from: np.ndarray | None = None, attach: str | None = None) -> np.ndarray:
         """The last of ``frames`` consecutive frames that agree (``frame_difference`` of

@@ -19,6 +19,7 @@ from typing import Any
 
 from devices.datafile import ConfigError, Node, load_yaml
 from devices.robot.geometry import GeometryError, RobotGeometry
+from devices.terminal.screen import SCREEN_KEYS, ScreenProfile, parse_screen
 from devices.terminal.sim.config import SimTerminalConfig
 
 #: Where a data path named in a profile is looked up when the caller gives no resolver:
@@ -31,7 +32,7 @@ PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime
 
 # The keys each mapping of a profile may have (the robot section is RobotGeometry's).
 TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
-            "supervisor_password", "capabilities", "robot", "power", "receipt", "camera")
+            "supervisor_password", "capabilities", "robot", "power", "receipt", "camera", "screen")
 ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
 HOST_KEYS = ("tpdu", "header_version", "key_mode", "key_layout", "mac", "merchant_id", "merchant_name",
              "host_timeout_s")
@@ -86,6 +87,8 @@ class TerminalProfile:
     #: and for a PIN or supervisor password ended by ENTER (docs/posrig-ecr-1.md)
     card_timeout: float = 30.0
     pin_timeout: float = 30.0
+    #: screen: the display camera and the screen states (devices/terminal/screen.py); None: none
+    screen: ScreenProfile | None = None
 
 
 def default_resolve(name: str, beside: Path) -> Path:
@@ -145,6 +148,7 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         key_layout=_key_layout(host),
         card_timeout=_positive(caps, "card_timeout_s", 30.0),
         pin_timeout=_positive(caps, "pin_timeout_s", 30.0),
+        screen=parse_screen(root.node("screen", keys=SCREEN_KEYS)) if root.has("screen") else None,
     )
 
 

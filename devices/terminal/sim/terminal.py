@@ -56,6 +56,8 @@ class SimulatedTerminal:
         self.ram = RamState()
         self.session = self._new_session()
         self.console_port = DebugConsolePort()
+        #: called with every display, prompt and printing event: the LCD (devices/display) draws them
+        self.screen_listeners: list[Callable[[Event], None]] = []
         self.frontend = make_frontend(config.dialect, model.station, self.faults, self.source)
         self.frontend.console = self.console
         self._epoch = 0  # counts power cuts: work begun before one must not go on after it
@@ -234,6 +236,8 @@ class SimulatedTerminal:
     def emit(self, event: Event) -> None:
         """Screen, prompts and printer state: always on the console; over the ECR link only
         while a request runs (a terminal reports on the transaction the ECR started)."""
+        for listener in self.screen_listeners:  # the screen shows it whoever asked
+            listener(event)
         self.console(f"{event.event.upper()} " + " | ".join(
             str(v) if not isinstance(v, list) else " | ".join(map(str, v))
             for v in event.data.values()))
