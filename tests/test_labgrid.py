@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -262,3 +263,34 @@ def test_posrig_lab_export_serves_until_stopped(coordinator_address: str, acquir
     assert proc.returncode == 0, err
     assert "lab host hostc stopped" in err
     wait_until(lambda: "hostc" not in coordinator.exporters(), "hostc's resources to go")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_posrig_run_stopped_while_waiting_releases_what_it_took(
+        lab_host: LabExport, coordinator: Coordinator, coordinator_address: str, acquirer_port: int,
+        tmp_path: Path, sig: signal.Signals):
+    colleague = {**os.environ, "LG_USERNAME": "colleague"}
+    client = [sys.executable, "-m", "labgrid.remote.client", "-x", coordinator_address,
+              "-p", "hosta-station-2"]
+    subprocess.run([*client, "acquire"], env=colleague, check=True, timeout=60, capture_output=True)
+    try:
+        path = rig_inventory(tmp_path / "lab.yaml", coordinator_address, acquirer_port,
+                             [{"name": "first", "place": "hosta-station-1"},
+                              {"name": "second", "place": "hosta-station-2"}])
+        run = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--lab", str(path),
+                                "--stations", "2", "--out", str(tmp_path / "out")],
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        seen = []
+        for line in run.stdout:
+            seen.append(line)
+            if "waiting in labgrid's queue for second" in line:
+                break
+        assert coordinator.places()["hosta-station-1"].acquired == coordinator.identity, seen
+        run.send_signal(sig)
+        out, _ = run.communicate(timeout=60)
+        assert run.returncode != 0
+        assert "released place hosta-station-1 (first)" in out, out
+        assert coordinator.places()["hosta-station-1"].acquired is None
+        assert coordinator.reservations() == [], "the run's reservations were not cancelled"
+    finally:
+        subprocess.run([*client, "release"], env=colleague, timeout=60, capture_output=True)

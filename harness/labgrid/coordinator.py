@@ -272,6 +272,13 @@ class Coordinator:
         places = tuple(res.allocations.values())  # filter group -> place name
         return ReservationView(res.token, _state_name(res.state), places)
 
+    def reservations(self) -> list[ReservationView]:
+        """Every reservation the coordinator keeps (anyone's)."""
+        pb = self._pb()
+        response = self._run(self._rpc("GetReservations", pb.GetReservationsRequest()))
+        return [ReservationView(r.token, _state_name(r.state), tuple(r.allocations.values()))
+                for r in response.reservations]
+
     def cancel(self, token: str) -> None:
         pb = self._pb()
         with contextlib.suppress(PlaceBusy):  # already gone (expired and removed)
