@@ -46,6 +46,7 @@ class StationSpec:
     camera: str | None = None
     place: str | None = None  # a labgrid place holds its devices (harness/labgrid)
     tags: dict[str, str] | None = None  # or any labgrid place with these tags
+    display: str | None = None  # the display camera: any OpenCV source, or sim://display
 
     def slot_of(self, card_id: str) -> int:
         for slot, cid in self.magazine.items():
@@ -125,7 +126,7 @@ def _parse_listen(node: Node, key: str) -> tuple[str, int]:
 INVENTORY_KEYS = ("name", "host", "stations", "cards", "keys", "coordinator",
                   "source")  # source: the inventory a live one (`posrig lab up`) was made from
 HOST_KEYS = ("listen", "journal", "managed", "control")
-STATION_KEYS = ("name", "terminal", "robot", "magazine", "power", "camera", "place", "tags")
+STATION_KEYS = ("name", "terminal", "robot", "magazine", "power", "camera", "place", "tags", "display")
 TERMINAL_KEYS = ("profile", "tid", "ecr", "console")
 ROBOT_KEYS = ("url",)
 
@@ -203,6 +204,7 @@ def _station(st: Node, here: Path) -> StationSpec:
         magazine=magazine,
         power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),
         camera=st.str("camera", None),
+        display=st.str("display", None),
     )
 
 

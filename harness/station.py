@@ -23,6 +23,7 @@ from devices.terminal.console import Console
 from harness.hostlink import HostLink
 from harness.inventory import StationSpec
 from harness.profiles import TerminalProfile
+from harness.screen import Screen
 from harness.strategy import StationBroken, StationState, StationStrategy
 
 
@@ -30,11 +31,12 @@ class Station:
     def __init__(self, spec: StationSpec, profile: TerminalProfile, cards: dict[str, Card],
                  terminal: Terminal, robot: CardRobot, host: HostLink,
                  power: PowerRelay | None = None, console: Console | None = None,
-                 camera: Camera | None = None):
+                 camera: Camera | None = None, screen: Screen | None = None):
         self.spec, self.profile, self.cards = spec, profile, cards
         self.terminal, self.robot, self.host, self.power = terminal, robot, host, power
         self.console = console
         self.camera = camera
+        self.screen = screen  # the display camera's screen states (harness/screen), None without one
         self.strategy = StationStrategy(self)
 
     @property
@@ -68,11 +70,13 @@ class Station:
             if power is not None:
                 opened.append(power)
             camera = OpenCvCamera(spec.camera, station=spec.name).open() if spec.camera else None
+            screen = (Screen.open_source(spec.display, profile.screen, station=spec.name,
+                                         profile_name=str(profile.source)) if spec.display else None)
         except Exception as exc:
             for device in opened:
                 device.close()
             raise StationBroken(f"{spec.name}: cannot open its devices: {exc}") from exc
-        return cls(spec, profile, cards, terminal, robot, host, power, console, camera)
+        return cls(spec, profile, cards, terminal, robot, host, power, console, camera, screen)
 
     def card(self, card: Card | str) -> Card:
         if isinstance(card, Card):
@@ -100,7 +104,7 @@ class Station:
         self.strategy.check_usable()
 
     def close(self) -> None:
-        for device in (self.terminal, self.robot, self.power, self.console, self.camera):
+        for device in (self.terminal, self.robot, self.power, self.console, self.camera, self.screen):
             if device is not None:
                 with contextlib.suppress(Exception):  # a vanished device needs no closing
                     device.close()

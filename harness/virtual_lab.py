@@ -74,7 +74,7 @@ class VirtualStation(SimulatedBench):
         super().__init__(spec.name, profile, {slot: cards[cid] for slot, cid in spec.magazine.items()},
                          tid=spec.terminal.tid, tmk=tmk, host=host, state_dir=workdir / "terminals",
                          instant=instant, camera=is_sim(spec.camera), seed=seed,
-                         camera_bind=camera_bind)
+                         camera_bind=camera_bind, display=is_sim(spec.display))
         self.spec = spec
 
     def start(self) -> StationSpec:  # type: ignore[override]
@@ -85,7 +85,8 @@ class VirtualStation(SimulatedBench):
                                         console=self.terminal.console_url),
                        robot=RobotSpec(self.robot.url),
                        power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power,
-                       camera=self.camera.url if self.camera is not None else spec.camera)
+                       camera=self.camera.url if self.camera is not None else spec.camera,
+                       display=self.display.url if self.display is not None else spec.display)
 
 
 class VirtualLab:

@@ -147,7 +147,7 @@ def test_key_file_errors_name_the_file_and_the_fault(tmp_path, text, expected):
     ("robot: rfc2217://labhost:4001?ign_set_control", "robot: { url: /dev/ttyUSB1, speed: 3 }",
      "stations[0].robot.speed: unknown key; known keys: url"),
     ("    power: /dev/ttyUSB2\n", "    power: /dev/ttyUSB2\n    colour: red\n",
-     "stations[0].colour: unknown key; known keys: camera, magazine, name, "),
+     "stations[0].colour: unknown key; known keys: camera, display, magazine, name, "),
 ])
 def test_an_unknown_key_at_any_depth_names_file_path_and_nearest_key(tmp_path, old, new, message):
     assert GOOD.count(old) == 1
