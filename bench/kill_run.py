@@ -3,9 +3,10 @@ it started stays behind, and the next run passes (issue 11, item 4).
 
     python bench/kill_run.py [--kills 10] [--seed 1] [--out DIR] [--quick] [-- PYTEST ARGS]
 
-First a whole run, timed (the baseline: how long a run takes here, and how it ends). Then
-``--kills`` runs on the same ``--out``, each killed (SIGKILL, the run's own process only,
-as the OOM killer or a CI timeout would) at a random point of that duration. After each
+First a whole run (the baseline: how long a run takes here, how many progress lines it
+prints, how it ends). Then ``--kills`` runs on the same ``--out``, each killed (SIGKILL, the
+run's own process only, as the OOM killer or a CI timeout would) at a random point of its
+progress: 0-2 s after a random one of those lines (0: before the first). After each
 kill, at once: every progress line the run printed must name a scenario whose result file
 is on disk and valid JSON; the processes the run started that are still running are
 counted (the runners get SIGINT from the kernel and end their test; the next run stops
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's posrig
@@ -37,6 +39,8 @@ from harness.progress import WIDTH, Ended
 LINE = re.compile(r"^posrig \[\s*\d+/\d+\] (.*)$")
 STOPPED = re.compile(r"^posrig: stopped (\d+) process\(es\) a killed run left")
 RUN_TIMEOUT_S = 1200
+#: How often the console is read for the kill point's line.
+WATCH_PERIOD_S = 0.05
 
 
 def progress_lines(console: Path) -> list[tuple[str, str]]:
@@ -65,20 +69,32 @@ def check_results(results: Path) -> tuple[list[tuple[str, str]], int]:
     return valid, invalid
 
 
-def run(out: Path, console: Path, args: list[str], kill_after_s: float | None) -> tuple[int | None, float]:
+@dataclass(frozen=True)
+class KillPoint:
+    """After the ``lines``-th progress line (0: before the first), ``delay_s`` later."""
+
+    lines: int
+    delay_s: float
+
+
+def run(out: Path, console: Path, args: list[str], kill: KillPoint | None) -> tuple[int | None, float]:
     """One ``posrig run``, its console in a file (no pipe a killed reader could break);
-    (exit status or None when killed, seconds it ran)."""
+    (exit status, or None when it was killed before it ended; seconds it ran)."""
     command = [sys.executable, "-m", "harness.cli", "run", "--out", str(out), *args]
     with console.open("wb") as stdout:
         process = subprocess.Popen(command, cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     start = time.monotonic()
+    if kill is None:
+        return process.wait(timeout=RUN_TIMEOUT_S), time.monotonic() - start
+    # a point of the run's progress, not of the clock: on a shared machine a run's length
+    # varies several fold, and a time drawn from one run may fall after the next has ended
+    while process.poll() is None and len(progress_lines(console)) < kill.lines:
+        time.sleep(WATCH_PERIOD_S)
     try:
-        status = process.wait(timeout=kill_after_s if kill_after_s is not None else RUN_TIMEOUT_S)
-        return status, time.monotonic() - start
+        return process.wait(timeout=kill.delay_s), time.monotonic() - start
     except subprocess.TimeoutExpired:
-        if kill_after_s is None:
-            raise
+        pass
     process.kill()  # SIGKILL to the run itself: it gets no chance to clean up
     process.wait()
     return None, time.monotonic() - start
@@ -100,12 +116,14 @@ def main() -> int:
     rng = random.Random(options.seed)
 
     baseline_exit, baseline_s = run(out, out / "console-baseline.txt", args, None)
-    print(f"baseline: exit {baseline_exit} in {baseline_s:.1f} s", flush=True)
+    baseline_lines = len(progress_lines(out / "console-baseline.txt"))
+    print(f"baseline: exit {baseline_exit} in {baseline_s:.1f} s, {baseline_lines} progress lines",
+          flush=True)
     killed = []
     for index in range(kills):
-        at = round(rng.uniform(1.0, baseline_s), 1)
+        point = KillPoint(rng.randrange(0, max(baseline_lines, 1)), round(rng.uniform(0.0, 2.0), 2))
         console = out / f"console-kill-{index + 1}.txt"
-        status, _ = run(out, console, args, at)
+        status, ran_s = run(out, console, args, point)
         printed = progress_lines(console)
         valid, invalid = check_results(out / "allure-results")
         lost = [f"{s} {t}" for s, t in printed
@@ -113,11 +131,13 @@ def main() -> int:
         running = processes_of(out)
         said = console.read_text(errors="replace").splitlines()
         stopped = [int(m[1]) for m in map(STOPPED.match, said) if m]
-        killed.append({"at_s": at, "ended_before_kill": status is not None, "lines": len(printed),
+        killed.append({"at_line": point.lines, "delay_s": point.delay_s, "at_s": round(ran_s, 1),
+                       "ended_before_kill": status is not None, "lines": len(printed),
                        "lost": lost, "invalid_results": invalid, "running_after_kill": len(running),
                        "stopped_at_start": sum(stopped)})
-        print(f"kill {index + 1}/{kills} at {at} s: {len(printed)} line(s) printed, {len(lost)} "
-              f"without a result, {invalid} invalid result file(s), {len(running)} process(es) "
+        print(f"kill {index + 1}/{kills} {point.delay_s} s after line {point.lines} ({ran_s:.1f} s"
+              f"{', ended first' if status is not None else ''}): {len(printed)} line(s) printed, "
+              f"{len(lost)} without a result, {invalid} invalid result file(s), {len(running)} process(es) "
               f"still running; this run stopped {sum(stopped)} left by the one before", flush=True)
 
     final_exit, final_s = run(out, out / "console-final.txt", args, None)
@@ -126,8 +146,9 @@ def main() -> int:
     left_after_final = processes_of(out)
     summary = {
         "bench": "kill_run", "kills": kills, "seed": options.seed, "quick": options.quick,
-        "baseline_s": round(baseline_s, 1), "baseline_exit": baseline_exit,
-        "kill_points_s": [k["at_s"] for k in killed],
+        "baseline_s": round(baseline_s, 1), "baseline_exit": baseline_exit, "baseline_lines": baseline_lines,
+        "kill_after_line": [k["at_line"] for k in killed], "kill_at_s": [k["at_s"] for k in killed],
+        "killed_mid_run": sum(not k["ended_before_kill"] for k in killed),
         "lines_printed": sum(k["lines"] for k in killed),
         "lines_without_result": sum(len(k["lost"]) for k in killed),
         "invalid_result_files": sum(k["invalid_results"] for k in killed),
