@@ -145,8 +145,8 @@ def run_pytest_lanes(out: Path, inventory: Path, lanes: list[list[str]], first: 
     command = [sys.executable, "-m", "pytest", str(HERE / "test_fault_lanes.py"), "-q",
                "-p", "no:cacheprovider", "--lab", str(inventory), f"--alluredir={results}",
                f"--basetemp={where / 'work'}"]
-    if len(lanes) > 1:
-        command += ["-n", str(len(lanes)), "--dist", "loadscope"]
+    # xdist even for one lane: each worker claims one station and starts only that one
+    command += ["-n", str(len(lanes)), "--dist", "loadscope"]
     status = _call(command, where / "pytest.log", {"POSRIG_FAULT_PLAN": str(plan),
                                                    "POSRIG_FAULT_FIRST_LANE": str(first), **(env or {})})
     return results, status
@@ -234,6 +234,40 @@ def collect(runner: str, run: str, results: Path, lanes: list[list[str]], first:
     return outcomes
 
 
+def reconcile_offline(work: Path) -> list[dict[str, Any]]:
+    """After a run, each station as its faults left it: what the host's journal booked for
+    the terminal's open batch must be what the terminal's flash holds in that batch, except
+    a sale the terminal keeps a reversal for (it sends that first thing when it is back).
+    Read from the files the run left (host-journal.sqlite beside terminals/terminal-TID.json),
+    so a station a fault took out of service is reconciled too."""
+    from devices.host.journal import Journal
+
+    out = []
+    for state_file in sorted(work.rglob("terminals/terminal-*.json")):
+        journal_path = state_file.parent.parent / "host-journal.sqlite"
+        if not journal_path.exists():
+            continue
+        tid = state_file.stem.removeprefix("terminal-")
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+        batch = int(state.get("batch", 1))
+        journal = Journal.open(journal_path)
+        try:
+            booked = {(int(e.stan), int(e.amount or 0)) for e in journal.entries(tid=tid, kind="sale")
+                      if e.batch is not None and int(e.batch) == batch and e.rc == "00"
+                      and e.state in ("approved", "voided")}
+        finally:
+            journal.close()
+        kept = {(int(i["trace"]), int(i["amount"])) for i in state.get("batch_items", [])
+                if i.get("kind") == "sale"}
+        pending = state.get("pending_reversal") or {}
+        # a reversal undoes the trace whatever amount the host journaled for it
+        to_reverse = {int(pending["trace"])} if pending.get("kind") == "sale" else set()
+        out.append({"tid": tid, "lab": str(state_file.parent.parent.relative_to(work)), "batch": batch,
+                    "reconciled": {b for b in booked if b[0] not in to_reverse} == kept,
+                    "host": sorted(booked), "terminal": sorted(kept), "pending_reversal": sorted(to_reverse)})
+    return out
+
+
 # -- faults outside the lanes -------------------------------------------------------------------
 
 def missing_font(out: Path, inventory: Path) -> list[Extra]:
@@ -316,11 +350,12 @@ def interrupted_run(out: Path, inventory: Path, sig: signal.Signals, runner: str
     with contextlib.suppress(subprocess.TimeoutExpired):
         proc.wait(timeout=10)
     results = read_results(where / "run" / "allure-results")
-    names = [r.get("name", "") for r in results if r.get("name")]
-    # a printed line names the scenario "<case> <test name>" (or a node id): match its end
-    missing = [p for p in printed if not any(p[2].endswith(n) for n in names)]
-    interrupted = [r for r in results
-                   if "interrupted" in ((r.get("statusDetails") or {}).get("message") or "").lower()]
+    names = [_letters(r.get("name", "")) for r in results if r.get("name")]
+    missing = [p for p in printed if not any(_same_scenario(_letters(p[2]), n) for n in names)]
+    # the scenario under way when the signal came: broken "interrupted" (the ones that had not
+    # begun are skipped "not run: the run was interrupted")
+    interrupted = [r for r in results if r.get("status") != "skipped"
+                   and "interrupted" in ((r.get("statusDetails") or {}).get("message") or "").lower()]
     if sent_at is None:
         got = f"not sent: no {runner} progress line"
     elif sig == signal.SIGINT:
@@ -334,6 +369,19 @@ def interrupted_run(out: Path, inventory: Path, sig: signal.Signals, runner: str
 
 
 KILLED_OK = "killed, printed results kept"
+
+
+def _letters(text: str) -> str:
+    """A scenario's name without its plan case, punctuation and a "..." cut, lower case."""
+    text = re.sub(r"^[A-Z]+(-[A-Z0-9]+)+:?\s+", "", text.strip()).removesuffix("...")
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _same_scenario(printed: str, result: str) -> bool:
+    """A progress line's name (maybe a node id, maybe cut at 70 characters) and a result's."""
+    if not printed or not result:
+        return False
+    return printed.endswith(result) or result.startswith(printed) or printed in result
 
 
 def _pump(proc: subprocess.Popen, lines: queue.Queue) -> None:
@@ -377,6 +425,7 @@ def judge(outcomes: list[Outcome]) -> dict[str, Any]:
                    "got": o.got, "station": o.station}
             if o.got not in (case.expected, "lost"):
                 row["cause"] = o.message.splitlines()[0][:300] if o.message else ""
+                row["where"] = _origin(o.trace)
                 misclassified.append(row)
             follower = steps[i + 1] if i + 1 < len(steps) and steps[i + 1].step == fc.FOLLOWER else None
             if follower is not None and o.got != "lost":
@@ -391,6 +440,17 @@ def judge(outcomes: list[Outcome]) -> dict[str, Any]:
             faults.append(row)
     return {"faults": faults, "misclassified": misclassified, "quarantine_wrong": quarantine_wrong,
             "others_unfinished": others_unfinished}
+
+
+_PYTEST_FRAME = re.compile(r"^((?:devices|harness|bench)/\S+\.py):(\d+): in (\w+)", re.M)
+_PYTHON_FRAME = re.compile(r'File "[^"]*?/((?:devices|harness|bench)/[^"]+\.py)", line (\d+), in (\w+)')
+
+
+def _origin(trace: str) -> str:
+    """The last frame of posrig's own code in a result's trace (pytest's or Python's form):
+    where the exception that decided the verdict came through."""
+    frames = _PYTEST_FRAME.findall(trace) or _PYTHON_FRAME.findall(trace)
+    return f"{frames[-1][0]}:{frames[-1][1]} {frames[-1][2]}" if frames else ""
 
 
 def _error_name(message: str) -> str:
@@ -409,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None, help="a regular expression: only the cases it finds")
     parser.add_argument("--runners", default="pytest,robot", help="pytest,robot (default both)")
     parser.add_argument("--no-extras", action="store_true", help="skip the signals and the missing font")
+    parser.add_argument("--extras-only", action="store_true", help="only the signals and the missing font")
     args = parser.parse_args(argv)
     started = time.monotonic()
     stations = args.stations or (2 if args.quick else 8)
@@ -420,10 +481,11 @@ def main(argv: list[str] | None = None) -> int:
     cases = [fc.BY_ID[i] for i in fc.QUICK] if args.quick else list(fc.CASES)
     if args.only:
         cases = [c for c in cases if re.search(args.only, c.id)]
-    all_lanes = fc.lanes(cases, stations)
+    all_lanes = [] if args.extras_only else fc.lanes(cases, stations)
     outcomes: list[Outcome] = []
+    books: list[dict[str, Any]] = []  # each station's books as its run left them
     statuses: dict[str, int] = {}
-    if "pytest" in runners:
+    if "pytest" in runners and all_lanes:
         for k, chunk in enumerate(fc.runs(all_lanes, stations)):
             first = k * stations
             name = f"pytest-run-{k + 1:02d}"
@@ -431,12 +493,14 @@ def main(argv: list[str] | None = None) -> int:
             results, statuses[name] = run_pytest_lanes(out, inventory, chunk, first, name)
             got = collect("pytest", name, results, chunk, first)
             outcomes += got
+            books += reconcile_offline(out / name / "work")
             print(f"{name}: {len(chunk)} station(s), {sum(len(lane) for lane in chunk)} steps, "
                   f"{time.monotonic() - t0:.0f} s, exit {statuses[name]}", flush=True)
-    if "robot" in runners:
+    if "robot" in runners and all_lanes:
         t0 = time.monotonic()
         results, statuses["robot"] = run_robot_lanes(out, inventory, all_lanes, stations, "robot")
         outcomes += collect("robot", "robot", results, all_lanes, 0)
+        books += reconcile_offline(out / "robot" / "work")
         print(f"robot (pabot): {len(all_lanes)} suites on {stations} station(s), "
               f"{time.monotonic() - t0:.0f} s, exit {statuses['robot']}", flush=True)
     extras: list[Extra] = []
@@ -462,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nmisclassified (expected -> got: the result's message):")
         for row in judged["misclassified"]:
             print(f"  {row['runner']:<7} {row['fault']:<34} {row['expected']} -> {row['got']}: "
-                  f"{row.get('cause', '')}")
+                  f"{row.get('cause', '')}" + (f"  [at {row['where']}]" if row.get("where") else ""))
     if judged["quarantine_wrong"]:
         print("\nquarantine wrong (a station fault must take the station out of service, nothing else):")
         for row in judged["quarantine_wrong"]:
@@ -473,6 +537,13 @@ def main(argv: list[str] | None = None) -> int:
         for o in judged["others_unfinished"]:
             first = o.message.splitlines()[0][:250] if o.message else ""
             print(f"  {o.runner:<7} {o.run} lane {o.lane} {o.step}: {o.got} on {o.station}: {first}")
+
+    unreconciled = [b for b in books if not b["reconciled"]]
+    if unreconciled:
+        print("\nbooks that do not reconcile after the run (host journal vs terminal flash, open batch):")
+        for b in unreconciled:
+            print(f"  TID {b['tid']} ({b['lab']}) batch {b['batch']}: host {b['host']}, terminal "
+                  f"{b['terminal']}, reversal pending for {b['pending_reversal']}")
 
     matrix = Counter(f"{r['expected']} -> {r['got']}" for r in judged["faults"])
     matrix.update(f"{e.expected} -> {e.got}" for e in extras)
@@ -488,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         "quarantine_wrong": len(judged["quarantine_wrong"]),
         "clean_starts_passed": _passed(outcomes, fc.CLEAN_START),
         "reconciled": _passed(outcomes, fc.RECONCILE),
+        "books_reconciled_after_run": f"{len(books) - len(unreconciled)}/{len(books)}",
         "stations": stations,
         "invocations": len(statuses) + (0 if args.quick or args.no_extras else 2 + 2 * len(runners)),
         "seconds": round(time.monotonic() - started, 1),

@@ -174,8 +174,10 @@ def lanes(cases: list[Case], stations: int) -> list[list[str]]:
 
 
 def runs(lane_list: list[list[str]], stations: int) -> list[list[list[str]]]:
-    """Lanes in runs of ``stations`` (a run is one invocation on a lab of that many stations)."""
-    return [lane_list[i:i + stations] for i in range(0, len(lane_list), stations)]
+    """Lanes in runs of at most ``stations`` (a run is one invocation on a lab of that many
+    stations), as even as they go: 41 lanes on 8 stations are runs of 7, 7, 7, 7, 7 and 6."""
+    count = -(-len(lane_list) // stations)
+    return [lane_list[k::count] for k in range(count)] if lane_list else []
 
 
 # -- injection ---------------------------------------------------------------------------------
