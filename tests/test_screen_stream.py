@@ -4,6 +4,7 @@ read by OpenCV, the virtual lab naming a display stream per station, and
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 
@@ -18,7 +19,14 @@ from harness.inventory import load_inventory
 from harness.paths import FIXTURES
 from harness.profiles import load_profile
 from harness.receipts import shared_engine
-from harness.screen import Screen, ScreenConfigError, ScreenNotShown, ScreenReader
+from harness.screen import (
+    Screen,
+    ScreenConfigError,
+    ScreenDisagrees,
+    ScreenNotShown,
+    ScreenReader,
+    check_screen,
+)
 from harness.virtual_lab import VirtualLab
 
 PROFILE = FIXTURES / "terminals" / "posrig-sim.yaml"
@@ -180,3 +188,34 @@ def test_a_profile_without_screen_states_or_an_unknown_state_is_a_rig_defect(scr
         finally:
             screen.close()
             without.close()
+
+
+def test_the_screen_is_a_fourth_witness_a_screen_that_says_declined_for_an_approval_is_a_defect(
+        bench, screen_profile, steps):
+    from harness.flows import TransactionResult
+
+    with SimulatedDisplay(bench.model, level="L1", seed=6) as display:
+        display.attach(bench.sim)
+        screen = _screen(display.url, screen_profile)
+        try:
+            approved = TransactionResult.from_response("sale", 1_000, bench.sale(1_000, "cup-debit-chip"))
+            assert check_screen(screen, approved, timeout=15).shows("approved")
+            declined = TransactionResult.from_response(
+                "sale", 200_000, bench.sale(200_000, "cup-low-funds", "insert"))
+            assert declined.status == "declined" and declined.rc == "51"
+            assert check_screen(screen, declined, timeout=15).groups["declined"]["code"] == "51"
+            # a terminal whose screen says another outcome (or code) than its answer
+            with pytest.raises(ScreenDisagrees, match="the screen says declined, the answer approved"):
+                check_screen(screen, approved, timeout=15)
+            other_code = dataclasses.replace(declined, rc="55")
+            with pytest.raises(ScreenDisagrees, match="response code 51, the answer 55") as caught:
+                check_screen(screen, other_code, timeout=15)
+            assert classify(caught.value).status == FAILED
+            display.screen.show("处理中 PROCESSING")
+            with pytest.raises(ScreenNotShown, match="approved or declined"):
+                check_screen(screen, approved, timeout=1)
+        finally:
+            screen.close()
+    compared = [s for s in steps if s.title == "compare the screen with the terminal's sale"]
+    assert [s.result for s in compared[:2]] == ["agree", "agree"]
+    assert compared[2].error and "image/jpeg" in [a.mime for a in compared[2].attachments]

@@ -12,14 +12,16 @@ level  scale  rotation  offset  perspec-  glare  glare   blur   noise
               deg +/-   px +/-  tive +/-  peak   radius  sigma  sigma
 =====  =====  ========  ======  ========  =====  ======  =====  =====
 L0     1.6    0         0       0         0      -       0      0
-L1     1.5    2         20      8         50     0.25    0.7    2
-L2     1.35   5         40      20        100    0.30    1.1    4
-L3     1.2    9         50      34        150    0.35    1.6    7
+L1     1.5    2         20      8         30     0.25    0.7    2
+L2     1.35   5         40      20        60     0.30    1.1    4
+L3     1.2    9         50      34        90     0.35    1.6    7
 =====  =====  ========  ======  ========  =====  ======  =====  =====
 
 *scale* is frame pixels per panel pixel; *glare peak* the gray a reflection adds at its
 centre (its spot seeded anywhere on the glass), *glare radius* its size as a share of the
-panel's width. Frames are 960 x 720 BGR uint8.
+panel's width. A lit panel is gray 216 (backlight 0.9), so from L2 the reflection saturates
+the sensor at its centre and takes most of the text's contrast there: the text stays legible
+to a person at every level, barely at L3. Frames are 960 x 720 BGR uint8.
 """
 
 from __future__ import annotations
@@ -54,11 +56,11 @@ class DisplayLevel:
 LEVELS: dict[str, DisplayLevel] = {
     "L0": DisplayLevel("L0", 1.6, 0, 0, 0, 0, 0.25, 0.0, 0.0,
                        "square to the screen, sharp, no reflection"),
-    "L1": DisplayLevel("L1", 1.5, 2, 20, 8, 50, 0.25, 0.7, 2.0,
+    "L1": DisplayLevel("L1", 1.5, 2, 20, 8, 30, 0.25, 0.7, 2.0,
                        "good mount: nearly square, a faint reflection"),
-    "L2": DisplayLevel("L2", 1.35, 5, 40, 20, 100, 0.30, 1.1, 4.0,
+    "L2": DisplayLevel("L2", 1.35, 5, 40, 20, 60, 0.30, 1.1, 4.0,
                        "average mount: at an angle, a reflection, some blur and noise"),
-    "L3": DisplayLevel("L3", 1.2, 9, 50, 34, 150, 0.35, 1.6, 7.0,
+    "L3": DisplayLevel("L3", 1.2, 9, 50, 34, 90, 0.35, 1.6, 7.0,
                        "poor mount: steep angle, strong glare, blurred and noisy"),
 }
 

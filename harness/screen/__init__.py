@@ -2,12 +2,15 @@
 
 ``Screen`` (``station.screen``) watches one station's display camera and ``expect``s the
 profile's screen states; ``ScreenReader`` reads one frame; ``locate`` finds the screen and
-its rows of text. See docs/screen.md.
+its rows of text; ``check_screen`` holds the screen to the terminal's answer (the fourth
+witness). See docs/screen.md.
 """
 
 from __future__ import annotations
 
 from harness.screen.reader import ScreenReader, ScreenReading, ScreenRow
 from harness.screen.screen import Screen, ScreenConfigError, ScreenNotShown
+from harness.screen.witness import ScreenDisagrees, check_screen
 
-__all__ = ["Screen", "ScreenConfigError", "ScreenNotShown", "ScreenReader", "ScreenReading", "ScreenRow"]
+__all__ = ["Screen", "ScreenConfigError", "ScreenDisagrees", "ScreenNotShown", "ScreenReader",
+           "ScreenReading", "ScreenRow", "check_screen"]

@@ -19,7 +19,7 @@ import numpy as np
 SCREEN_W = 480  # rectified width, pixels
 FIND_W = 240  # the frame is searched at this width: a screen is big, and this is cheap
 MIN_AREA = 0.04  # of the frame: anything smaller is not the screen
-RECTANGULAR = 0.88  # a lit panel fills its bounding rectangle; a glare's ellipse fills pi/4 of it
+RECTANGULAR = 0.9  # a lit panel fills its corners' quadrilateral (within 10 %); a glare's ellipse does not
 INK = 0.72  # a pixel darker than this share of its lit surroundings is ink
 
 
@@ -58,9 +58,6 @@ def find_screen(gray: np.ndarray) -> np.ndarray | None:
     if cv2.contourArea(biggest) < MIN_AREA * small.shape[0] * small.shape[1]:
         return None
     hull = cv2.convexHull(biggest)
-    (_c, (rw, rh), _a) = cv2.minAreaRect(hull)
-    if cv2.contourArea(biggest) < RECTANGULAR * rw * rh:
-        return None  # round, not a panel: a reflection on a dark screen's glass
     quad = None
     for eps in (0.02, 0.04, 0.06, 0.1):
         approx = cv2.approxPolyDP(hull, eps * cv2.arcLength(hull, True), True)
@@ -69,6 +66,10 @@ def find_screen(gray: np.ndarray) -> np.ndarray | None:
             break
     if quad is None:
         quad = cv2.boxPoints(cv2.minAreaRect(hull)).astype(np.float32)
+    # a panel, however skewed, fills the quadrilateral of its corners; a round blob (a
+    # reflection on a dark screen's glass) does not, or has no four corners at all
+    if abs(cv2.contourArea(biggest) / max(cv2.contourArea(quad), 1.0) - 1.0) > 1.0 - RECTANGULAR:
+        return None
     return order_corners(quad / k)
 
 
@@ -107,10 +108,16 @@ def flatten(screen: np.ndarray) -> np.ndarray:
     return screen.astype(np.float32) / np.maximum(background, 1.0)
 
 
-def text_rows(screen: np.ndarray, *, min_height: int = 8) -> list[Row]:
-    """Rows of text on the rectified screen, top to bottom: bands of rows holding ink."""
-    flat = flatten(screen)
-    ink = (flat < INK).astype(np.uint8)
+def flat_image(screen: np.ndarray) -> np.ndarray:
+    """``flatten`` as an 8-bit image: bare backlight white whatever the glare, ink dark.
+    Rows are recognised from this: a reflection over half a row no longer hides that half."""
+    return np.clip(flatten(screen) * 255.0, 0, 255).astype(np.uint8)
+
+
+def text_rows(flat: np.ndarray, *, min_height: int = 8) -> list[Row]:
+    """Rows of text on the flattened screen (``flat_image``), top to bottom: bands of rows
+    holding ink."""
+    ink = (flat < INK * 255).astype(np.uint8)
     ink = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))  # noise specks are no ink
     h, w = ink.shape
     per_row = ink.sum(axis=1)

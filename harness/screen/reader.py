@@ -21,7 +21,7 @@ import numpy as np
 from devices.terminal.screen import ScreenProfile, ScreenState
 from harness.receipts.ocr import OcrEngine, normalise
 from harness.receipts.reader import shared_engine
-from harness.screen.locate import crop_corners, find_screen, rectify, text_rows, to_gray
+from harness.screen.locate import crop_corners, find_screen, flat_image, rectify, text_rows, to_gray
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,9 @@ class ScreenReader:
         if screen is None:
             return ScreenReading(False, (), (), {}, time.perf_counter() - started)
         h, w = screen.shape
-        found = text_rows(screen)
-        reads = self.engine.read_lines([screen[r.box[1]:r.box[3], r.box[0]:r.box[2]] for r in found])
+        flat = flat_image(screen)
+        found = text_rows(flat)
+        reads = self.engine.read_lines([flat[r.box[1]:r.box[3], r.box[0]:r.box[2]] for r in found])
         rows = tuple(ScreenRow(normalise(read.text).strip(), r.centre((w, h)))
                      for r, read in zip(found, reads, strict=True) if read.text.strip())
         states, groups = match_states(self.profile, rows)

@@ -144,17 +144,26 @@ class Screen:
 
     def expect(self, state: str, timeout: float = 10.0) -> ScreenReading:
         """Wait until the screen shows ``state`` (the profile's name); the reading that showed it."""
-        if not self._has(state):
-            self._unknown(state)
-        with self._lock, events.step(self.source, f"expect screen {state}", state=state,
+        return self.expect_any((state,), timeout)
+
+    def expect_any(self, states: tuple[str, ...] | list[str], timeout: float = 10.0) -> ScreenReading:
+        """Wait until the screen shows one of ``states``; the reading that showed it (which
+        one: ``reading.states``)."""
+        states = tuple(states)
+        for state in states:
+            if not self._has(state):
+                self._unknown(state)
+        wanted = " or ".join(states)
+        with self._lock, events.step(self.source, f"expect screen {wanted}", state=wanted,
                                      timeout=timeout) as step:
             deadline = time.monotonic() + timeout
             seen: list[str] = []  # every distinct text seen, for the error
             while True:
                 # a frame at least every camera timeout, or the camera is broken (CameraError)
                 frame, reading = self._next(self.camera.timeout)
-                if reading.shows(state):
-                    step.result = f"{reading.text} {reading.groups.get(state) or ''}".strip()
+                shown = [s for s in states if reading.shows(s)]
+                if shown:
+                    step.result = f"{reading.text} {reading.groups.get(shown[0]) or ''}".strip()
                     return reading
                 if reading.text not in seen:
                     seen.append(reading.text)
@@ -165,7 +174,7 @@ class Screen:
             earlier = [t for t in seen if t != reading.text][-3:]
             recognised = f"recognised as {reading.state}" if reading.state else "no state of the profile"
             raise ScreenNotShown(
-                f"{self.station}: the screen did not show {state} in {timeout:g} s; it showed "
+                f"{self.station}: the screen did not show {wanted} in {timeout:g} s; it showed "
                 f"{reading.text!r} ({recognised})"
                 + (f"; before that {' | '.join(repr(t) for t in earlier)}" if earlier else ""),
                 reading, jpeg)

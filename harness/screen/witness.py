@@ -1,0 +1,70 @@
+"""The screen, fourth witness: what the terminal showed its cardholder must be what it told
+the ECR (issue 14, item 3).
+
+``check_screen(station.screen, result)`` waits for the screen's outcome (the profile's
+``approved`` or ``declined`` state) and compares it with the terminal's answer over the ECR
+link: a screen that says DECLINED while the answer says approved (or the other way round),
+or a decline's code on the screen other than the answer's response code, is a
+``ScreenDisagrees`` (a terminal defect). A screen that shows neither in time is the
+screen's ``ScreenNotShown`` (a terminal defect too: the cardholder was never told).
+
+It takes anything with the answer's ``kind``, ``status``, ``rc`` and ``trace``
+(``harness.flows.TransactionResult``), so the flows can call it without this package
+knowing them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from devices import events
+from devices.faults import TerminalDefect
+from harness.screen.reader import ScreenReading
+from harness.screen.screen import Screen, jpeg_bytes
+
+APPROVED, DECLINED = "approved", "declined"
+
+
+class Answer(Protocol):
+    kind: str
+    status: str
+    rc: str | None
+    trace: int | None
+
+
+class ScreenDisagrees(TerminalDefect):
+    """The screen told the cardholder another outcome than the terminal told the ECR."""
+
+    def __init__(self, message: str, reading: ScreenReading):
+        super().__init__(message)
+        self.reading = reading
+
+
+def check_screen(screen: Screen, answer: Answer, *, timeout: float = 10.0,
+                 approved: str = APPROVED, declined: str = DECLINED) -> ScreenReading:
+    """The screen's outcome agrees with ``answer`` (approved or declined; any other status
+    shows neither and is not compared: returns the screen as it is). ``approved`` and
+    ``declined`` name the profile's outcome states; the decline's captures a ``code``."""
+    if answer.status not in (APPROVED, DECLINED):
+        return screen.read()
+    with events.step(screen.source, f"compare the screen with the terminal's {answer.kind}",
+                     trace=answer.trace, answer=answer.status, rc=answer.rc) as step:
+        reading = screen.expect_any((approved, declined), timeout)
+        shows = approved if reading.shows(approved) else declined
+        expected = approved if answer.status == APPROVED else declined
+        wrong = []
+        if shows != expected:
+            wrong.append(f"the screen says {shows}, the answer {answer.status} (rc {answer.rc})")
+        else:
+            code = reading.groups.get(declined, {}).get("code")
+            if shows == declined and code is not None and answer.rc is not None and code != answer.rc:
+                wrong.append(f"the screen shows response code {code}, the answer {answer.rc}")
+        step.attach("screen", reading.text)
+        if wrong:
+            if screen.last_frame is not None:
+                step.attach("screen frame", jpeg_bytes(screen.last_frame), "image/jpeg")
+            raise ScreenDisagrees(f"{screen.station}: the screen and the terminal's answer to "
+                                  f"{answer.kind} trace {answer.trace} disagree: {'; '.join(wrong)} "
+                                  f"(screen: {reading.text!r})", reading)
+        step.result = "agree"
+    return reading
