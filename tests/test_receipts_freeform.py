@@ -164,3 +164,36 @@ def test_other_families_printed_by_the_simulated_printer_are_read(reader, lines,
     assert verdict.status == "pass", verdict.explain()
     verdict = verify(reader, frame, dict(expected, amount=parse_expectation(reader, "amount", wrong)))
     assert verdict.status == "fail" and verdict.faults == ("mismatch:amount",), verdict.explain()
+
+
+def test_the_cli_reads_a_slip_that_is_not_the_profiles_layout_free_and_learns_a_family(tmp_path, capsys):
+    import cv2
+
+    from harness.cli import main
+
+    english = copy.deepcopy(TEMPLATE)
+    english["title"] = "POS SALES SLIP"
+    english["copies"] = {k: v.split(" ", 1)[1] for k, v in english["copies"].items()}
+    for f in english["fields"]:
+        f["label"] = f["label"].split(" ", 1)[1]
+    first, second = sample(18, english), sample(19, english)
+    for name, s, seed in (("first.png", first, 18), ("second.png", second, 19)):
+        cv2.imwrite(str(tmp_path / name), photo(s, "L1", seed))
+    amount = second.values["amount"]
+    assert main(["receipt", "read", str(tmp_path / "second.png"), "--expect", f"amount={amount}",
+                 "--annotated", str(tmp_path / "out.jpg")]) == 0
+    out = capsys.readouterr().out
+    assert "not a cup-standard slip" in out and "read layout-free" in out
+    assert (tmp_path / "out.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert main(["receipt", "read", str(tmp_path / "second.png"), "--expect", "amount=RMB 0.01"]) == 1
+    assert "mismatch:amount" in capsys.readouterr().out
+    # a family's template from one slip, then the next slip read with it
+    learnt = tmp_path / "family.yaml"
+    assert main(["receipt", "learn", str(tmp_path / "first.png"),
+                 "--expect", f"amount={first.values['amount']}",
+                 "--expect", f"auth_code={first.values['auth_code']}", "--name", "family",
+                 "--out", str(learnt)]) == 0
+    assert "wrote" in capsys.readouterr().out and "layout: free" in learnt.read_text(encoding="utf-8")
+    assert main(["receipt", "read", str(tmp_path / "second.png"), "--template", str(learnt),
+                 "--expect", f"auth_code={second.values['auth_code']}", "--json"]) == 0
+    assert '"layout_free": true' in capsys.readouterr().out

@@ -150,7 +150,11 @@ def run_read(args: argparse.Namespace) -> int:
     if _is_layout_free(data):
         return _run_freeform(args, frame, data, note=None)
     template = ReceiptTemplate.from_dict(data, str(source))
-    given = parse_expectations(template, args.expect)
+    try:
+        given = parse_expectations(template, args.expect)
+        refused = None
+    except ConfigError as exc:  # maybe not this template's slip at all: said if it is
+        given, refused = {}, exc
     reader = ReceiptReader(template, PrintLimits.from_profile(profile))
     verdict = reader.verify(frame, Witnesses(given=given))
     reading = verdict.reading
@@ -159,6 +163,8 @@ def run_read(args: argparse.Namespace) -> int:
         # not the profile's slip: the layout-free reader reads slips of any terminal
         note = f"not a {template.name} slip ({reading.reason}): read layout-free"
         return _run_freeform(args, frame, _load_template(_template_source("layout-free", profile)), note)
+    if refused is not None:
+        raise refused
     if args.annotated:
         _write_annotated(args.annotated, lambda ext: reader.evidence(frame, verdict, ext=ext))
     status = verdict.status if given else ("read" if reading.readable and not verdict.faults

@@ -201,41 +201,61 @@ def parse_datetime(text: str, fmt: Formats) -> datetime:
 
 
 def find_datetime(text: str, fmt: Formats) -> tuple[datetime, int, int]:
-    """The first date and time in ``text`` and where it stands (start, end)."""
+    """The first date and time in ``text`` and where it stands (start, end).
+
+    Year first (2026/01/31) is never in doubt. Otherwise the order of day and month comes
+    from the family's formats, or from the date itself (a part over 12 is the day; a dot is
+    Europe's day.month.year); a date that reads two ways (12/10/2012: December or October?)
+    is refused rather than guessed."""
     value = normalise(fold(text), digits=True)
     if len(value) != len(text):
         value = normalise(text, digits=True)
-    time_part = r"[日\s]*(?:\([^)]*\)\s*)?(\d{1,2})\s*[:.時时]\s*(\d{2})(?:\s*[:.分]\s*(\d{2}))?"
+    time_part = (r"[日\s]*(?:\([^)]*\)\s*)?(\d{1,2})\s*[:.時时]\s*(\d{2})(?:\s*[:.分]\s*(\d{2}))?"
+                 r"\s*([AaPp][Mm])?")
     # year first (a day has at most two digits, so 2026/09/2316:50 splits at the day), then
-    # day first with a four-digit year, then two-digit years
+    # a four-digit year last, then two-digit years
     m = re.search(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})" + time_part, value) or \
-        re.search(r"(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{4})" + time_part, value) or \
-        re.search(r"(\d{2})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{2})" + time_part, value)
+        re.search(r"(\d{1,2})\s*([-/.])\s*(\d{1,2})\s*[-/.]\s*(\d{4})" + time_part, value) or \
+        re.search(r"(\d{2})\s*([-/.])\s*(\d{1,2})\s*[-/.]\s*(\d{2})" + time_part, value)
     if not m:
         return _month_name_datetime(text, value)
     span = m.start(), m.end()
-    a, b, c, hh, mi, ss = m.groups()
-    candidates = []
-    if len(a) == 4:
-        candidates.append((int(a), int(b), int(c)))
-    elif len(c) == 4:
-        candidates.append((int(c), int(b), int(a)))  # day first, as Europe writes it
-    else:  # two-digit years: only a template says which end the year is
-        for f in fmt.datetime:
-            order = [d for d in re.findall(r"%([a-zA-Z])", f) if d in "yYmd"]
-            if order[:3] == ["y", "m", "d"]:
-                candidates.append((2000 + int(a), int(b), int(c)))
-            elif order[:3] == ["d", "m", "y"]:
-                candidates.append((2000 + int(c), int(b), int(a)))
-            if candidates:
-                break
-        if not candidates:
-            raise FormatError(f"{text!r}: a two-digit year, and the template does not say its order")
-    y, mo, d = candidates[0]
+    groups = m.groups()
+    if len(groups) == 7:  # year first
+        y, mo, d = int(groups[0]), int(groups[1]), int(groups[2])
+        hh, mi, ss, half = groups[3:]
+    else:
+        a, sep, b, c, hh, mi, ss, half = groups
+        y, mo, d = _order(text, int(a), sep, int(b), c, fmt)
+    hour = int(hh)
+    if half:  # a 12-hour clock: 12:05 AM is 00:05, 03:39 PM is 15:39
+        if hour > 12:
+            raise FormatError(f"not a valid date and time: {text!r}")
+        hour = hour % 12 + (12 if half.upper() == "PM" else 0)
     try:
-        return datetime(y, mo, d, int(hh), int(mi), int(ss or 0)), span[0], span[1]
+        return datetime(y, mo, d, hour, int(mi), int(ss or 0)), span[0], span[1]
     except ValueError as exc:
         raise FormatError(f"not a valid date and time: {text!r}") from exc
+
+
+def _order(text: str, a: int, sep: str, b: int, c: str, fmt: Formats) -> tuple[int, int, int]:
+    """(year, month, day) of a date written a-b-c with the year last (c) or, with two digits
+    everywhere, first; by the family's formats, else by the date itself."""
+    year = int(c) + (2000 if len(c) == 2 else 0)
+    for f in fmt.datetime:
+        order = [d for d in re.findall(r"%([a-zA-Z])", f) if d in "yYmd"][:3]
+        if order in (["d", "m", "y"], ["d", "m", "Y"]):
+            return year, b, a
+        if order in (["m", "d", "y"], ["m", "d", "Y"]):
+            return year, a, b
+        if order in (["y", "m", "d"], ["Y", "m", "d"]) and len(c) == 2:
+            return 2000 + a, b, int(c)
+    if a > 12 >= b or (sep == "." and b <= 12):
+        return year, b, a  # day first
+    if b > 12 >= a:
+        return year, a, b  # month first, as the United States write it
+    raise FormatError(f"{text!r}: day and month could be either way round, and the template does "
+                      "not say which")
 
 
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")

@@ -24,6 +24,7 @@ of printed text:
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import time
@@ -45,6 +46,7 @@ from harness.receipts.paper import Flattened, to_gray
 from harness.receipts.reading import FieldReading, ReceiptReading
 
 LABELS_FILE = FIXTURES / "receipts" / "labels.yaml"
+GENERIC_FILE = FIXTURES / "receipts" / "layout-free.yaml"
 DET_SIDE = 960  # the detector sees the photo at most this large (its long side): 0.2-0.45 s
 DET_SIDE_MAX = 1600  # a slip cut out of a large photo is detected again at most this large
 TEXT_PX = 16  # the text height the detector finds every printed row at
@@ -59,7 +61,7 @@ SAME_TIME_S = 60  # two times on one slip this close are one (print time and app
 DIGIT_KINDS = ("datetime", "pan")
 FIELD_KINDS = ("amount", "datetime", "pan", "digits", "code", "text")
 _STRIP = "[](){}<>【】〔〕|*_'\""
-_SEPARATORS = " :：.-=/"
+_SEPARATORS = " :：.-=/#"
 
 
 def compact(text: str) -> str:
@@ -237,7 +239,8 @@ class FreeformTemplate:
 
     @classmethod
     def generic(cls) -> FreeformTemplate:
-        return cls(name="layout-free", formats=fm.Formats())
+        """The family that knows nothing (fixtures/receipts/layout-free.yaml)."""
+        return cls.from_dict(yaml.safe_load(GENERIC_FILE.read_text(encoding="utf-8")))
 
 
 class FreeformReader:
@@ -405,6 +408,10 @@ class FreeformReader:
             for tok in row:
                 for cand in self._patterns(tok):
                     out.setdefault(cand.key, []).append(cand)
+            for a, b in itertools.pairwise(row):
+                cand = self._date_and_time(a, b)
+                if cand is not None:
+                    out.setdefault("datetime", []).append(cand)
         fmt = self.template.formats
         for key, group in out.items():
             kind = self.labels.fields[key].kind if key in self.labels.fields else "text"
@@ -414,6 +421,25 @@ class FreeformReader:
                 except fm.FormatError as exc:
                     cand.problem = str(exc)
         return out
+
+    def _date_and_time(self, a: Token, b: Token) -> Candidate | None:
+        """A date in one box and its time in the next (03/30/13 ... 18:51:29): one value."""
+        fmt = self.template.formats
+        for tok in (a, b):
+            try:
+                fm.find_datetime(tok.text, fmt)
+                return None  # one box holds both: found on its own
+            except fm.FormatError:
+                pass
+        joined = f"{a.text} {b.text}"
+        try:
+            _, lo, hi = fm.find_datetime(joined, fmt)
+        except fm.FormatError:
+            return None
+        if lo >= len(a.text) or hi <= len(a.text) + 1:
+            return None
+        confidence = min(_conf(a.read, lo, len(a.text), True), _conf(b.read, 0, hi - len(a.text) - 1, True))
+        return Candidate("datetime", joined[lo:hi], confidence, [a, b], "pattern")
 
     def _labels_in(self, text: str) -> list[tuple[str, int, int]]:
         """(field, label start, label end) for each label in ``text``: at its start or after

@@ -11,7 +11,8 @@ stands). Where it stands gives the template:
 - ``anchor``: its place relative to the card number (or, without one, to the first value
   found): rows down, and which box on the row, so a field whose label cannot be read at all
   is still found on the next slip of that layout;
-- ``formats``: the currency and decimal mark of the amount, the date format, each id's length.
+- ``formats``: the currency and decimal mark of the amount, the date format (not ids' lengths:
+  another merchant on the same terminal software has a number of another length).
 
 The template is written for a person to review; nothing learnt is trusted more than what the
 reader sees on the next slip: a value found by its anchor must still parse by its kind.
@@ -145,10 +146,8 @@ def _formats(where: dict[str, tuple[int, int, str, str, int]], expected: dict[st
         fmt = _datetime_format(where["datetime"][3])
         if fmt:
             out["datetime"] = [fmt]
-    lengths = {k: len(re.sub(r"\s", "", where[k][3])) for k in ("terminal_id", "merchant_id", "auth_code",
-                                                               "rrn", "trace", "batch") if k in where}
-    if lengths:
-        out["lengths"] = lengths
+    # ids are not learnt as lengths: another merchant's number on the same terminal software
+    # has another length (880109715, 8014130085); the family's ranges stay the generic ones
     return out
 
 
