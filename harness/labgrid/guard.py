@@ -44,13 +44,16 @@ class Guard:
     def add_reservation(self, token: str) -> None:
         self._say(f"reserve {token}")
 
-    def done(self) -> None:
-        """Everything was released by the run itself: the watcher exits without acting."""
+    def done(self, *, clean: bool = True) -> None:
+        """``clean``: the run released everything itself, and the watcher exits without
+        acting. Otherwise its stdin just ends, and it releases what is left on its own."""
         try:
-            self._say("done")
+            if clean:
+                self._say("done")
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
-            self.proc.wait(10)
+            if clean:
+                self.proc.wait(10)
         except (BrokenPipeError, subprocess.TimeoutExpired):
             self.proc.kill()
             self.proc.wait()

@@ -55,18 +55,25 @@ class HeldPlaces:
     places: dict[str, str]  # station -> acquired place
 
     def release(self, tell: Callable[[str], None] = say) -> None:
+        """Release every place and cancel every reservation; whatever could not be (the
+        coordinator restarting) is left to the watcher, which keeps trying for a minute."""
+        failed = False
         for station, place in list(self.places.items()):
             try:
                 if self.coordinator.release(place):
                     tell(f"labgrid: released place {place} ({station})")
             except Exception as exc:  # one failing release must not keep the others held
-                tell(f"labgrid: could not release place {place} ({station}): {exc}; "
-                     f"release it with `labgrid-client -p {place} release`")
+                failed = True
+                tell(f"labgrid: could not release place {place} ({station}): {exc}; the watcher "
+                     f"tries again (or `labgrid-client -p {place} release`)")
             del self.places[station]
         for token in list(self.tokens.values()):
-            with contextlib.suppress(Exception):
+            try:
                 self.coordinator.cancel(token)
+            except Exception:
+                failed = True
         self.tokens.clear()
+        self.guard.done(clean=not failed)
 
 
 def wants_labgrid(inventory: LabInventory) -> bool:
@@ -93,7 +100,6 @@ def labgrid_lab(inventory: LabInventory, workdir: Path, *, results: Path | None 
         stack.enter_context(_sigterm_as_exit())
         coordinator = stack.enter_context(Coordinator(address))
         guard = Guard(coordinator.address, coordinator.identity, workdir / "labgrid-guard.log")
-        stack.callback(guard.done)
         held = HeldPlaces(coordinator, guard, {}, {})
         stack.callback(held.release, tell)
         try:
