@@ -167,8 +167,9 @@ def parse_amount(text: str, fmt: Formats) -> Decimal:
     currency = _currency(m.group("cur1") or m.group("cur2"))
     if currency and fmt.currency and currency != fmt.currency:
         raise FormatError(f"an amount in {currency}, not {fmt.currency}")
-    return _decimal(m.group("num").replace(" ", ""), text, fmt,
-                    decimal=fmt.decimal if fmt.decimals else None)
+    # a space is a thousands separator only between groups of three (1 234,56): "5 50.90" is a
+    # dollar sign read as 5 before 50.90, not 550.90
+    return _decimal(m.group("num"), text, fmt, decimal=fmt.decimal if fmt.decimals else None)
 
 
 # -- dates and times -----------------------------------------------------------------------

@@ -497,6 +497,14 @@ class FreeformReader:
             return Candidate(key, value, confidence, [first], "label", tok)
         joined = " ".join(t.text.strip() for t in taken)
         digits = self._kind(key) in DIGIT_KINDS
+        if self._kind(key) == "amount" and len(taken) > 1:
+            try:
+                parse_value(key, "amount", joined, self.template.formats)
+            except fm.FormatError:
+                # values stand at the right: a currency sign misread in its own box ("5" for
+                # "$") is left out, and the rightmost box alone is the amount
+                taken = taken[-1:]
+                joined = taken[0].text.strip()
         confidence = min(_conf(t.read, 0, len(t.text), digits) for t in taken)
         return Candidate(key, joined, confidence, taken, "label", tok)
 
