@@ -148,3 +148,27 @@ def test_annotations_keep_chinese():
     assert cv2.absdiff(chinese, marks).sum() > 0
     ink = (cv2.absdiff(chinese, blank).sum(axis=2) > 60)
     assert ink[:, 100:160].sum() > 100
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("03/30/13 18:51:29", datetime(2013, 3, 30, 18, 51, 29)),  # 30 can only be the day: US order
+    ("03-31-2013 03:39PM", datetime(2013, 3, 31, 15, 39)),  # a 12-hour clock
+    ("31.01.26 15:41", datetime(2026, 1, 31, 15, 41)),  # a dot: Europe's day.month.year
+])
+def test_day_and_month_in_the_order_the_date_proves(text, value):
+    assert fm.parse_datetime(text, ANY) == value
+
+
+def test_a_date_that_reads_both_ways_is_refused_unless_the_family_says():
+    with pytest.raises(fm.FormatError, match="either way round"):
+        fm.parse_datetime("12/10/2012 12:52 PM", ANY)
+    us = fm.Formats(datetime=("%m/%d/%Y %I:%M %p",))
+    assert fm.parse_datetime("12/10/2012 12:52 PM", us) == datetime(2012, 12, 10, 12, 52)
+
+
+def test_an_amount_read_with_a_stray_character_is_not_another_amount():
+    # a dollar sign read as 5 before 50.90 is not 550.90
+    with pytest.raises(fm.FormatError):
+        fm.parse_amount("5 50.90", ANY)
+    assert fm.parse_amount("1 234,56", ANY) == Decimal("1234.56")
+    assert fm.parse_amount("$ 50.90", ANY) == Decimal("50.90")
