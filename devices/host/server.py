@@ -9,9 +9,15 @@ another:
   closes the connection before anything more is read);
 - a sweeper closes connections idle longer than ``idle_timeout`` and frames not complete
   ``frame_timeout`` after their first byte (slow loris);
-- a connection whose answers are not being read stops being read (back-pressure), and
-  connections beyond ``max_connections`` are closed at once;
-- anything the host cannot frame closes that connection and is journaled.
+- a connection whose answers are not being read stops being read (back-pressure);
+- a connection reads 16 KiB at a time, only when it holds no complete frame, and handles
+  at most :data:`FRAMES_PER_TURN` frames before the loop turns to the others: a client
+  pipelining thousands of frames delays another terminal by a few turns, not thousands;
+- at ``max_connections_per_peer`` or ``max_connections`` the line idle longest makes room
+  (:meth:`AcquirerHost.admit`), and a new line that sends nothing is closed after
+  ``first_frame_timeout``: idle connections never lock a terminal out;
+- anything the host cannot frame closes that connection and is journaled (per peer:
+  devices.host.refusals).
 
 Answers are not written the moment they are made: every connection's answers of one loop
 iteration go out together at its end, after one journal commit. A file journal's rows are
@@ -27,7 +33,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +56,14 @@ from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
 
 #: Frames one connection may have handled in one event-loop iteration before the others.
-#: 4 frames of ~100 us: a terminal behind three pipelining clients waits ~1.2 ms a turn
+#: 4 frames of ~100 us: a terminal behind three pipelining clients waits ~1.2 ms a turn.
 #: Measured behind three hogs on the shared 2-core machine (load 15-35): a sign-in's p99
 #: was 70-90 ms with 4, 75-340 ms with 8, 318 ms with 16 (10 s, timed out, before).
 FRAMES_PER_TURN = 4
+#: Turns given to connections with frames left over, all of them together, per event-loop
+#: iteration (round robin): what a new terminal waits behind stays the same however many
+#: clients pipeline.
+BACKLOG_TURNS = 1
 
 
 class HostError(StationFault):
@@ -99,6 +109,8 @@ class AcquirerHost:
         # Each peer's connections, the line idle longest first (see admit()).
         self.peers: dict[str, OrderedDict[_Connection, None]] = {}
         self._outbox: list[_Connection] = []  # connections with answers to send
+        self._backlog: deque[_Connection] = deque()  # connections waiting for a turn
+        self._backlog_due = False
 
     def __repr__(self) -> str:
         return f"AcquirerHost({self.config.listen[0]}:{self.port}, " \
@@ -246,6 +258,28 @@ class AcquirerHost:
             assert self._loop is not None
             self._loop.call_soon(self._send_out)
 
+    def queue_turn(self, conn: _Connection) -> None:
+        """``conn`` has frames left after its turn: it gets another in a later iteration."""
+        if conn.queued:
+            return
+        conn.queued = True
+        self._backlog.append(conn)
+        if not self._backlog_due:
+            self._backlog_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._run_backlog)
+
+    def _run_backlog(self) -> None:
+        self._backlog_due = False
+        for _ in range(min(BACKLOG_TURNS, len(self._backlog))):
+            conn = self._backlog.popleft()
+            conn.queued = False
+            conn.next_turn()  # may queue itself again, at the end
+        if self._backlog and not self._backlog_due:
+            self._backlog_due = True
+            assert self._loop is not None
+            self._loop.call_soon(self._run_backlog)
+
     def _send_out(self) -> None:
         conns, self._outbox = self._outbox, []
         self.journal.flush()  # commit the rows first: see the module docstring
@@ -332,6 +366,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.outbox: list[Outcome] = []  # answers made, sent at the end of the iteration
         self.writing_paused = False
         self.backlog = False  # complete frames left for a later turn
+        self.queued = False  # in the host's queue of connections waiting for a turn
         self.waiting = False  # a hand-over waits for our queued answers to leave
         self.eof = False
 
@@ -393,7 +428,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.writing_paused = False
         self._sync_reading()
         if self.backlog:
-            self._next_turn()
+            self.host.queue_turn(self)
 
     # -- frames -----------------------------------------------------------------------------
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -408,7 +443,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.host.touch(self)
         self._process()
 
-    def _next_turn(self) -> None:
+    def next_turn(self) -> None:
         self.backlog = False
         if self.transport is None or self.transport.is_closing():
             return
@@ -438,7 +473,7 @@ class _Connection(asyncio.BufferedProtocol):
             if not budget:  # the others' turn: the rest waits for the next loop iteration
                 self.backlog = True
                 self.transport.pause_reading()
-                asyncio.get_running_loop().call_soon(self._next_turn)
+                self.host.queue_turn(self)
                 return
             budget -= 1
             raw = bytes(buf[:size + 2])
