@@ -10,11 +10,6 @@ a line says *passed* (or any status) only once that scenario's result is on disk
 the runner was started (pytest, pytest-xdist workers, robot, pabot processes) and whatever
 happens to it next (Ctrl-C, SIGKILL). allure-python writes each result to a temporary name
 and renames it, so a ``*-result.json`` that exists is whole.
-
-``Progress`` formats the same line for a runner that prints by itself (``pytest
---posrig-progress`` without ``posrig run``, the Robot listener harness/robot/progress.py);
-those print when the runner reports the test ended, which may be before the result file is
-written.
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -44,34 +39,6 @@ def format_line(done: int, total: int, status: str, runner: str, name: str, stat
     if first and status != "passed":
         line += f"\n         {scrub(first)[:200]}"
     return line
-
-
-@dataclass
-class Progress:
-    """A runner printing its own lines (see the module's docstring)."""
-
-    runner: str
-    total: int = 0
-    done: int = 0
-    counts: dict[str, int] = field(default_factory=dict)
-    stream: TextIO = field(default_factory=lambda: sys.stdout)
-
-    def start(self, total: int) -> None:
-        self.total = total
-        self.stream.write(header(self.runner, total) + "\n")
-        self.stream.flush()
-
-    def ended(self, name: str, status: str, duration_s: float, *, station: str = "",
-              reason: str = "") -> None:
-        self.done += 1
-        self.counts[status] = self.counts.get(status, 0) + 1
-        self.stream.write(format_line(self.done, self.total, status, self.runner, name, station,
-                                      duration_s, reason) + "\n")
-        self.stream.flush()
-
-    def summary(self) -> str:
-        parts = ", ".join(f"{n} {s}" for s, n in sorted(self.counts.items()))
-        return f"{self.runner}: {self.done} scenario(s): {parts or 'none ran'}"
 
 
 def header(runner: str, total: int) -> str:

@@ -35,7 +35,6 @@ from harness.lab import Lab
 from harness.paths import DEFAULT_LAB, FIXTURES
 from harness.plan import CertificationPlan
 from harness.profiles import load_profile
-from harness.progress import Progress
 from harness.report_files import rig_environment, update_environment
 from harness.station import Station, StationBroken
 from harness.verdict import mark_result, verdict_of
@@ -45,9 +44,6 @@ _LOG_MARK = pytest.StashKey[dict]()
 _LAB = pytest.StashKey[Lab]()
 _STATION_LAB = pytest.StashKey[Lab]()  # the lab of the test's station (a companion lab's too)
 _COMPANIONS = pytest.StashKey[list[Lab]]()
-_PROGRESS_KEY = "posrig.ended"
-_OUTCOME = pytest.StashKey[tuple[str, str]]()
-_DURATION = pytest.StashKey[float]()
 _MARKED = pytest.StashKey[bool]()  # the Allure result already carries its verdict
 #: Stations for the key layouts the default virtual station does not use (001, 004).
 KEY_LAYOUT_LAB = FIXTURES / "labs" / "key-layouts.yaml"
@@ -60,8 +56,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "default: start the virtual lab in-process")
     group.addoption("--station", default=None, metavar="NAME",
                     help="run on this station of the inventory (default: the first)")
-    group.addoption("--posrig-progress", action="store_true",
-                    help="one line per scenario as it ends (what `posrig run` shows)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -78,10 +72,6 @@ def pytest_configure(config: pytest.Config) -> None:
             load_inventory(config.getoption("--lab"))  # the inventory and its profiles, strictly
         except ConfigError as exc:
             raise pytest.UsageError(f"--lab: {exc}") from None
-    if config.getoption("--posrig-progress") and not hasattr(config, "workerinput"):
-        # in the process that prints: the run itself, or an xdist controller (whose workers
-        # send each test's report over, with the line's contents in user_properties)
-        config.pluginmanager.register(_ProgressReporter(Progress("pytest")), "posrig-progress")
 
 
 def pytest_collectreport(report: pytest.CollectReport) -> None:
@@ -266,31 +256,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     # tryfirst: this wrapper's second half runs after allure-pytest's, so the verdict of the
     # one fault taxonomy is what the result file says, not allure's AssertionError rule.
     report = (yield).get_result()
-    item.stash[_DURATION] = item.stash.get(_DURATION, 0.0) + call.duration
     st = item.stash.get(_STATION, None)
     verdict = verdict_of(call.excinfo.value) \
         if report.failed and call.excinfo is not None else None
-    status = "skipped" if report.skipped else verdict.status if verdict else \
-        "failed" if report.failed else "passed"
     if verdict is not None:
         _mark_allure_result(item, verdict, call)
-    if status in ("failed", "broken") and not item.stash.get(_OUTCOME, ("", ""))[1]:
-        crash = getattr(report.longrepr, "reprcrash", None)
-        message = crash.message if crash else report.longreprtext
-        item.stash[_OUTCOME] = (status, f"[{verdict.category}] {message}" if verdict else message)
-    elif status == "skipped" and _OUTCOME not in item.stash:
-        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else ""
-        item.stash[_OUTCOME] = (status, str(reason))
-    if st is not None and verdict is not None and verdict.quarantine and not st.broken_reason:
-        st.mark_broken(f"{item.name} ({call.when}): {verdict.cause}")
-    if call.when == "teardown":
-        # carried on the report, so an xdist controller can print it as a worker ends a test
-        status, reason = item.stash.get(_OUTCOME, ("passed", ""))
-        marker = item.get_closest_marker("case")
-        report.user_properties.append((_PROGRESS_KEY, {
-            "name": f"{marker.args[0]} {item.name}" if marker else item.nodeid,
-            "status": status, "duration": item.stash[_DURATION],
-            "station": st.name if st else "", "reason": reason}))
+        if st is not None and verdict.quarantine and not st.broken_reason:
+            st.mark_broken(f"{item.name} ({call.when}): {verdict.cause}")
 
 
 def _mark_allure_result(item: pytest.Item, verdict, call: pytest.CallInfo) -> None:
@@ -327,30 +299,6 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
             finalizers[index] = inner
         elif hasattr(finalizer, "_name"):
             finalizer._name = f"{fixturedef.argname} (teardown)"
-
-
-class _ProgressReporter:
-    """One line per scenario as it ends (harness/progress.py), with or without xdist."""
-
-    def __init__(self, progress: Progress):
-        self.progress = progress
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if session.items:
-            self.progress.start(len(session.items))
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_node_collection_finished(self, node: object, ids: list[str]) -> None:
-        if not self.progress.total:  # every worker collects the same list
-            self.progress.start(len(ids))
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "teardown":
-            return
-        for key, ended in report.user_properties:
-            if key == _PROGRESS_KEY:
-                self.progress.ended(ended["name"], ended["status"], ended["duration"],
-                                    station=ended["station"], reason=ended["reason"])
 
 
 
