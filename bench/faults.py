@@ -470,7 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runners", default="pytest,robot", help="pytest,robot (default both)")
     parser.add_argument("--no-extras", action="store_true", help="skip the signals and the missing font")
     parser.add_argument("--extras-only", action="store_true", help="only the signals and the missing font")
+    parser.add_argument("--list", action="store_true", help="print the cases and their expected verdicts")
     args = parser.parse_args(argv)
+    if args.list:
+        for case in fc.CASES:
+            print(f"{case.id:<34} {case.device:<9} {case.flow:<10} {case.expected:<24} {case.why}")
+        return 0
     started = time.monotonic()
     stations = args.stations or (2 if args.quick else 8)
     runners = [r for r in args.runners.split(",") if r]

@@ -22,6 +22,8 @@ import pytest
 from harness.paths import REPO
 
 BENCH = REPO / "bench" / "faults.py"
+# two stations and both runners, a suite run again: out of the test command, run by .ci/run
+pytestmark = pytest.mark.heavy
 
 
 @pytest.fixture(scope="module")

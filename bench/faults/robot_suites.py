@@ -55,6 +55,7 @@ def _body(step: str) -> list[str]:
         "sale": ["Signed In Terminal", arm, "Checked Sale"],
         "signin": ["Power Cycle Terminal", arm, "Signed In"],
         "settle": ["Signed In Terminal", "Checked Sale", arm, "${settled}=    Settle",
+                   "Should Be Equal    ${settled}[status]    ok    settlement ${settled}[status]: ${settled}",
                    "Should Be True    $settled['balanced']    settlement not balanced: ${settled}",
                    "Settlement Slip Should Match"],
         "boot": [arm, "Power Cycle Terminal", "Signed In"],
