@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,15 +52,11 @@ class ScreenModel:
         self._lock = threading.Lock()
         self._content = Content(lit=powered)
         self.changes = 0
-        self._listeners: list[Callable[[Content], None]] = []
 
     @property
     def content(self) -> Content:
         with self._lock:
             return self._content
-
-    def on_change(self, listener: Callable[[Content], None]) -> None:
-        self._listeners.append(listener)
 
     def _set(self, content: Content) -> None:
         with self._lock:
@@ -69,8 +64,6 @@ class ScreenModel:
                 return
             self._content = content
             self.changes += 1
-        for listener in list(self._listeners):
-            listener(content)
 
     def apply(self, event: Any) -> None:
         """One event the terminal emitted (``devices.terminal.dialect.Event``)."""
