@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import termios
 import time
 
 import serial
@@ -27,7 +28,9 @@ class SerialPowerRelay:
             self.port.reset_input_buffer()
             self.port.write(protocol.encode(self.channel, op))
             reply = self.port.read(4)
-        except (serial.SerialException, OSError) as exc:  # the port (or its lab host) went away
+        # the port (or its lab host) went away; termios.error, from flushing a vanished tty,
+        # is no OSError
+        except (serial.SerialException, OSError, termios.error) as exc:
             raise PowerError(f"{self.station}: lost the power relay's port {self.url}: {exc}") from exc
         if len(reply) != 4:
             raise PowerError(f"{self.station}: the power relay on {self.url} did not answer "

@@ -9,6 +9,7 @@ time, ``error:N``, an alarm, a controller that restarted under us — becomes a
 from __future__ import annotations
 
 import re
+import termios
 import time
 
 import serial
@@ -17,6 +18,10 @@ from devices import events
 from devices.faults import StationFault
 from devices.robot import gcode
 from devices.robot.gcode import Position
+
+#: What a serial port raises when it (or the lab host serving it) goes away: pyserial's
+#: error, the OS's, and termios' own (not an OSError) from flushing a vanished tty.
+PORT_ERRORS = (serial.SerialException, OSError, termios.error)
 
 
 class RobotError(StationFault):
@@ -58,7 +63,7 @@ class GrblLink:
                 if isinstance(reply, gcode.Status):
                     self._take_status(reply)
                     return
-        except (serial.SerialException, OSError):
+        except PORT_ERRORS:
             pass  # the port itself is gone; the position we had is the best we know
 
     # -- lines ----------------------------------------------------------------------------------
@@ -70,7 +75,7 @@ class GrblLink:
     def _write(self, data: bytes) -> None:
         try:
             self.port.write(data)
-        except (serial.SerialException, OSError) as exc:
+        except PORT_ERRORS as exc:
             raise self.error(f"cannot write to {self.url}: {exc}",
                              "check the cable and the lab inventory's URL, then home()") from exc
 
@@ -80,7 +85,7 @@ class GrblLink:
                 return None
             try:
                 chunk = self.port.read(max(1, self.port.in_waiting))
-            except (serial.SerialException, OSError) as exc:
+            except PORT_ERRORS as exc:
                 raise self.error(f"cannot read from {self.url}: {exc}", "check the cable and "
                                  "the lab inventory's URL, then home()") from exc
             self._buf += chunk
@@ -110,7 +115,11 @@ class GrblLink:
         """Soft-reset the controller and wait for its banner: this clears any half-sent line,
         and since the port drops what arrived before we opened it, we must speak first."""
         self._buf.clear()
-        self.port.reset_input_buffer()
+        try:
+            self.port.reset_input_buffer()
+        except PORT_ERRORS as exc:
+            raise self.error(f"cannot reach {self.url}: {exc}", "check the cable and the lab "
+                             "inventory's URL, then home()") from exc
         self._note("^X (soft reset)", outgoing=True)
         self._write(gcode.SOFT_RESET)
         deadline = time.monotonic() + self.timeout
@@ -122,9 +131,16 @@ class GrblLink:
                          f"soft reset", "check that the controller is powered, the URL and baud "
                          "rate are right (virtual lab: is the simulator running?)")
 
+    def _waiting(self) -> int:
+        try:
+            return self.port.in_waiting
+        except PORT_ERRORS as exc:
+            raise self.error(f"cannot read from {self.url}: {exc}", "check the cable and "
+                             "the lab inventory's URL, then home()") from exc
+
     def drain(self) -> None:
         """Read what the controller said unasked since the last command (an alarm, a restart)."""
-        while self.port.in_waiting or b"\n" in self._buf:
+        while self._waiting() or b"\n" in self._buf:
             line = self._readline(time.monotonic() + self.timeout)
             if line is None:
                 return
