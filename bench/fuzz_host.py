@@ -3,9 +3,10 @@
     python bench/fuzz_host.py [--frames 1000000] [--quick] [--workers N] [--seed S]
 
 The host runs as ``posrig host serve`` runs it (its own process, a file journal, every
-exchange logged to a subscriber). This process is the fuzzer: lanes on one ``epoll`` loop,
-each a connection that pipelines batches of one kind and reconnects whenever the host
-closes it:
+exchange logged to a subscriber; with ``--workers N`` the exchanges are logged in the
+workers' processes, which this subscriber does not see). This process is the fuzzer:
+lanes on one ``epoll`` loop, each a connection that pipelines batches of one kind and
+reconnects whenever the host closes it:
 
 - ``random``: random bytes under a random length prefix; ``prefix``: a valid frame under a
   wrong length; ``truncated``: a frame cut short, then end of file;

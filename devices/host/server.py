@@ -155,7 +155,7 @@ class AcquirerHost:
 
     async def serve(self) -> None:
         """Run until :meth:`stop` (or cancellation), as ``posrig host serve`` does."""
-        if self._server is None:
+        if self.port is None:  # not started yet (a pool of workers has no _server here)
             await self.start()
         assert self._stopping is not None
         try:
