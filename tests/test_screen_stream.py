@@ -219,3 +219,23 @@ def test_the_screen_is_a_fourth_witness_a_screen_that_says_declined_for_an_appro
     compared = [s for s in steps if s.title == "compare the screen with the terminal's sale"]
     assert [s.result for s in compared[:2]] == ["agree", "agree"]
     assert compared[2].error and "image/jpeg" in [a.mime for a in compared[2].attachments]
+
+
+def test_a_virtual_lab_station_has_its_screen_and_the_flows_results_agree_with_it(tmp_path: Path):
+    from harness import flows
+    from harness.lab import Lab
+
+    lab = Lab.from_path(None, tmp_path)
+    lab.start()
+    try:
+        station = lab.station()
+        assert station.screen is not None and station.screen.camera.source.endswith("/stream.mjpg")
+        assert station.screen.expect("idle", timeout=30).state == "idle"
+        flows.sign_in(station)
+        station.screen.expect("signed_in", timeout=15)
+        result = flows.sale(station, 2_500, "cup-debit-chip")
+        assert result.approved
+        reading = check_screen(station.screen, result, timeout=15)
+        assert reading.shows("approved") and "25.00" in reading.text
+    finally:
+        lab.stop()
