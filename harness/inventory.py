@@ -179,6 +179,10 @@ def _station(st: Node, here: Path) -> StationSpec:
     if st.has("place") or st.has("tags"):  # devices from a labgrid place, not URLs
         from harness.labgrid.inventory import place_station
 
+        if st.has("display"):  # refused, not silently dropped: a place exports no display camera yet
+            raise st.error("display", "no display: on a labgrid place's station (a place exports "
+                                      "no display camera yet; docs/screen.md)", st.raw("display"))
+
         return place_station(st, here)
     term = st.node("terminal", keys=TERMINAL_KEYS)
     profile = resolve(term.str("profile"), here)

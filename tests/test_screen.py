@@ -152,3 +152,32 @@ def test_a_space_in_a_pattern_matches_a_dropped_space_and_case_is_ignored(tmp_pa
     state = _profile(tmp_path, "screen:\n  states:\n    a: { text: 'REMOVE CARD' }\n").screen.state("a")
     assert all(state.patterns[0].search(t) for t in ("REMOVECARD", "remove  card", "Remove Card"))
     assert not state.patterns[0].search("REMOVE THE CARD")
+
+
+def test_the_inventory_takes_a_display_per_station_and_refuses_it_where_it_would_be_lost(tmp_path):
+    from harness.config import ConfigError as InventoryError
+    from harness.inventory import load_inventory
+
+    lab = (FIXTURES / "labs" / "virtual.yaml").read_text(encoding="utf-8")
+    here = tmp_path / "labs"
+    here.mkdir()
+    (here / "lab.yaml").write_text(lab.replace("display: sim://display", "display: rtsp://cam/screen-1", 1),
+                                   encoding="utf-8")
+    inventory = load_inventory(here / "lab.yaml")
+    assert [s.display for s in inventory.stations[:2]] == ["rtsp://cam/screen-1", "sim://display"]
+    (here / "typo.yaml").write_text(lab.replace("display:", "dispaly:", 1), encoding="utf-8")
+    with pytest.raises(InventoryError, match="dispaly: unknown key; did you mean display"):
+        load_inventory(here / "typo.yaml")
+    (here / "place.yaml").write_text(textwrap.dedent(f"""
+        name: places
+        host: {{ listen: "tcp://127.0.0.1:0" }}
+        coordinator: "127.0.0.1:20408"
+        stations:
+          - name: s1
+            place: bench-1
+            terminal: {{ profile: {PROFILE}, tid: "10000001" }}
+            display: rtsp://cam/screen-1
+            magazine: {{ 1: cup-debit-chip }}
+        """), encoding="utf-8")
+    with pytest.raises(InventoryError, match=r"stations\[0\]\.display: expected no display: on a labgrid"):
+        load_inventory(here / "place.yaml")
