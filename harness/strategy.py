@@ -15,11 +15,13 @@ keypad, the card goes back to its slot, the robot homes, no host behaviour stays
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from devices import events
-from devices.faults import StationFault, classify
+from devices.faults import StationFault, TerminalDefect, classify, describe
 
 if TYPE_CHECKING:
     from harness.station import Station
@@ -151,6 +153,25 @@ class StationStrategy:
             if robot.holding is not None:
                 robot.return_card()
             robot.home()
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[None]:
+        """Around a flow: a terminal gone silent whose relay reports it off, though the rig
+        never cut it, lost its power at the bench -- a station fault, not the terminal's."""
+        try:
+            yield
+        except TerminalDefect as exc:
+            relay = self.station.power
+            if relay is None or self._powered is False:
+                raise
+            if not relay.is_on():  # a relay whose port is gone raises its own station fault
+                self._powered = False
+                self.station.terminal.abandon_outstanding()
+                raise StationBroken(
+                    f"{self.station.name}: the terminal lost its power mid-flow: the relay reports "
+                    f"it off and the rig did not cut it ({describe(exc)}); check the supply and "
+                    "the relay") from exc
+            raise
 
     def guard(self, *, always_quarantine: bool = False) -> _Guard:
         return _Guard(self, always_quarantine)

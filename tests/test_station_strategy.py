@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from devices.faults import classify
 from devices.robot import RobotError
 from devices.robot.sim import Fault
 from harness import flows
+from harness.flows import FlowError
 from harness.strategy import StationBroken, StationState
 
 
@@ -60,3 +62,28 @@ def test_a_station_fault_latches_broken_with_its_cause(station, lab):
         assert station.broken_reason == cause
     finally:
         station.strategy.broken_reason = None  # mended: the lab's station outlives this test
+
+
+def test_a_terminal_that_lost_its_power_at_the_bench_is_a_station_fault(station, lab):
+    station.strategy.transition(StationState.SIGNED_IN)
+    model = lab.virtual.stations[station.name].model
+    pending = station.terminal.send("sale", amount=1_000)
+    station.terminal.expect_prompt("insert_card", timeout=10)  # the request is ACKed: under way
+    model.set_power(False)  # the supply fails: the rig never told the relay to cut it
+    try:
+        with pytest.raises(StationBroken, match="lost its power mid-flow") as caught, \
+                station.strategy.watch():
+            pending.result(timeout=2)  # the answer never comes
+        assert classify(caught.value).quarantine
+        assert station.terminal.outstanding() == []
+    finally:
+        model.set_power(True)
+        flows.power_cycle(station)  # the bench mended for the tests after this one
+
+
+def test_a_terminal_dead_with_its_power_on_stays_a_terminal_defect(station, bench_faults):
+    bench_faults.terminal("no_power")  # powered by the relay, and dead all the same
+    with pytest.raises(FlowError, match="did not") as caught, station.strategy.watch():
+        flows.power_cycle(station, boot_timeout=3)
+    assert classify(caught.value).status == "failed"
+    assert station.state is not StationState.BROKEN

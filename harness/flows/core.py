@@ -15,7 +15,7 @@ from typing import Any
 from devices import events
 from devices.faults import TerminalDefect
 from devices.terminal.dialect import Response
-from devices.terminal.driver import Pending, TerminalError
+from devices.terminal.driver import TerminalError
 from harness.station import Station, StationBroken
 
 
@@ -90,17 +90,11 @@ def source(station: Station) -> str:
 
 def call(station: Station, cmd: str, timeout: float | None = None, **args: object) -> Response:
     """A command and its response; a terminal that never answers is a defect."""
-    try:
-        return station.terminal.call(cmd, timeout=timeout, **args)
-    except TerminalError as exc:
-        raise FlowError(str(exc)) from exc
-
-
-def result(pending: Pending, timeout: float | None = None) -> Response:
-    try:
-        return pending.result(timeout)
-    except TerminalError as exc:
-        raise FlowError(str(exc)) from exc
+    with station.strategy.watch():
+        try:
+            return station.terminal.call(cmd, timeout=timeout, **args)
+        except TerminalError as exc:
+            raise FlowError(str(exc)) from exc
 
 
 def identify(station: Station) -> TerminalIdentity:

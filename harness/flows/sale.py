@@ -115,6 +115,15 @@ def _card_transaction(station: Station, cmd: str, title: str, card: Card | str, 
     station.check_usable()
     if entry not in ENTRY_ACTIONS:
         raise ValueError(f"entry must be one of {ENTRY_ACTIONS}, got {entry!r}")
+    with station.strategy.watch():
+        return _run_card_transaction(station, cmd, title, card, entry, pin, fen, supervisor,
+                                     interrupt, **args)
+
+
+def _run_card_transaction(station: Station, cmd: str, title: str, card: Card | str, entry: str,
+                          pin: str | None, fen: int, supervisor: str | None,
+                          interrupt: Callable[[Station], None] | None,
+                          **args: Any) -> TransactionResult:
     card = station.card(card)
     slot = station.slot_of(card)
     src = source(station)
