@@ -124,6 +124,18 @@ def classify(exc: BaseException) -> Verdict:
     return Verdict(BROKEN, RIG_DEFECT, False, cause)
 
 
+def classify_type(cls: type[BaseException], cause: str) -> Verdict:
+    """The verdict an exception of class ``cls`` would give, without one at hand (Robot keeps
+    only the message of an error, which names its class)."""
+    for root, status, quarantine in ((StationFault, BROKEN, True), (RigDefect, BROKEN, False),
+                                     (TerminalDefect, FAILED, False)):
+        if issubclass(cls, root):
+            return Verdict(status, root.category, quarantine, cause[:300])
+    if issubclass(cls, AssertionError):
+        return Verdict(FAILED, TERMINAL_DEFECT, False, cause[:300])
+    return Verdict(BROKEN, RIG_DEFECT, False, cause[:300])
+
+
 def classify_name(type_names: tuple[str, ...] | list[str]) -> Verdict | None:
     """The verdict from an exception's class and base-class names (``type.__mro__`` names),
     as a step event that crossed a process boundary carries them; None when they name no

@@ -12,11 +12,24 @@ taxonomy by ``python -m harness.verdict`` (a test checks the committed file is c
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
-from devices.faults import BROKEN, CATEGORIES, FAILED, Verdict, classify, describe
+from devices.faults import (
+    BROKEN,
+    CATEGORIES,
+    FAILED,
+    STATION_FAULT,
+    RigDefect,
+    StationFault,
+    TerminalDefect,
+    Verdict,
+    classify,
+    classify_type,
+    describe,
+)
 
 __all__ = ["BROKEN", "FAILED", "Verdict", "categories_json", "describe", "mark_result", "tagged",
            "verdict_of"]
@@ -46,6 +59,39 @@ def mark_result(result: Any, verdict: Verdict, message: str | None = None,
         details.trace = trace
     result.status = verdict.status
     result.statusDetails = details
+
+
+#: Robot Framework's own errors: the suite or the rig's keywords are wrong, not the terminal.
+_ROBOT_ERRORS = re.compile(r"No keyword with name|Variable '.*' not found|Keyword '.*' expected "
+                           r"|Resource file .* does not exist|Importing library .* failed")
+_PREFIXES = re.compile(r"^(?:(?:Parent suite )?(?:setup|teardown) failed:\s*)+", re.IGNORECASE)
+
+
+def verdict_of_message(message: str) -> Verdict:
+    """The verdict of a Robot test that failed outside the rig's own keywords (a BuiltIn
+    ``Should Be Equal``, a suite setup): Robot keeps only the message, which names a
+    non-generic exception's class (``TerminalError: ...``). A class of the taxonomy decides;
+    Robot's own errors (an unknown keyword or variable) are rig defects; anything else is an
+    assertion the test made about the terminal."""
+    text = _PREFIXES.sub("", message.strip())
+    for category in CATEGORIES:
+        if text.startswith(f"[{category.name}]"):
+            return Verdict(category.status, category.name, category.name == STATION_FAULT, text[:300])
+    name = text.split(":", 1)[0].strip()
+    cls = _taxonomy_classes().get(name)
+    if cls is not None:
+        return classify_type(cls, text)
+    return classify_type(RigDefect if _ROBOT_ERRORS.search(text) else AssertionError, text)
+
+
+def _taxonomy_classes() -> dict[str, type[BaseException]]:
+    found: dict[str, type[BaseException]] = {}
+    pending: list[type[BaseException]] = [TerminalDefect, StationFault, RigDefect]
+    while pending:
+        cls = pending.pop()
+        found.setdefault(cls.__name__, cls)
+        pending.extend(cls.__subclasses__())
+    return found
 
 
 def categories_json() -> list[dict[str, Any]]:

@@ -151,3 +151,20 @@ def test_a_rig_without_its_font_is_broken_in_both_runners_never_failed(tmp_path:
         wrong = {name: got for name, got in results.items()
                  if got[0] != BROKEN or not got[1].startswith("[Rig defect]")}
         assert wrong == {}, f"{runner}: a missing font must be broken under Rig defect"
+
+
+@pytest.mark.parametrize(("message", "status", "category"), [
+    ("TerminalError: station-1: waited in vain for the response to sale", FAILED, TERMINAL_DEFECT),
+    ("RobotError: station-1: robot ALARM:1 (jammed)", BROKEN, STATION_FAULT),
+    ("Parent suite setup failed:\nStationBroken: station-1 is broken", BROKEN, STATION_FAULT),
+    ("FontMissingError: POSRIG_CJK_FONT='/x.ttf' is not a font file", BROKEN, RIG_DEFECT),
+    ("No keyword with name 'Sael' found.", BROKEN, RIG_DEFECT),
+    ("declined != approved", FAILED, TERMINAL_DEFECT),  # a BuiltIn Should Be Equal
+    ("[Station fault] the host dropped the line", BROKEN, STATION_FAULT),
+])
+def test_a_robot_failure_is_judged_from_its_message(message, status, category):
+    import harness.robot  # noqa: F401  (every driver's error class is known once the library is)
+    from harness.verdict import verdict_of_message
+
+    verdict = verdict_of_message(message)
+    assert (verdict.status, verdict.category) == (status, category)

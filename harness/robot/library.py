@@ -26,7 +26,7 @@ from harness.report_files import rig_environment, update_environment
 from harness.robot import allure_bridge
 from harness.robot.keywords import CardKeywords, HostKeywords, ReceiptKeywords, StationKeywords
 from harness.robot.session import LabSession
-from harness.verdict import verdict_of
+from harness.verdict import verdict_of, verdict_of_message
 
 CASE_TAG = "case:"
 
@@ -97,8 +97,10 @@ class PosrigLibrary(DynamicCore):
             allure.dynamic.parameter("slip checked by", flows.slip_check_method(st), excluded=True)
 
     def _end_test(self, data: Any, result: Any) -> None:
-        if self._verdict is not None and not result.passed and not result.skipped:
-            allure_bridge.mark_test(*self._verdict)
+        if not result.passed and not result.skipped:
+            # the first error of the rig's own keywords decides; else Robot's message does
+            verdict = self._verdict or (verdict_of_message(result.message), result.message)
+            allure_bridge.mark_test(*verdict)
         self._verdict = None
         lab = self.session.lab
         if lab is not None and self._log_mark is not None:
