@@ -87,3 +87,13 @@ def test_a_terminal_dead_with_its_power_on_stays_a_terminal_defect(station, benc
         flows.power_cycle(station, boot_timeout=3)
     assert classify(caught.value).status == "failed"
     assert station.state is not StationState.BROKEN
+
+
+def test_a_printer_out_of_paper_is_the_bench_s_consumable_not_a_terminal_defect(station, bench_faults):
+    station.strategy.transition(StationState.SIGNED_IN)
+    bench_faults.terminal("out_of_paper")
+    sale = flows.sale(station, 1_000, "cup-debit-chip")
+    assert sale.approved and sale.raw["printed"] is False
+    with pytest.raises(StationBroken, match="out of paper; load a paper roll") as caught:
+        flows.check_receipt(station, sale)
+    assert classify(caught.value).quarantine

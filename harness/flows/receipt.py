@@ -78,6 +78,7 @@ def check_receipt(station: Station, result: TransactionResult, reprint: Reprint 
     far ahead of the host's the terminal's clock runs, when a test had the host set it so."""
     printed = reprint.printed if reprint is not None else bool(result.raw.get("printed", result.receipt))
     if not printed:
+        _check_paper(station, f"the {result.kind} slip of trace {result.trace}")
         raise FlowError(f"{station.name}: the terminal printed no slip for {result.kind} "
                         f"trace {result.trace} ({result.status})")
     what = f"{'reprinted ' if reprint else ''}{result.kind} slip of trace {result.trace}"
@@ -106,6 +107,7 @@ def check_settlement_slip(station: Station, settled: Settlement, *,
     per side, balanced or not) and the host's journal of the settlement (what the terminal
     sent it, its verdict). Returns the fields read and ``note`` (``balanced`` / ``unbalanced``)."""
     if not settled.data.get("printed"):
+        _check_paper(station, "the settlement slip")
         raise FlowError(f"{station.name}: the terminal printed no settlement slip ({settled.status})")
     report = SettlementReport.from_response(settled.status, settled.data)
     entry = next((e for e in reversed(station.host.entries(station.tid, "settlement"))
@@ -149,6 +151,15 @@ def _without_camera(station: Station, what: str) -> None:
                      "reports, not by camera") as s:
         s.result = ("no camera over the tray: a slip printed wrong but reported right would pass; "
                     "`posrig run --strict` refuses such checks")
+
+
+def _check_paper(station: Station, what: str) -> None:
+    """A terminal that said its printer ran out of paper did right: the bench needs paper
+    (a consumable, like a card robot's magazine), so the missing slip is a station fault."""
+    printing = [e for e in station.terminal.received if e.event == "printing"]
+    if printing and printing[-1].data.get("state") == "out_of_paper":
+        raise StationBroken(f"{station.name}: {what} was not printed: the terminal reports its "
+                            "printer out of paper; load a paper roll")
 
 
 def _witnesses(station: Station, result: TransactionResult, reprint: Reprint | None,
