@@ -42,6 +42,10 @@ _LADDER = (StationState.OFF, StationState.BOOTING, StationState.IDLE, StationSta
            StationState.SIGNED_IN)
 
 
+#: How long a terminal may take to answer a transaction CANCEL ended, before it is restarted.
+CANCEL_ANSWER_S = 10.0
+
+
 class StationBroken(StationFault):
     """The station cannot run tests: an infrastructure failure, not a terminal defect."""
 
@@ -147,7 +151,18 @@ class StationStrategy:
                 if robot.holding is not None:
                     robot.return_card()
                 robot.press_keys(["cancel"])
-                st.terminal.settle_outstanding(timeout=st.profile.response_timeout)
+                try:
+                    st.terminal.settle_outstanding(timeout=min(st.profile.response_timeout,
+                                                               CANCEL_ANSWER_S))
+                except TerminalDefect:
+                    if st.power is None:
+                        raise
+                    # a terminal that will not end it (gone silent mid-sale: the test that left it
+                    # failed it already) is restarted, as an operator would; only a terminal
+                    # that does not come back takes the station out of service
+                    from harness import flows
+
+                    flows.power_cycle(st)
             if not robot.homed:
                 robot.home()
             if robot.holding is not None:

@@ -97,3 +97,22 @@ def test_a_printer_out_of_paper_is_the_bench_s_consumable_not_a_terminal_defect(
     with pytest.raises(StationBroken, match="out of paper; load a paper roll") as caught:
         flows.check_receipt(station, sale)
     assert classify(caught.value).quarantine
+
+
+def test_restore_restarts_a_terminal_gone_silent_mid_sale_instead_of_blaming_the_bench(
+        station, lab, monkeypatch):
+    import harness.strategy
+
+    monkeypatch.setattr(harness.strategy, "CANCEL_ANSWER_S", 2.0)
+    station.strategy.transition(StationState.SIGNED_IN)
+    sim = lab.virtual.stations[station.name].terminal
+    station.terminal.send("sale", amount=1_000)
+    station.terminal.expect_prompt("insert_card", timeout=10)
+    hung = sim.ram  # until its power cycles, the terminal sends nothing more (a firmware hang)
+    send = sim.frontend.send_frame
+    monkeypatch.setattr(sim.frontend, "send_frame",
+                        lambda payload: None if sim.ram is hung else send(payload))
+    station.strategy.restore()  # CANCEL goes unanswered: restarted, not quarantined
+    assert station.state is not StationState.BROKEN
+    assert station.terminal.outstanding() == []
+    assert flows.status(station).data["booted"] is True
