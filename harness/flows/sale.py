@@ -102,6 +102,7 @@ def settle(station: Station) -> Settlement:
     tray = tray_before(station)
     with events.step(source(station), "settle the batch") as s:
         response = call(station, "settle", timeout=station.profile.response_timeout)
+        check_host_reachable(station, response)
         d = response.data
         s.result = (f"{response.status} balanced={d.get('balanced')} uploaded={d.get('uploaded')} "
                     f"next batch={d.get('next_batch')}")
