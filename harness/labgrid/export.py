@@ -101,9 +101,11 @@ class LabExport:
             station = VirtualStation(spec, profile, cards, keys[spec.terminal.tid],
                                      self.options.acquirer, self.workdir, not self.options.real_time,
                                      seed=index, camera_bind=self.options.hostname)
-            station.terminal.cfg.boot_s = self.options.boot_s  # read at each boot
             self.stations[spec.name] = station
             live = station.start()
+            # from the next power cycle on (read at each boot): the terminal is up when its
+            # place appears, as the local virtual lab's is
+            station.terminal.cfg.boot_s = self.options.boot_s
         resources: dict[str, dict[str, Any]] = {}
         channels = {"ecr": live.terminal.ecr, "console": live.terminal.console,
                     "robot": live.robot.url, "power": live.power}
