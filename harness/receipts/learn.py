@@ -98,6 +98,12 @@ def _find_all(reader: FreeformReader, slip: Slip, key: str, kind: str,
             for value, start, end in find_value(kind, key, tok.text, fmt):
                 if same_value(kind, value, want):
                     out.append((r, i, _label_before(row, i, tok, start), tok.text[start:end], start))
+            if kind == "datetime" and i + 1 < len(row) and not out:
+                # a date in one box and its time in the next (03/30/13 ... 18:51:29)
+                joined = f"{tok.text} {row[i + 1].text}"
+                for value, start, end in find_value(kind, key, joined, fmt):
+                    if same_value(kind, value, want) and start < len(tok.text):
+                        out.append((r, i, _label_before(row, i, tok, start), joined[start:end], start))
     return out
 
 
@@ -122,7 +128,11 @@ def _label_before(row: list[Token], i: int, tok: Token, start: int) -> str:
     """The text before the value on its row, as read, if it was read surely: a label the
     recogniser garbles (a script it has no characters for) garbles differently on the next
     slip, and learnt as a label it would only find nothing, or something else."""
-    label, lo, hi = tok.text[:start].strip(" :：=-"), 0, start
+    # the words just before the value, not the field before them on the same row
+    # ("Inv#: 00000008 Appr Code: 08678B" learns "Appr Code")
+    before = tok.text[:start]
+    cut = max((m.end() for m in re.finditer(r"\d[\d\s:.,/-]*", before)), default=0)
+    label, lo, hi = before[cut:].strip(" :：=-#"), cut, start
     if not label and i > 0:
         tok = row[i - 1]
         label, lo, hi = tok.text.strip(" :：=-"), 0, len(tok.text)
@@ -143,7 +153,7 @@ def _formats(where: dict[str, tuple[int, int, str, str, int]], expected: dict[st
         if m:
             out["decimal"] = text[m.start()]
     if "datetime" in where and isinstance(expected.get("datetime"), datetime):
-        fmt = _datetime_format(where["datetime"][3])
+        fmt = _datetime_format(where["datetime"][3], expected["datetime"])
         if fmt:
             out["datetime"] = [fmt]
     # ids are not learnt as lengths: another merchant's number on the same terminal software
@@ -151,14 +161,23 @@ def _formats(where: dict[str, tuple[int, int, str, str, int]], expected: dict[st
     return out
 
 
-def _datetime_format(text: str) -> str | None:
-    """The strftime format a printed date and time follows (2026-01-31 15:41 -> %Y-%m-%d %H:%M)."""
-    m = re.search(r"(\d{2,4})([-/.])(\d{1,2})([-/.])(\d{1,4})(\D{1,6}?)(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
+def _datetime_format(text: str, want: datetime) -> str | None:
+    """The strftime format a printed date and time follows, told by the value it is known to
+    hold (03/30/13 18:51:29 is 2013-03-30: month first, two-digit year)."""
+    m = re.search(r"(\d{2,4})([-/.])(\d{1,2})([-/.])(\d{1,4})\D{1,6}?(\d{1,2}):(\d{2})(?::(\d{2}))?", text)
     if not m:
         return None
-    a, s1, _b, s2, c, _gap, _h, _mi, sec = m.groups()
-    date = f"%Y{s1}%m{s2}%d" if len(a) == 4 else (f"%d{s1}%m{s2}%Y" if len(c) == 4 else f"%y{s1}%m{s2}%d")
-    return f"{date} %H:%M" + (":%S" if sec else "")
+    a, s1, _b, s2, c, _h, _mi, sec = m.groups()
+    orders = [f"%Y{s1}%m{s2}%d"] if len(a) == 4 else [f"%d{s1}%m{s2}%Y", f"%m{s1}%d{s2}%Y"] if len(c) == 4 \
+        else [f"%m{s1}%d{s2}%y", f"%d{s1}%m{s2}%y", f"%y{s1}%m{s2}%d"]
+    date_text = text[m.start():m.start(5) + len(c)]
+    for order in orders:
+        try:
+            if datetime.strptime(date_text, order).date() == want.date():
+                return f"{order} %H:%M" + (":%S" if sec else "")
+        except ValueError:
+            continue
+    return None
 
 
 def write_template(template: dict[str, Any], out: Path, source: str) -> None:
