@@ -35,3 +35,11 @@ def escape_controls(s: str) -> str:
     if _CONTROLS.search(s) is None:
         return s
     return _CONTROLS.sub(_escape, s)
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` made one safe line: controls escaped, cut to ``limit`` characters (saying how
+    much was left out) when a limit is given."""
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters)"
+    return escape_controls(text)

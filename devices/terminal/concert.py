@@ -34,7 +34,7 @@ from devices.terminal.link import (
     Received,
     encode_frame,
 )
-from devices.terminal.text import printable
+from devices.text import printable
 
 NAME = "concert"
 BAUDRATE = 9600

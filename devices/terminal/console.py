@@ -30,8 +30,8 @@ from typing import Any
 from devices.faults import StationFault, TerminalDefect
 from devices.masking import scrub
 from devices.terminal.link import safe_log
-from devices.terminal.text import printable
 from devices.terminal.transport import open_port
+from devices.text import printable
 
 LineListener = Callable[[str], None]
 MAX_LINE = 4_096  # characters; a longer line (or one never ended) is cut here

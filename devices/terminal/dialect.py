@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from devices.faults import TerminalDefect
-from devices.terminal.text import printable
+from devices.text import printable
 
 NAME = "posrig-ecr/1"
 COMMANDS = ("login", "signin", "sale", "void", "refund", "settle", "reprint", "status")

@@ -32,8 +32,8 @@ from devices.faults import TerminalDefect
 from devices.terminal import dialect
 from devices.terminal.dialect import DialectError, Event, Message, Request, Response
 from devices.terminal.link import EcrLink, LinkTimeout, safe_log
-from devices.terminal.text import printable
 from devices.terminal.transport import open_port
+from devices.text import printable
 
 MAX_EVENTS = 256  # events kept for expect_event and in ``received``, each
 MAX_RESPONSES = 256  # answers received and not yet collected; requests awaiting one

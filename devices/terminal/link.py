@@ -38,7 +38,7 @@ import serial
 
 from devices import events
 from devices.faults import StationFault
-from devices.terminal.text import printable
+from devices.text import printable
 
 STX, ETX, EOT, ENQ, ACK, NAK = 0x02, 0x03, 0x04, 0x05, 0x06, 0x15
 MAX_PAYLOAD = 64 * 1024  # a frame longer than this is line noise, not a message

@@ -4,7 +4,7 @@ A real terminal's debug UART runs whether or not anyone listens; bytes nobody re
 lost. So writes never block the terminal: when the pty's buffer is full (no rig attached)
 the line is dropped, as a UART drops it. Lines carry the time since power-on, as firmware
 consoles print their uptime; card numbers are masked before they are written, and control
-characters escaped (``devices.terminal.text.printable``): an operator id or any other value
+characters escaped (``devices.text.printable``): an operator id or any other value
 the terminal echoes stays on its own line, so it can never forge one (a ``READY``).
 """
 
@@ -16,7 +16,7 @@ import time
 
 from devices.channels import PtyPort
 from devices.masking import scrub
-from devices.terminal.text import printable
+from devices.text import printable
 
 
 class DebugConsolePort(PtyPort):

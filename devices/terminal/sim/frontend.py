@@ -36,7 +36,7 @@ from devices.terminal.dialect import Event, Request, Response
 from devices.terminal.link import EcrLink, LinkError, LinkTimeout, PortReader, encode_frame
 from devices.terminal.sim.base import Incoming, Outcome, Rejection
 from devices.terminal.sim.faults import Faults
-from devices.terminal.text import printable
+from devices.text import printable
 
 WRITE_TIMEOUT_S = 2.0  # a driver that reads nothing for this long is a broken link, not a stall
 

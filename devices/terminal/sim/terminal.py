@@ -30,7 +30,7 @@ from devices.terminal.sim.console import DebugConsolePort
 from devices.terminal.sim.faults import Faults
 from devices.terminal.sim.frontend import make_frontend
 from devices.terminal.sim.state import CardVault, RamState, StateFile
-from devices.terminal.text import printable
+from devices.text import printable
 
 __all__ = ["PowerLost", "Refusal", "SimTerminalConfig", "SimulatedTerminal"]
 
