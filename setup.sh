@@ -64,7 +64,11 @@ want=$(hash_of pyproject.toml)
 if [ "$(cat "$PY_STAMP" 2>/dev/null)" = "$want" ]; then
   say "Python packages: up to date with pyproject.toml"
 else
-  say "installing posrig and the Python packages pinned in pyproject.toml into $VENV (a first install takes a few minutes)"
+  if [ -f "$PY_STAMP" ]; then
+    say "pyproject.toml changed since the last install: installing its Python packages into $VENV"
+  else
+    say "installing posrig and the Python packages pinned in pyproject.toml into $VENV (a few minutes)"
+  fi
   rm -f "$PY_STAMP"  # an install that stops half way must not be taken as done
   "$VENV/bin/python" -m pip install -qq --disable-pip-version-check -e '.[test]'
   echo "$want" >"$PY_STAMP"
@@ -80,4 +84,4 @@ else
   echo "$want" >"$NPM_STAMP"
 fi
 
-say "done: .venv/bin/posrig run runs the suite; .venv/bin/python -m pytest the rig's tests"
+say "done: .venv/bin/posrig run runs the suite, .venv/bin/python -m pytest -n 2 the rig's tests"

@@ -6,11 +6,12 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock, Timeout
 
 from devices.host import AcquirerHost
 from devices.host.testing import LAB_CLOCK, lab_config
@@ -56,17 +57,26 @@ def host() -> Iterator[AcquirerHost]:
     host.stop()
 
 
-@dataclass
 class MainRun:
     """`posrig run` on the virtual lab, as a user runs it: the pytest scenarios, the Robot
     suites, the report. It is the only run of the scenario suite in the test command
     (testpaths leaves scenarios/ out), and the report tests and the scan for clear card data
     read what it wrote. It mostly waits on simulated devices, so it runs in the background
-    while the session's other tests run."""
+    while the session's other tests run.
 
-    where: Layout
-    process: subprocess.Popen | None = None
-    done: subprocess.CompletedProcess | None = None
+    One per session, whichever process asks first: under pytest-xdist every worker shares
+    ``root`` (the session's base temp directory) and the first to get there starts it; a file
+    lock, held until it ends, is what the others wait on.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.where = Layout(root / "main-run")
+        self._start_lock = FileLock(root / "main-run.start.lock")
+        self._running = root / "main-run.running.lock"
+        self._status = root / "main-run.status"  # its exit status, written once it has ended
+        self._command = [sys.executable, "-m", "harness.cli", "run", "--out", str(self.where.out)]
+        self.process: subprocess.Popen | None = None  # only in the process that started it
+        self._done: subprocess.CompletedProcess | None = None
 
     @property
     def console(self) -> Path:
@@ -77,36 +87,55 @@ class MainRun:
         return self.where.out / "console-errors.txt"
 
     def start(self) -> None:
-        self.where.out.mkdir(parents=True, exist_ok=True)
-        with self.console.open("wb") as stdout, self.errors.open("wb") as stderr:
-            # its own process group: a session that ends before it does stops all of it
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "harness.cli", "run", "--out", str(self.where.out)],
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr,
-                start_new_session=True)
+        """Starts it, unless a process of this session already has."""
+        with self._start_lock:
+            if self.where.out.exists():
+                return
+            self.where.out.mkdir(parents=True)
+            running = FileLock(self._running, thread_local=False)
+            running.acquire()  # released by the reaper once the run has ended
+            # run as a user runs it: not as a pytest-xdist worker (the pytest plugin claims a
+            # station when it believes it is one), not inside the test that started it
+            env = {k: v for k, v in os.environ.items()
+                   if not k.startswith("PYTEST_XDIST_") and k != "PYTEST_CURRENT_TEST"}
+            with self.console.open("wb") as stdout, self.errors.open("wb") as stderr:
+                # its own session: the terminal's Ctrl-C reaches pytest, which stops it (stop)
+                self.process = subprocess.Popen(self._command, cwd=REPO, env=env,
+                                                stdin=subprocess.DEVNULL, stdout=stdout,
+                                                stderr=stderr, start_new_session=True)
+            threading.Thread(target=self._reap, args=(self.process, running),
+                             name="posrig-run-reaper", daemon=True).start()
+
+    def _reap(self, process: subprocess.Popen, running: FileLock) -> None:
+        self._status.write_text(str(process.wait()))
+        running.release()
 
     def wait(self) -> subprocess.CompletedProcess:
-        if self.done is None:
-            if self.process is None:
-                self.start()
-            assert self.process is not None
+        if self._done is None:
+            self.start()
             try:
-                self.process.wait(timeout=MAIN_RUN_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
+                with FileLock(self._running, timeout=MAIN_RUN_TIMEOUT_S):
+                    pass  # taken only once the run has ended
+            except Timeout:
                 self.stop()
                 pytest.fail(f"posrig run took over {MAIN_RUN_TIMEOUT_S} s; its output so far: "
                             f"{self.console.read_text(errors='replace')[-3000:]}")
-            self.done = subprocess.CompletedProcess(
-                self.process.args, self.process.returncode,
+            if not self._status.exists():
+                pytest.fail("posrig run ended without an exit status: the test process that "
+                            "started it died (see the other worker's output)")
+            self._done = subprocess.CompletedProcess(
+                self._command, int(self._status.read_text()),
                 self.console.read_text(encoding="utf-8", errors="replace"),
                 self.errors.read_text(encoding="utf-8", errors="replace"))
-        return self.done
+        return self._done
 
     def stop(self) -> None:
+        """At the session's end (under pytest-xdist, once every worker's tests are done): a
+        run still going is stopped as Ctrl-C stops it, its partial report built."""
         if self.process is not None and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGINT)
             try:
-                self.process.wait(timeout=30)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
@@ -121,11 +150,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session", autouse=True)
 def _main_job(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MainRun]:
-    """Starts the session's `posrig run` with its first test when a selected test needs it.
-    Under pytest-xdist each worker that needs it runs its own, when first asked."""
-    job = MainRun(Layout(tmp_path_factory.mktemp("main-run")))
-    needed = any("main_run" in getattr(item, "fixturenames", ()) for item in request.session.items)
-    if needed and not os.environ.get("PYTEST_XDIST_WORKER"):
+    """Starts the session's `posrig run` with the first test, when a selected test needs it."""
+    base = tmp_path_factory.getbasetemp()
+    # an xdist worker's base temp is the session's, one level down (popen-gw0)
+    job = MainRun(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    if any("main_run" in getattr(item, "fixturenames", ()) for item in request.session.items):
         job.start()
     try:
         yield job
