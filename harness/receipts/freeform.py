@@ -6,9 +6,10 @@ prints whatever its terminal family prints. This reader assumes only that a slip
 of printed text:
 
 1. **Text, then slips.** The detector of the pinned RapidOCR wheel finds text boxes in the
-   photo (scaled so its long side is ``DET_SIDE``); boxes close to each other (within two
-   text heights) form one slip, so several slips on a table, a hand or a scanned page
-   around one are told apart by where their text is, not by the paper's outline.
+   photo (scaled so its long side is ``DET_SIDE``); boxes close to each other (within five
+   text heights above or below, two beside) form one slip, so several slips on a table, a
+   hand or a scanned page around one are told apart by where their text is, not by the
+   paper's outline.
 2. **Rows** by the boxes' own angle and measured height (the pitch of that slip), left to
    right within a row.
 3. **Recognition** of each box from the full-resolution photo, keeping the recogniser's
