@@ -249,6 +249,7 @@ def test_a_terminal_whose_ecr_stops_reading_is_not_held():
         pty.close()
 
 
+@pytest.mark.heavy  # ~10 s of fuzzing: in the heavy set .ci/run runs
 def test_the_quick_fuzz_finds_no_dead_thread_hang_or_crash():
     """bench/fuzz_ecr.py --quick: a few thousand frames each way through the real pty."""
     import subprocess

@@ -258,6 +258,7 @@ def test_two_workers_hand_over_a_line_pipelining_far_more_than_64_kib(tmp_path):
 
 
 # -- the fuzzer's quick mode ----------------------------------------------------------------
+@pytest.mark.heavy  # ~20 s of fuzzing: in the heavy set .ci/run runs
 def test_fuzz_host_quick_mode_finds_no_crash_no_raw_log_line_no_leftover():
     run = subprocess.run([sys.executable, str(ROOT / "bench" / "fuzz_host.py"), "--quick"],
                          capture_output=True, text=True, timeout=600, cwd=ROOT)

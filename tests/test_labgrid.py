@@ -30,8 +30,10 @@ from harness.labgrid.netns import free_port
 from harness.labgrid.reserve import check_inventory, labgrid_lab
 from harness.paths import DEFAULT_LAB, REPO
 
-pytestmark = pytest.mark.skipif(shutil.which("ser2net") is None and not Path("/usr/sbin/ser2net").exists(),
-                                reason="needs Debian's ser2net (./setup.sh installs it)")
+# real coordinators, exporters and ser2net (~45 s of CPU): in the heavy set .ci/run runs
+pytestmark = [pytest.mark.heavy,
+              pytest.mark.skipif(shutil.which("ser2net") is None and not Path("/usr/sbin/ser2net").exists(),
+                                 reason="needs Debian's ser2net (./setup.sh installs it)")]
 
 LOOP = "127.0.0.1"
 

@@ -25,6 +25,9 @@ from harness.receipts.freeform import FreeformReader, FreeformTemplate
 from harness.receipts.freeform_check import parse_expectation, verify
 from harness.receipts.learn import learn
 
+# whole photos read layout-free (~40 s of CPU): in the heavy set .ci/run runs
+pytestmark = pytest.mark.heavy
+
 TEMPLATE = yaml.safe_load((FIXTURES / "receipts" / "cup-standard.yaml").read_text(encoding="utf-8"))
 
 
