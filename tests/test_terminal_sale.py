@@ -184,3 +184,14 @@ def test_other_key_modes_sign_in_and_sell_by_chip_and_stripe(tmp_path, key_mode)
         assert "key mode " + key_mode in b.journal("signin")[-1].note
     finally:
         b.close()
+
+
+def test_a_screen_listener_that_raises_does_not_end_the_sale(bench):
+    def broken(_event):
+        raise RuntimeError("screen model exploded")
+
+    bench.sim.screen_listeners.append(broken)
+    try:
+        assert bench.sale(1_000).status == "approved"
+    finally:
+        bench.sim.screen_listeners.remove(broken)

@@ -237,7 +237,11 @@ class SimulatedTerminal:
         """Screen, prompts and printer state: always on the console; over the ECR link only
         while a request runs (a terminal reports on the transaction the ECR started)."""
         for listener in self.screen_listeners:  # the screen shows it whoever asked
-            listener(event)
+            try:
+                listener(event)
+            except Exception as exc:  # a broken screen model must not end the transaction
+                events.log(self.source, printable(f"screen listener failed: {type(exc).__name__}: "
+                                                  f"{exc}", 500))
         self.console(f"{event.event.upper()} " + " | ".join(
             str(v) if not isinstance(v, list) else " | ".join(map(str, v))
             for v in event.data.values()))
