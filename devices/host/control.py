@@ -104,7 +104,20 @@ def _command(host: AcquirerHost, msg: dict[str, Any]) -> dict[str, Any]:
     if cmd == "entries":
         rows = host.journal.entries(tid=msg.get("tid"), kind=msg.get("kind"))
         return {"entries": [dataclasses.asdict(row) for row in rows]}
-    raise ValueError(f"unknown command {cmd!r}: next, always, clear, pending, status, entries")
+    if cmd == "wallet":  # the test wallet of QR payments (devices/host/qr.py)
+        return wallet(host, msg)
+    raise ValueError(f"unknown command {cmd!r}: next, always, clear, pending, status, entries, "
+                     "wallet")
+
+
+def wallet(host: AcquirerHost, msg: dict[str, Any]) -> dict[str, Any]:
+    """The customer's wallet (QR payments): only a host whose terminals' payments live in
+    this process (one worker) has it."""
+    from devices.host.qr import wallet_command
+    if host.core is None:
+        raise ValueError("the test wallet needs a host of one worker (workers: 1): with "
+                         "several, each worker keeps its own terminals' QR payments")
+    return wallet_command(host.core, msg)
 
 
 class HostControl:
@@ -152,3 +165,8 @@ class HostControl:
 
     def entries(self, tid: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         return list(self._call(cmd="entries", tid=tid, kind=kind)["entries"])
+
+    def wallet(self, op: str, **args: Any) -> dict[str, Any]:
+        """The test wallet of QR payments: ``wallet("pay", order=Q1)``, ``wallet("code",
+        code=..., outcome="pending:5:approve")``, ... (devices/host/qr.py ``wallet_command``)."""
+        return self._call(cmd="wallet", op=op, **args)

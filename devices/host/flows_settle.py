@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from devices.host.core import HANDLERS, Ctx, Decline, HostCore
 from devices.host.state import TerminalState
@@ -16,6 +18,10 @@ from devices.payments.settlement import (
     parse_ic_record,
     parse_mag_records,
 )
+
+#: Called with (core, TID, batch, now) before a settlement reads the ledger: what must settle
+#: first does (devices.host.qr.register adds the closing of pending QR orders).
+BEFORE_TOTALS: list[Callable[[HostCore, str, str, datetime], None]] = []
 
 
 def host_totals(core: HostCore, tid: str, batch: str) -> Totals:
@@ -56,6 +62,8 @@ def settlement(core: HostCore, ctx: Ctx) -> None:
         claimed, _, _ = Totals.from_de48(ctx.req["48"])
     except SettlementFormatError as exc:
         raise Decline("30", str(exc)) from None
+    for before in BEFORE_TOTALS:
+        before(core, term.tid, batch, ctx.now)
     ours = host_totals(core, term.tid, batch)
     flags = [FLAG_BALANCED if a == b else FLAG_UNBALANCED
              for a, b in ((claimed.domestic, ours.domestic), (claimed.foreign, ours.foreign))]

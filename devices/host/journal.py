@@ -49,6 +49,9 @@ _COLUMNS = (
     ("scheme", "TEXT"),  # card organisation (CUP = domestic)
     ("response_mti", "TEXT"),
     ("orig_rrn", "TEXT"),  # a refund's original sale (DE37 of the 0220)
+    ("qr_order", "TEXT"),  # a QR payment's order number (Q1, devices/host/qr.py)
+    ("qr_voucher", "TEXT"),  # its payment voucher number (A4)
+    ("wallet", "TEXT"),  # its wallet (Q3: 01 WeChat Pay, 02 Alipay, 03 UnionPay QR)
 )
 _NAMES = tuple(name for name, _ in _COLUMNS)
 _COLUMN_SET = frozenset(_NAMES[1:])
@@ -90,7 +93,10 @@ class JournalEntry:
     orig_stan: str | None
     scheme: str | None
     response_mti: str | None
-    orig_rrn: str | None = None  # newest column: a default keeps older callers working
+    orig_rrn: str | None = None  # newer columns: a default keeps older callers working
+    qr_order: str | None = None
+    qr_voucher: str | None = None
+    wallet: str | None = None
 
 
 assert tuple(f.name for f in fields(JournalEntry)) == _NAMES

@@ -45,6 +45,7 @@ from devices.host import (  # noqa: F401 - register handlers
     flows_settle,
     flows_undo,
 )
+from devices.host import qr as qr_flows
 from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome
@@ -54,6 +55,8 @@ from devices.host.workers import MAX_HANDOFF, READ_SIZE, Partition, WorkerPool
 from devices.masking import scrub
 from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
+
+qr_flows.register()  # QR payments ride on the card flows' codes: dispatched by DE22 (qr.py)
 
 #: Frames one connection may have handled in one event-loop iteration before the others.
 #: 4 frames of ~100 us: a terminal behind three pipelining clients waits ~1.2 ms a turn.

@@ -103,6 +103,8 @@ CUP_SPEC: Spec = {
     "54": _a(120, var=2, desc="Additional amounts"),
     "55": _b(255, var=2, desc="ICC data"),
     "58": _b(100, var=2, desc="EP data"),
+    # QR payments (iso8583-cup-qr.md §2.1): a run of ASCII TLV items, devices.payments.qr.
+    "59": _a(999, var=2, desc="Reserved national: QR TLV (A2 terminal, A3 code, A4 voucher, Q1-Q3)"),
     "60": _n(30, var=2, desc="Reserved private: 60.1 type, 60.2 batch, 60.3 NMI, ..."),
     "61": _n(29, var=2, desc="Original message data"),
     "62": _b(512, var=2, desc="Reserved private (working keys, upload data)"),
@@ -238,6 +240,9 @@ def shown_value(key: str, value: str, doc: dict[str, str]) -> str:
         return f"<{len(value) // 2} bytes>"
     if key in ("64", "128"):
         return _shown_mac(value)
+    if key == "59":
+        from devices.payments.qr import shown_de59  # qr builds on this module
+        return escape_controls(shown_de59(value))
     return escape_controls(value)
 
 
