@@ -26,7 +26,7 @@ from devices.terminal.dialect import Event
 from devices.terminal.sim import admin, refund, sale, settle, void
 from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal, Rejection
 from devices.terminal.sim.config import SimTerminalConfig
-from devices.terminal.sim.console import DebugConsolePort
+from devices.terminal.sim.debug_port import DebugConsolePort
 from devices.terminal.sim.faults import Faults
 from devices.terminal.sim.frontend import make_frontend
 from devices.terminal.sim.state import CardVault, RamState, StateFile
