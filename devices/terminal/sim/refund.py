@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from devices.payments.terminal_side import MacError, ProtocolError
-from devices.terminal.sim import online, reader
+from devices.terminal.sim import card_and_keypad, online
 from devices.terminal.sim.base import Refusal
 from devices.terminal.sim.printer import format_amount
 from devices.terminal.sim.sale import card_read, check_can_transact, finish
@@ -53,13 +53,13 @@ def refund(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     original = _original(t, args, amount)
     item = original["item"]
     t.display("退货 REFUND", format_amount(amount), f"原参考号 RRN {original['rrn']}")
-    reader.check_supervisor(t, args.get("supervisor_password"))
-    presented = reader.take_card(t, amount)
+    card_and_keypad.check_supervisor(t, args.get("supervisor_password"))
+    presented = card_and_keypad.take_card(t, amount)
     try:
         if item is not None and t.vault.open(item["pan_sealed"]) != presented.card.pan:
             raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
-        pin = (reader.ask_pin(t, args.get("pin"))
-               if t.cfg.pin_on_refund and reader.needs_pin(t, presented.entry, amount) else None)
+        pin = (card_and_keypad.ask_pin(t, args.get("pin"))
+               if t.cfg.pin_on_refund and card_and_keypad.needs_pin(t, presented.entry, amount) else None)
         online.flush_reversal(t)
         trace = t.next_trace()
         out = t.session.refund_request(

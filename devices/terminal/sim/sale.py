@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from devices.payments import messages as m
 from devices.payments.terminal_side import CardRead, FinancialResult, Outgoing
-from devices.terminal.sim import online, reader
+from devices.terminal.sim import card_and_keypad, online
 from devices.terminal.sim.admin import settlement_required
 from devices.terminal.sim.base import Refusal
 from devices.terminal.sim.chip import generate_ac
@@ -29,7 +29,7 @@ def check_can_transact(t: SimulatedTerminal, args: dict[str, Any]) -> None:
         raise Refusal("refused", "pin_over_link_not_allowed", "请在键盘输入密码 USE THE KEYPAD")
 
 
-def card_read(presented: reader.Presented, amount: int, atc: int) -> CardRead:
+def card_read(presented: card_and_keypad.Presented, amount: int, atc: int) -> CardRead:
     card, entry = presented.card, presented.entry
     on_chip = entry in ("chip", "contactless")
     return CardRead(pan=card.pan, track2=card.track2, expiry=card.expiry, entry=entry,
@@ -44,22 +44,23 @@ def sale(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
         raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID",
                       min_amount=t.cfg.min_amount, max_amount=t.cfg.max_amount)
     t.display("消费 SALE", f"金额 AMOUNT {format_amount(amount)}")
-    presented = reader.take_card(t, amount)
-    pin = reader.ask_pin(t, args.get("pin")) if reader.needs_pin(t, presented.entry, amount) else None
+    presented = card_and_keypad.take_card(t, amount)
+    pin = (card_and_keypad.ask_pin(t, args.get("pin"))
+           if card_and_keypad.needs_pin(t, presented.entry, amount) else None)
     online.flush_reversal(t)
     trace = t.next_trace()
     read = card_read(presented, amount, atc=trace)
     out = t.session.sale_request(stan=trace, batch=t.state.batch, amount=amount, read=read, pin=pin)
     t.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "sale", amount, reader.kept(t, presented))
+        result = online.financial(t, out, "sale", amount, card_and_keypad.kept(t, presented))
     finally:
         if presented.entry == "chip":
             t.prompt("remove_card")
     return finish(t, out, presented, result, kind="sale", amount=amount)
 
 
-def book(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented, result: FinancialResult,
+def book(t: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented, result: FinancialResult,
          *, kind: str, amount: int, slip: dict[str, Any], **extra: Any) -> dict[str, Any]:
     """The batch item an approved sale or void leaves in flash (card number sealed)."""
     card = presented.card
@@ -75,7 +76,7 @@ def book(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented, resul
     return item
 
 
-def finish(t: SimulatedTerminal, out: Outgoing, presented: reader.Presented,
+def finish(t: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented,
            result: FinancialResult, *, kind: str, amount: int, **extra: Any) -> dict[str, Any]:
     """Book (if approved), save, print, and build the answer."""
     trace = int(out.fields["11"])

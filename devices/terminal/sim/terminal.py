@@ -8,7 +8,7 @@ what it does on its debug console (``console_url``).
 This module is the terminal's body: power, self-check, the request loop and the helpers
 every command uses. The commands live by concern in ``admin`` (status, login, sign-in,
 reprint), ``sale``, ``void``, ``refund``, ``settle``; the online exchange and the reversal in
-``online``; card reading and keypad entry in ``reader``; the printer in ``printer``.
+``online``; card reading and keypad entry in ``card_and_keypad``; the printer in ``printer``.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from devices.terminal.sim import online, reader
+from devices.terminal.sim import card_and_keypad, online
 from devices.terminal.sim.base import Refusal
 from devices.terminal.sim.printer import format_amount
 from devices.terminal.sim.sale import card_read, check_can_transact, finish
@@ -51,14 +51,14 @@ def void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     original = _original(t, args)
     amount = original["amount"]
     t.display("消费撤销 VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
-    reader.check_supervisor(t, args.get("supervisor_password"))
-    presented = reader.take_card(t, amount)
+    card_and_keypad.check_supervisor(t, args.get("supervisor_password"))
+    presented = card_and_keypad.take_card(t, amount)
     if t.vault.open(original["pan_sealed"]) != presented.card.pan:
         if presented.entry == "chip":
             t.prompt("remove_card")
         raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
-    pin = (reader.ask_pin(t, args.get("pin"))
-           if t.cfg.pin_on_void and reader.needs_pin(t, presented.entry, amount) else None)
+    pin = (card_and_keypad.ask_pin(t, args.get("pin"))
+           if t.cfg.pin_on_void and card_and_keypad.needs_pin(t, presented.entry, amount) else None)
     online.flush_reversal(t)
     trace = t.next_trace()
     out = t.session.void_request(
@@ -67,7 +67,7 @@ def void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
         orig_rrn=original["rrn"], orig_auth=original["auth_code"])
     t.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "void", amount, reader.kept(t, presented))
+        result = online.financial(t, out, "void", amount, card_and_keypad.kept(t, presented))
     finally:
         if presented.entry == "chip":
             t.prompt("remove_card")
