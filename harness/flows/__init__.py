@@ -15,6 +15,7 @@ from harness.flows.bench import (
 from harness.flows.core import FlowError, Settlement, TerminalIdentity, TransactionResult, identify
 from harness.flows.faults import BenchFaults
 from harness.flows.host import host_will, journal, last_journaled
+from harness.flows.journal_witness import check_witnesses, journaled
 from harness.flows.receipt import (
     Reprint,
     check_receipt,
@@ -26,7 +27,6 @@ from harness.flows.receipt import (
 )
 from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
-from harness.flows.witness import check_witnesses, journaled
 
 __all__ = [
     "ENTRY_ACTIONS",

@@ -20,7 +20,7 @@ from typing import Any
 
 from devices import events
 from harness.flows.core import FlowError, Settlement, TransactionResult, call, source
-from harness.flows.witness import journaled
+from harness.flows.journal_witness import journaled
 from harness.receipts import (
     PrintLimits,
     ReceiptReader,
