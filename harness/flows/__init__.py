@@ -5,13 +5,6 @@ its evidence). A flow returns a typed result built from what the terminal report
 its ECR link; the host's journal is the second witness a scenario compares it with.
 """
 
-from harness.flows.bench import (
-    check_cards_home,
-    power_cycle,
-    power_off,
-    power_on,
-    restore_bench,
-)
 from harness.flows.core import FlowError, Settlement, TerminalIdentity, TransactionResult, identify
 from harness.flows.faults import BenchFaults
 from harness.flows.host import host_will, journal, last_journaled
@@ -27,6 +20,13 @@ from harness.flows.receipt import (
 )
 from harness.flows.sale import ENTRY_ACTIONS, refund, sale, sale_cut_by_power, settle, void
 from harness.flows.session import SignInResult, login, sign_in, status
+from harness.flows.station_state import (
+    check_cards_home,
+    power_cycle,
+    power_off,
+    power_on,
+    restore_bench,
+)
 
 __all__ = [
     "ENTRY_ACTIONS",

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 
 from devices import events
 from devices.cards import Card
-from harness.flows.bench import power_cycle
 from harness.flows.core import source
+from harness.flows.station_state import power_cycle
 from harness.station import Station
 from harness.virtual_lab import VirtualStation
 

@@ -12,7 +12,6 @@ from devices.cardholder import follow_prompts, prompt_name
 from devices.cards import Card
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Response
-from harness.flows.bench import power_off
 from harness.flows.core import (
     FlowError,
     Settlement,
@@ -22,6 +21,7 @@ from harness.flows.core import (
     source,
 )
 from harness.flows.receipt import tray_before
+from harness.flows.station_state import power_off
 from harness.station import Station, StationBroken
 
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto

@@ -1,4 +1,4 @@
-"""The bench itself: power, and the known state every test starts from and ends in."""
+"""The station's state: its power, and the known state every test starts from and ends in."""
 
 from __future__ import annotations
 
