@@ -29,6 +29,9 @@ class TerminalSpec:
     tid: str
     ecr: str
     console: str | None = None
+    #: ``console: none``: the terminal has no debug console (a production terminal); the
+    #: virtual lab then wires none to its simulated one
+    no_console: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,8 @@ class LabInventory:
             data["host"].pop(key)
         for st in data["stations"]:
             st["robot"] = st["robot"]["url"]
+            if st["terminal"].pop("no_console", False):
+                st["terminal"]["console"] = "none"
         return json.dumps(data, ensure_ascii=False)
 
 
@@ -179,10 +184,6 @@ def _station(st: Node, here: Path) -> StationSpec:
     if st.has("place") or st.has("tags"):  # devices from a labgrid place, not URLs
         from harness.labgrid.inventory import place_station
 
-        if st.has("display"):  # refused, not silently dropped: a place exports no display camera yet
-            raise st.error("display", "no display: on a labgrid place's station (a place exports "
-                                      "no display camera yet; docs/screen.md)", st.raw("display"))
-
         return place_station(st, here)
     term = st.node("terminal", keys=TERMINAL_KEYS)
     profile = resolve(term.str("profile"), here)
@@ -195,6 +196,8 @@ def _station(st: Node, here: Path) -> StationSpec:
             raise magazine_node.error(slot, "a slot number as the key")
         magazine[int(slot)] = magazine_node.str(slot, expected="a card id from cards.yaml")
     # robot: a URL, or {url: URL}
+    console = term.str("console", None, pattern=f"none|{URL_PATTERN}",
+                       expected=f"none (no debug console) or {URL_EXPECTED}")
     robot = (st.node("robot", keys=ROBOT_KEYS) if isinstance(st.raw("robot"), dict)
              else Node({"url": st.raw("robot")}, st.file, f"{st.where}.robot", keys=ROBOT_KEYS))
     return StationSpec(
@@ -202,8 +205,8 @@ def _station(st: Node, here: Path) -> StationSpec:
         terminal=TerminalSpec(profile=profile,
                               tid=term.str("tid", pattern=r"\d{8}", expected="an 8-digit terminal id"),
                               ecr=term.str("ecr", pattern=URL_PATTERN, expected=URL_EXPECTED),
-                              console=term.str("console", None, pattern=URL_PATTERN,
-                                               expected=URL_EXPECTED)),
+                              console=None if console == "none" else console,
+                              no_console=console == "none"),
         robot=RobotSpec(robot.str("url", pattern=URL_PATTERN, expected=URL_EXPECTED)),
         magazine=magazine,
         power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),

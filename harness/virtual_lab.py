@@ -82,7 +82,8 @@ class VirtualStation(SimulatedBench):
         spec = self.spec
         return replace(spec,
                        terminal=replace(spec.terminal, ecr=self.terminal.url,
-                                        console=self.terminal.console_url),
+                                        console=None if spec.terminal.no_console
+                                        else self.terminal.console_url),
                        robot=RobotSpec(self.robot.url),
                        power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power,
                        camera=self.camera.url if self.camera is not None else spec.camera,

@@ -98,7 +98,7 @@ def test_export_makes_a_tagged_place_per_station(lab_host: LabExport, coordinato
     config = yaml.safe_load((lab_host.workdir / "exporter.yaml").read_text())
     assert {name: entry["cls"] for name, entry in config["station-1"].items() if name != "location"} == {
         "ecr": "RawSerialPort", "console": "RawSerialPort", "robot": "RawSerialPort",
-        "power": "RawSerialPort", "camera": "HTTPVideoStream"}
+        "power": "RawSerialPort", "camera": "HTTPVideoStream", "display": "HTTPVideoStream"}
     assert config["station-1"]["ecr"]["port"].startswith("/dev/pts/")
 
 
@@ -150,6 +150,7 @@ def test_run_on_a_place_drives_the_terminal_over_rfc2217_and_releases(
         assert spec.terminal.ecr.endswith("?ign_set_control")
         assert spec.robot.url.startswith("rfc2217://") and spec.power.startswith("rfc2217://")
         assert spec.camera.startswith(f"http://{LOOP}:")
+        assert spec.display.startswith(f"http://{LOOP}:") and spec.display != spec.camera
         assert (spec.terminal.tid, spec.magazine[1]) == ("10000001", "cup-debit-chip")
         running = Lab(load_inventory(live), tmp_path / "lab")
         running.start()
@@ -158,6 +159,7 @@ def test_run_on_a_place_drives_the_terminal_over_rfc2217_and_releases(
             assert flows.identify(station).model == "posrig-sim"  # an ECR exchange through ser2net
             flows.power_cycle(station)  # the relay and the terminal's boot, over RFC 2217
             assert station.camera.grab().size  # the tray camera's stream, across hosts
+            assert station.screen.expect("idle", timeout=30).shows("idle")  # and the display camera's
         finally:
             running.stop()
     assert coordinator.places()["hosta-station-1"].acquired is None

@@ -179,5 +179,7 @@ def test_the_inventory_takes_a_display_per_station_and_refuses_it_where_it_would
             display: rtsp://cam/screen-1
             magazine: {{ 1: cup-debit-chip }}
         """), encoding="utf-8")
-    with pytest.raises(InventoryError, match=r"stations\[0\]\.display: expected no display: on a labgrid"):
+    # a place's display camera is the place's (its display resource): never a URL of the inventory
+    with pytest.raises(InventoryError, match=r"stations\[0\]\.display: expected no display: the labgrid "
+                                             r"place provides its devices"):
         load_inventory(here / "place.yaml")

@@ -12,6 +12,11 @@ one is given: each console line matching ``prompt_patterns`` becomes an ``Event`
 how the same flows drive a Concert terminal and a posrig-ecr/1 one. Without a console, the
 driver only infers ``insert_card`` once the terminal has accepted a debit or credit.
 
+A production terminal has no debug console: its prompts are on its screen. After
+``prompts_from("screen")`` the driver neither infers nor takes the console's prompts, and
+whoever reads the screen (the rig's display camera, harness/screen) hands each prompt it
+sees to ``report_prompt``; it reaches the flows as any other prompt event.
+
 The answer's result says success (0), refused (7) or not done (9); the driver reports
 ``approved``, ``declined`` (refused with a host response code in the report), ``refused``
 (refused without one) or ``failed``.
@@ -42,6 +47,9 @@ DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
     ("display", r"\bDISPLAY (?P<text>.*)$"),
 )
 _TRANSACTION = {"sale": "debit", "refund": "credit", "void": "cancellation"}
+#: Where the driver's prompts come from: the debug console's lines (and, without a console,
+#: ``insert_card`` inferred when a debit or credit is accepted), or the screen (``report_prompt``).
+PROMPT_SOURCES = ("console", "screen")
 
 
 class UnsupportedCommand(RigDefect):
@@ -63,6 +71,7 @@ class ConcertTerminal(TerminalDriver):
         self._inbox: queue.Queue[bytes | Event] = BoundedInbox()
         self._outstanding: Request | None = None
         self._known: dict[int, tuple[int, str]] = {}  # trace -> (amount, private) of answers seen
+        self.prompt_source = "console"
         self.link = self._open()
         if console is not None:
             console.on_line(self._console_line)
@@ -84,6 +93,20 @@ class ConcertTerminal(TerminalDriver):
         events.log(self.source, f"link reopened on {self.url}")
         return self
 
+    # -- where the prompts come from ----------------------------------------------------------
+    def prompts_from(self, source: str) -> None:
+        """``console`` (the default) or ``screen``: then only ``report_prompt`` gives prompts."""
+        if source not in PROMPT_SOURCES:
+            raise ValueError(f"{self.station}: prompts come from {' or '.join(PROMPT_SOURCES)}, "
+                             f"not {source!r}")
+        if source != self.prompt_source:
+            events.log(self.source, f"prompts now taken from the {source}")
+        self.prompt_source = source
+
+    def report_prompt(self, prompt: str, **data: Any) -> None:
+        """A prompt the terminal shows, as its screen's reader saw it (any thread)."""
+        self._inbox.put(Event("prompt", {"prompt": prompt, **data, "source": "screen"}))
+
     # -- the console as the terminal's screen -----------------------------------------------
     def _console_line(self, line: str) -> None:
         for kind, regex in self._patterns:
@@ -91,6 +114,8 @@ class ConcertTerminal(TerminalDriver):
             if m is None:
                 continue
             if kind == "prompt":
+                if self.prompt_source != "console":
+                    return  # the screen is the witness of prompts now; the line is logged only
                 self._inbox.put(Event("prompt", {"prompt": m["prompt"], "source": "console"}))
             else:
                 self._inbox.put(Event("display", {"lines": m["text"].split(" | ")}))
@@ -119,7 +144,7 @@ class ConcertTerminal(TerminalDriver):
         self._sent(request)
         self.link.send(message.encode())
         self._outstanding = request
-        if self.console is None and cmd != "void":
+        if self.console is None and self.prompt_source == "console" and cmd != "void":
             # accepted: a Concert terminal now waits for the card (all we can know without
             # a console)
             self._inbox.put(Event("prompt", {"prompt": "insert_card", "source": "inferred"}))

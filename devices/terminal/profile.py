@@ -32,7 +32,8 @@ PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime
 
 # The keys each mapping of a profile may have (the robot section is RobotGeometry's).
 TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
-            "supervisor_password", "capabilities", "robot", "power", "receipt", "camera", "screen")
+            "supervisor_password", "capabilities", "robot", "power", "receipt", "camera", "screen",
+            "prompts")
 ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
 HOST_KEYS = ("tpdu", "header_version", "key_mode", "key_layout", "mac", "merchant_id", "merchant_name",
              "host_timeout_s")
@@ -41,6 +42,11 @@ CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount", "card_timeout_s", "pin_
 POWER_KEYS = ("boot_timeout_s", "hold_s")
 RECEIPT_KEYS = ("template", "print", "require_camera")
 CAMERA_KEYS = ("level",)
+#: prompts: where the rig learns what the terminal asks of its cardholder (docs/screen.md):
+#: events over its ECR link, lines of its debug console, or its screen through the display camera
+PROMPT_SOURCES = ("ecr", "console", "screen")
+#: the screen states a profile with ``prompts: screen`` must define: every card transaction waits on them
+SCREEN_PROMPTS_REQUIRED = ("insert_card", "enter_pin")
 
 Resolver = Callable[[str, Path], Path]
 
@@ -89,6 +95,9 @@ class TerminalProfile:
     pin_timeout: float = 30.0
     #: screen: the display camera and the screen states (devices/terminal/screen.py); None: none
     screen: ScreenProfile | None = None
+    #: prompts: ecr | console | screen (PROMPT_SOURCES); by default ecr for posrig-ecr/1 and
+    #: console for Concert, whose link carries no events
+    prompts: str = "ecr"
 
 
 def default_resolve(name: str, beside: Path) -> Path:
@@ -110,6 +119,8 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
     power = root.node("power", {}, keys=POWER_KEYS)
     receipt = root.node("receipt", keys=RECEIPT_KEYS)
     camera = root.node("camera", {}, keys=CAMERA_KEYS)
+    dialect = root.str("dialect", pattern=r"posrig-ecr/1|concert", expected="posrig-ecr/1 or concert")
+    screen = parse_screen(root.node("screen", keys=SCREEN_KEYS)) if root.has("screen") else None
     template, settlement_template = _templates(receipt, path, resolve)
     robot = root.node("robot").data
     try:
@@ -119,8 +130,7 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
     return TerminalProfile(
         source=path,
         model=root.str("model"), vendor=root.str("vendor"), firmware=root.str("firmware"),
-        dialect=root.str("dialect", pattern=r"posrig-ecr/1|concert",
-                         expected="posrig-ecr/1 or concert"),
+        dialect=dialect,
         baudrate=ecr.int("baudrate", min=300), ack_timeout=_positive(ecr, "ack_timeout_s"),
         repeats=ecr.int("repeats", min=0), response_timeout=_positive(ecr, "response_timeout_s"),
         tpdu=bytes.fromhex(host.str("tpdu", pattern=r"60[0-9A-Fa-f]{8}",
@@ -148,7 +158,8 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         key_layout=_key_layout(host),
         card_timeout=_positive(caps, "card_timeout_s", 30.0),
         pin_timeout=_positive(caps, "pin_timeout_s", 30.0),
-        screen=parse_screen(root.node("screen", keys=SCREEN_KEYS)) if root.has("screen") else None,
+        screen=screen,
+        prompts=_prompts(root, dialect, screen),
     )
 
 
@@ -174,6 +185,29 @@ def _positive(node: Node, key: str, default: Any = ...) -> float:
     if value <= 0:
         raise node.error(key, "a number of seconds above 0", value)
     return value
+
+
+def _prompts(root: Node, dialect: str, screen: ScreenProfile | None) -> str:
+    """Where the terminal's prompts come from, checked against what its dialect and its
+    profile can give: posrig-ecr/1 reports them over its link (only ``ecr``); Concert has no
+    events (``console`` or ``screen``); ``screen`` needs the screen states the flows wait on."""
+    default = "ecr" if dialect == "posrig-ecr/1" else "console"
+    source = root.str("prompts", default, pattern="|".join(PROMPT_SOURCES),
+                      expected="ecr, console or screen")
+    if dialect == "posrig-ecr/1" and source != "ecr":
+        raise root.error("prompts", "ecr: a posrig-ecr/1 terminal reports its prompts over its link",
+                         source)
+    if dialect == "concert" and source == "ecr":
+        raise root.error("prompts", "console or screen: Concert carries no events over its link",
+                         source)
+    if source == "screen":
+        names = {s.name for s in screen.states} if screen is not None else set()
+        missing = [n for n in SCREEN_PROMPTS_REQUIRED if n not in names]
+        if missing:
+            raise root.error("prompts", f"screen with a screen: section defining the states "
+                                        f"{', '.join(SCREEN_PROMPTS_REQUIRED)} (missing: "
+                                        f"{', '.join(missing)}; docs/screen.md)", source)
+    return source
 
 
 def _key_layout(host: Node) -> int:

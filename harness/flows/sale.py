@@ -22,6 +22,7 @@ from harness.flows.core import (
 )
 from harness.flows.receipt import tray_before
 from harness.flows.station_state import power_off
+from harness.screen.transaction import screen_witness, watch_transaction
 from harness.station import Station, StationBroken
 
 #: How the robot presents a card: into the chip reader, through the stripe reader, onto
@@ -126,38 +127,51 @@ def _run_card_transaction(station: Station, cmd: str, title: str, card: Card | s
                           interrupt: Callable[[Station], None] | None,
                           **args: Any) -> TransactionResult:
     card = station.card(card)
-    slot = station.slot_of(card)
     src = source(station)
     with events.step(src, f"{title} by {entry}", card=card.masked_pan, **args):
         tray = tray_before(station)
-        with events.step(src, f"start {cmd} on the terminal", **args):
-            pending = station.terminal.send(cmd, **args)
-        if supervisor is not None:
-            step = station.terminal.prompt_or_response(pending, ("supervisor_password",))
-            if isinstance(step, Response):
-                return TransactionResult.from_response(cmd, fen, step, tray=tray)
-            with events.step(src, "enter the supervisor password on the keypad", password="****"):
-                station.robot.press_keys([*supervisor, "enter"], secret=True)
-        step = station.terminal.prompt_or_response(pending, ("insert_card",))
+        # the screen, watched from before the request: the prompts where the profile takes
+        # them from it, and every outcome it shows for the fourth witness
+        with watch_transaction(station, cmd) as watch:
+            result = _on_the_terminal(station, cmd, card, entry, pin, fen, supervisor, interrupt,
+                                      tray, **args)
+        screen_witness(station, result, watch)
+        return result
+
+
+def _on_the_terminal(station: Station, cmd: str, card: Card, entry: str, pin: str | None, fen: int,
+                     supervisor: str | None, interrupt: Callable[[Station], None] | None, tray: Any,
+                     **args: Any) -> TransactionResult:
+    slot = station.slot_of(card)
+    src = source(station)
+    with events.step(src, f"start {cmd} on the terminal", **args):
+        pending = station.terminal.send(cmd, **args)
+    if supervisor is not None:
+        step = station.terminal.prompt_or_response(pending, ("supervisor_password",))
         if isinstance(step, Response):
             return TransactionResult.from_response(cmd, fen, step, tray=tray)
-        prompts = [prompt_name(step)]
-        try:
-            with events.step(src, f"present card ({entry})", card=card.masked_pan, slot=slot):
-                station.robot.pick(slot)
-                _present(station, entry)
-            if station.console is not None:
-                station.console.skip_to_end()  # an interrupt waits for this sale's lines only
-            response = _follow_prompts(station, pending, card, pin, prompts, interrupt)
-        finally:
-            if station.robot.holding is not None:
-                with events.step(src, "remove card and return it", slot=slot):
-                    station.robot.return_card()
-        if response is None:
-            return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
-                                     prompts=tuple(prompts))
-        check_host_reachable(station, response)
-        return TransactionResult.from_response(cmd, fen, response, tuple(prompts), tray)
+        with events.step(src, "enter the supervisor password on the keypad", password="****"):
+            station.robot.press_keys([*supervisor, "enter"], secret=True)
+    step = station.terminal.prompt_or_response(pending, ("insert_card",))
+    if isinstance(step, Response):
+        return TransactionResult.from_response(cmd, fen, step, tray=tray)
+    prompts = [prompt_name(step)]
+    try:
+        with events.step(src, f"present card ({entry})", card=card.masked_pan, slot=slot):
+            station.robot.pick(slot)
+            _present(station, entry)
+        if station.console is not None:
+            station.console.skip_to_end()  # an interrupt waits for this sale's lines only
+        response = _follow_prompts(station, pending, card, pin, prompts, interrupt)
+    finally:
+        if station.robot.holding is not None:
+            with events.step(src, "remove card and return it", slot=slot):
+                station.robot.return_card()
+    if response is None:
+        return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
+                                 prompts=tuple(prompts))
+    check_host_reachable(station, response)
+    return TransactionResult.from_response(cmd, fen, response, tuple(prompts), tray)
 
 
 def _present(station: Station, entry: str) -> None:

@@ -4,7 +4,8 @@ On a lab host, for each station of an inventory: a ``sim://`` device becomes its
 (the virtual lab's own, harness/virtual_lab.py) and a local serial port (``/dev/...``) stays
 itself; then one labgrid exporter publishes every serial channel as a ``RawSerialPort``
 (the exporter starts ser2net on it when a place is acquired; clients see a
-``NetworkSerialPort``) and each camera stream as an ``HTTPVideoStream``. Resources go in a
+``NetworkSerialPort``) and each camera stream -- the tray camera's and the display camera's
+(docs/screen.md) -- as an ``HTTPVideoStream``. Resources go in a
 group named after the station; one place per station matches that group and carries the
 tags the rig reserves by.
 
@@ -33,6 +34,8 @@ from harness.virtual_lab import VirtualStation
 #: The station's channels, as resources of its group (the rig maps them back by name).
 SERIAL_RESOURCES = ("ecr", "console", "robot", "power")
 CAMERA_RESOURCE = "camera"
+#: The camera on the terminal's screen (the inventory's ``display:``), exported as the tray's is.
+DISPLAY_RESOURCE = "display"
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,13 @@ class LabExport:
                                   "and sim:// devices only")
             speed = profile.baudrate if name == "ecr" else 115200
             resources[name] = {"cls": "RawSerialPort", "port": url, "speed": speed}
-        if live.camera:
-            if is_sim(live.camera) or not live.camera.startswith(("http://", "https://", "rtsp://")):
-                raise ConfigError(f"{self.inventory.source}: {spec.name}.camera: {live.camera!r}: a "
+        for name, url in ((CAMERA_RESOURCE, live.camera), (DISPLAY_RESOURCE, live.display)):
+            if not url:
+                continue
+            if is_sim(url) or not url.startswith(("http://", "https://", "rtsp://")):
+                raise ConfigError(f"{self.inventory.source}: {spec.name}.{name}: {url!r}: a "
                                   "lab host exports a camera as a stream URL (http://, rtsp://)")
-            resources[CAMERA_RESOURCE] = {"cls": "HTTPVideoStream", "url": live.camera}
+            resources[name] = {"cls": "HTTPVideoStream", "url": url}
         tags = tags_for(live, profile, labhost=self.options.name)
         bad = [k for k in tags if not TAG_KEY.fullmatch(k)]
         assert not bad, f"tag keys labgrid refuses: {bad}"

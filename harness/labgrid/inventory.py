@@ -60,7 +60,7 @@ def place_station(st: Node, here: Path) -> StationSpec:
     if place and tags:
         raise st.error("place", "either place: or tags:, not both (a place is reserved by name "
                                 "or by tags)")
-    for device in ("robot", "power", "camera"):
+    for device in ("robot", "power", "camera", "display"):
         if st.has(device):
             raise st.error(device, f"no {device}: the labgrid place provides its devices")
     profile, tid = Path(), ""

@@ -4,7 +4,8 @@ Serial resources (``NetworkSerialPort``: ser2net on the lab host) become
 ``rfc2217://HOST:PORT?ign_set_control`` -- ser2net on a pty does not answer RFC 2217's
 SET_CONTROL, and pyserial would otherwise time out waiting for it (labgrid's SerialDriver
 builds its URL the same way). A camera (``HTTPVideoStream``, or a ``NetworkService`` whose
-address is a stream URL) becomes its URL. The place's tags fill in what the inventory left
+address is a stream URL) becomes its URL: the resource named ``camera`` the tray camera, the
+one named ``display`` the display camera (docs/screen.md). The place's tags fill in what the inventory left
 out: the terminal profile, the terminal id, the magazine.
 """
 
@@ -50,8 +51,8 @@ def resolve_station(spec: StationSpec, place: PlaceView,
         raise LabgridConfigError(
             f"labgrid place {place.name} (for station {spec.name}) has no {' or '.join(missing)} "
             f"resource; it has {sorted(channels) or 'none'}. Its matches must take a lab host's "
-            "group with serial resources named ecr and robot (console, power: optional), and a "
-            "stream named camera")
+            "group with serial resources named ecr and robot (console, power: optional), and "
+            "streams named camera and display (optional)")
     tags = place.tags
     profile = spec.terminal.profile
     if not profile.name:
@@ -77,6 +78,7 @@ def resolve_station(spec: StationSpec, place: PlaceView,
                    terminal=TerminalSpec(profile=Path(profile), tid=tid, ecr=channels["ecr"],
                                          console=channels.get("console")),
                    robot=RobotSpec(channels["robot"]), power=channels.get("power"),
-                   camera=channels.get("camera"), magazine=magazine, place=None, tags=None)
+                   camera=channels.get("camera"), display=channels.get("display"),
+                   magazine=magazine, place=None, tags=None)
     labhost = tags.get("labhost") or (resources[0].exporter if resources else "")
     return ResolvedStation(live, place.name, labhost)

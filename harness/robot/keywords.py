@@ -13,6 +13,8 @@ from devices.host.journal import JournalEntry
 from devices.terminal.dialect import Response
 from harness import flows
 from harness.robot.session import LabSession
+from harness.screen import ScreenReading
+from harness.screen.transaction import expect_screen
 
 
 class _Component:
@@ -175,6 +177,18 @@ class HostKeywords(_Component):
     def host_journal(self, kind: str | None = None) -> list[JournalEntry]:
         """The host's journal rows for this terminal (optionally one kind), oldest first."""
         return flows.journal(self.session.station(), kind)
+
+
+class ScreenKeywords(_Component):
+    """The terminal's screen, through the station's display camera (docs/screen.md)."""
+
+    @keyword
+    def screen_should_show(self, state: str, timeout: float = 10.0) -> ScreenReading:
+        """Wait until the terminal's screen shows ``state``, a screen state of its profile
+        (approved, declined, insert_card, idle, ...); returns what was read (``text``,
+        ``groups``: a decline's ``${screen.groups}[declined][code]``). Fails with the text the
+        screen did show and its last frame; a station without a display camera is broken."""
+        return expect_screen(self.session.station(), state, timeout)
 
 
 class ReceiptKeywords(_Component):

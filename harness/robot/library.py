@@ -24,7 +24,13 @@ from devices.faults import Verdict
 from harness import flows
 from harness.report_files import rig_environment, update_environment
 from harness.robot import allure_bridge
-from harness.robot.keywords import CardKeywords, HostKeywords, ReceiptKeywords, StationKeywords
+from harness.robot.keywords import (
+    CardKeywords,
+    HostKeywords,
+    ReceiptKeywords,
+    ScreenKeywords,
+    StationKeywords,
+)
 from harness.robot.session import LabSession
 from harness.verdict import verdict_of, verdict_of_message
 
@@ -50,7 +56,8 @@ class PosrigLibrary(DynamicCore):
         self._verdict: tuple[Verdict, str] | None = None  # the test's first keyword error
         allure_bridge.register()
         super().__init__([StationKeywords(self.session), CardKeywords(self.session),
-                          HostKeywords(self.session), ReceiptKeywords(self.session)])
+                          HostKeywords(self.session), ReceiptKeywords(self.session),
+                          ScreenKeywords(self.session)])
 
     def run_keyword(self, name: str, args: Any, kwargs: Any = None) -> Any:
         if name == "restore_bench" and not self._usable_at_start:

@@ -15,12 +15,14 @@ knowing them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from devices import events
 from devices.faults import TerminalDefect
 from harness.screen.reader import ScreenReading
 from harness.screen.screen import Screen, jpeg_bytes
+from harness.screen.watch import Seen
 
 APPROVED, DECLINED = "approved", "declined"
 
@@ -41,30 +43,47 @@ class ScreenDisagrees(TerminalDefect):
 
 
 def check_screen(screen: Screen, answer: Answer, *, timeout: float = 10.0,
-                 approved: str = APPROVED, declined: str = DECLINED) -> ScreenReading:
+                 approved: str = APPROVED, declined: str = DECLINED,
+                 seen: Sequence[Seen] | None = None) -> ScreenReading:
     """The screen's outcome agrees with ``answer`` (approved or declined; any other status
     shows neither and is not compared: returns the screen as it is). ``approved`` and
-    ``declined`` name the profile's outcome states; the decline's captures a ``code``."""
+    ``declined`` name the profile's outcome states; the decline's captures a ``code``.
+
+    ``seen``: what a ``ScreenWatch`` saw during the transaction (its ``history``, the screen
+    before the transaction first). Every outcome the screen showed since is compared, so a
+    screen that said DECLINED and moved on to "remove card" is still caught; only when it
+    showed none does the check wait for the screen as it is now."""
     if answer.status not in (APPROVED, DECLINED):
         return screen.read()
     with events.step(screen.source, f"compare the screen with the terminal's {answer.kind}",
                      trace=answer.trace, answer=answer.status, rc=answer.rc) as step:
-        reading = screen.expect_any((approved, declined), timeout)
-        shows = approved if reading.shows(approved) else declined
+        shown = [(entry.reading, entry.frame_jpeg) for entry in (seen or ())[1:]
+                 if entry.reading.shows(approved) or entry.reading.shows(declined)]
+        if not shown:
+            shown = [(screen.expect_any((approved, declined), timeout), None)]
         expected = approved if answer.status == APPROVED else declined
-        wrong = []
-        if shows != expected:
-            wrong.append(f"the screen says {shows}, the answer {answer.status} (rc {answer.rc})")
-        else:
-            code = reading.groups.get(declined, {}).get("code")
-            if shows == declined and code is not None and answer.rc is not None and code != answer.rc:
-                wrong.append(f"the screen shows response code {code}, the answer {answer.rc}")
-        step.attach("screen", reading.text)
-        if wrong:
-            if screen.last_frame is not None:
-                step.attach("screen frame", jpeg_bytes(screen.last_frame), "image/jpeg")
+        bad = [(r, j, why) for r, j in shown
+               if (why := _disagreement(r, expected, answer, approved, declined)) is not None]
+        reading, jpeg = (bad[0][0], bad[0][1]) if bad else shown[-1]
+        step.attach("screen", " | ".join(r.text for r, _ in shown))
+        if bad:
+            jpeg = jpeg or (jpeg_bytes(screen.last_frame) if screen.last_frame is not None else None)
+            if jpeg is not None:
+                step.attach("screen frame", jpeg, "image/jpeg")
             raise ScreenDisagrees(f"{screen.station}: the screen and the terminal's answer to "
-                                  f"{answer.kind} trace {answer.trace} disagree: {'; '.join(wrong)} "
+                                  f"{answer.kind} trace {answer.trace} disagree: {bad[0][2]} "
                                   f"(screen: {reading.text!r})", reading)
         step.result = "agree"
     return reading
+
+
+def _disagreement(reading: ScreenReading, expected: str, answer: Answer, approved: str,
+                  declined: str) -> str | None:
+    """What is wrong with one outcome the screen showed, or None when it agrees."""
+    says = approved if reading.shows(approved) else declined
+    if says != expected:
+        return f"the screen says {says}, the answer {answer.status} (rc {answer.rc})"
+    code = reading.groups.get(declined, {}).get("code")
+    if says == declined and code is not None and answer.rc is not None and code != answer.rc:
+        return f"the screen shows response code {code}, the answer {answer.rc}"
+    return None

@@ -13,6 +13,7 @@ Chip Sale With PIN Is Approved And The Witnesses Agree
     ${sale}=    Sale    12345    cup-debit-chip    entry=insert
     Should Be Equal    ${sale.status}    approved
     Should Be Equal    ${sale.entry}    chip
+    Screen Should Show    approved    timeout=10
     Host Should Agree With    ${sale}    cup-debit-chip
     Receipt Should Match    ${sale}
     Cards Should Be Home
@@ -42,6 +43,8 @@ Host Decline 05 Is Shown And The Merchant Copy Says Why
     ${sale}=    Sale    2000    cup-debit-chip
     Should Be Equal    ${sale.status}    declined
     Should Be Equal    ${sale.rc}    05
+    ${screen}=    Screen Should Show    declined    timeout=10
+    Should Be Equal    ${screen.groups}[declined][code]    05    the screen shows the host's code
     Should Be Empty    ${sale.receipt}    a decline must not print a sale slip
     Host Should Agree With    ${sale}    cup-debit-chip
     ${slip}=    Receipt Should Match    ${sale}
