@@ -71,17 +71,17 @@ class GcodeRobot:
             self._homed = True
 
     def pick(self, slot: int) -> None:
-        m = self.geometry.magazine
+        magazine = self.geometry.magazine
         with self._action("pick card", slot=slot):
             if self._slot is not None:
                 raise self._refuse(f"it already holds the card of slot {self._slot}",
                                    "return_card() first")
-            if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= m.slots:
-                raise self._refuse(f"the magazine has no slot {slot!r} (slots 1..{m.slots})",
+            if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= magazine.slots:
+                raise self._refuse(f"the magazine has no slot {slot!r} (slots 1..{magazine.slots})",
                                    "pick one of the profile's slots")
-            self._travel(*m.xy(slot))
+            self._travel(*magazine.xy(slot))
             self._gripper(close=False)
-            self._move(z=m.pick_z, feed=self.geometry.plunge_feed_mm_min)
+            self._move(z=magazine.pick_z, feed=self.geometry.plunge_feed_mm_min)
             self._gripper(close=True)
             if self._jaws_empty():
                 self._gripper(close=False)
@@ -112,14 +112,14 @@ class GcodeRobot:
             self._take_from_reader()
 
     def return_card(self) -> None:
-        m = self.geometry.magazine
+        magazine = self.geometry.magazine
         with self._action("return card", slot=self._slot):
             if self._slot is None:
                 raise self._refuse("it holds no card", "pick(slot) first")
             if self._in_reader:
                 self._take_from_reader()
-            self._travel(*m.xy(self._slot))
-            self._move(z=m.pick_z, feed=self.geometry.plunge_feed_mm_min)
+            self._travel(*magazine.xy(self._slot))
+            self._move(z=magazine.pick_z, feed=self.geometry.plunge_feed_mm_min)
             self._gripper(close=False)
             self._slot = None
             self._move(z=self.geometry.safe_z)

@@ -99,9 +99,9 @@ class RobotGeometry:
             raise GeometryError(f"{path}: no 'robot:' section; a terminal profile needs one")
         return cls.from_dict(profile["robot"], source=str(path))
 
-    def inside_travel(self, p: Position) -> bool:
+    def inside_travel(self, point: Position) -> bool:
         tol = 1e-6
-        return all(lo - tol <= v <= hi + tol for v, (lo, hi) in zip((p.x, p.y, p.z), self.travel,
+        return all(lo - tol <= v <= hi + tol for v, (lo, hi) in zip((point.x, point.y, point.z), self.travel,
                                                                      strict=True))
 
     def describe_travel(self) -> str:
@@ -239,30 +239,31 @@ def _build(root: _Node, source: str) -> RobotGeometry:
     return geometry
 
 
-def _check(g: RobotGeometry, root: _Node) -> None:
+def _check(geometry: RobotGeometry, root: _Node) -> None:
     """Cross-key rules: the robot can reach every point and works below its safe plane."""
-    if g.gripper_close == g.gripper_open:
-        raise root.fail("gripper_open", f"an M-code other than gripper_close ({g.gripper_close})")
-    if g.feed_mm_min > g.max_feed_mm_min or g.plunge_feed_mm_min > g.max_feed_mm_min:
+    if geometry.gripper_close == geometry.gripper_open:
+        raise root.fail("gripper_open", f"an M-code other than gripper_close ({geometry.gripper_close})")
+    if max(geometry.feed_mm_min, geometry.plunge_feed_mm_min) > geometry.max_feed_mm_min:
         raise root.fail("max_feed_mm_min", "at least feed_mm_min and plunge_feed_mm_min")
-    points: dict[str, Position] = {"home": g.home}
-    m = g.magazine
-    for slot in (1, m.slots):
-        points[f"magazine slot {slot}"] = Position(*m.xy(slot), m.pick_z)
-    points["chip_reader"] = Position(g.chip_reader.x, g.chip_reader.y, g.chip_reader.insert_z)
-    r = g.mag_reader
-    points["mag_reader.x_from"] = Position(r.x_from, r.y, r.z)
-    points["mag_reader.x_to"] = Position(r.x_to, r.y, r.z)
-    points["antenna"] = Position(g.antenna.x, g.antenna.y, g.antenna.tap_z)
-    for name, (x, y) in g.keypad.keys.items():
-        points[f"keypad.keys.{name}"] = Position(x, y, g.keypad.press_z)
-    for name, p in points.items():
-        for label, z in (("", p.z), (" at safe_z", g.safe_z)):
-            at = Position(p.x, p.y, z)
-            if not g.inside_travel(at):
+    points: dict[str, Position] = {"home": geometry.home}
+    magazine = geometry.magazine
+    for slot in (1, magazine.slots):
+        points[f"magazine slot {slot}"] = Position(*magazine.xy(slot), magazine.pick_z)
+    chip = geometry.chip_reader
+    points["chip_reader"] = Position(chip.x, chip.y, chip.insert_z)
+    reader = geometry.mag_reader
+    points["mag_reader.x_from"] = Position(reader.x_from, reader.y, reader.z)
+    points["mag_reader.x_to"] = Position(reader.x_to, reader.y, reader.z)
+    points["antenna"] = Position(geometry.antenna.x, geometry.antenna.y, geometry.antenna.tap_z)
+    for name, (x, y) in geometry.keypad.keys.items():
+        points[f"keypad.keys.{name}"] = Position(x, y, geometry.keypad.press_z)
+    for name, point in points.items():
+        for label, z in (("", point.z), (" at safe_z", geometry.safe_z)):
+            at = Position(point.x, point.y, z)
+            if not geometry.inside_travel(at):
                 raise GeometryError(
-                    f"{g.source}: robot.{name} ({at}){label} lies outside the robot's travel "
-                    f"({g.describe_travel()}): fix the coordinate or robot.travel")
-        if name != "home" and p.z > g.safe_z:
-            raise GeometryError(f"{g.source}: robot.{name}: z {p.z:g} is above safe_z "
-                                f"{g.safe_z:g}; working heights must be at or below the safe plane")
+                    f"{geometry.source}: robot.{name} ({at}){label} lies outside the robot's travel "
+                    f"({geometry.describe_travel()}): fix the coordinate or robot.travel")
+        if name != "home" and point.z > geometry.safe_z:
+            raise GeometryError(f"{geometry.source}: robot.{name}: z {point.z:g} is above safe_z "
+                                f"{geometry.safe_z:g}; working heights must be at or below the safe plane")

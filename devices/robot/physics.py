@@ -22,7 +22,7 @@ class Blocked(Exception):
 
 class BenchPhysics:
     def __init__(self, model: BenchModel, geometry: RobotGeometry, log: Callable[[str], None]):
-        self.model, self.g, self._log = model, geometry, log
+        self.model, self.geometry, self._log = model, geometry, log
         self.closed = False
         self.gripped: int | None = None  # slot of the card between the jaws
 
@@ -31,28 +31,28 @@ class BenchPhysics:
         return self.gripped is not None
 
     # -- where the head is ------------------------------------------------------------------
-    def _near(self, p: Position, x: float, y: float, z: float) -> bool:
-        tol = self.g.tolerance_mm
-        return abs(p.x - x) <= tol and abs(p.y - y) <= tol and abs(p.z - z) <= tol
+    def _near(self, head: Position, x: float, y: float, z: float) -> bool:
+        tol = self.geometry.tolerance_mm
+        return abs(head.x - x) <= tol and abs(head.y - y) <= tol and abs(head.z - z) <= tol
 
-    def _slot_at(self, p: Position) -> int | None:
-        m = self.g.magazine
-        for slot in range(1, m.slots + 1):
-            if self._near(p, *m.xy(slot), m.pick_z):
+    def _slot_at(self, head: Position) -> int | None:
+        magazine = self.geometry.magazine
+        for slot in range(1, magazine.slots + 1):
+            if self._near(head, *magazine.xy(slot), magazine.pick_z):
                 return slot
         return None
 
-    def _at_reader(self, p: Position) -> bool:
-        r = self.g.chip_reader
-        return self._near(p, r.x, r.y, r.insert_z)
+    def _at_reader(self, head: Position) -> bool:
+        reader = self.geometry.chip_reader
+        return self._near(head, reader.x, reader.y, reader.insert_z)
 
-    def _at_antenna(self, p: Position) -> bool:
-        a = self.g.antenna
-        return self._near(p, a.x, a.y, a.tap_z)
+    def _at_antenna(self, head: Position) -> bool:
+        antenna = self.geometry.antenna
+        return self._near(head, antenna.x, antenna.y, antenna.tap_z)
 
-    def _key_at(self, p: Position) -> str | None:
-        for key, (x, y) in self.g.keypad.keys.items():
-            if self._near(p, x, y, self.g.keypad.press_z):
+    def _key_at(self, head: Position) -> str | None:
+        for key, (x, y) in self.geometry.keypad.keys.items():
+            if self._near(head, x, y, self.geometry.keypad.press_z):
                 return key
         return None
 
@@ -121,13 +121,14 @@ class BenchPhysics:
 
     def _stroke(self, slot: int, start: Position, end: Position, feed_mm_min: float) -> None:
         """A card stroked along the magnetic reader's whole path, in one move, is read."""
-        r, tol = self.g.mag_reader, self.g.tolerance_mm
-        on_path = all(abs(p.y - r.y) <= tol and abs(p.z - r.z) <= tol for p in (start, end))
-        covers = min(start.x, end.x) <= r.x_from + tol and max(start.x, end.x) >= r.x_to - tol
+        reader, tol = self.geometry.mag_reader, self.geometry.tolerance_mm
+        on_path = all(abs(point.y - reader.y) <= tol and abs(point.z - reader.z) <= tol
+                      for point in (start, end))
+        covers = min(start.x, end.x) <= reader.x_from + tol and max(start.x, end.x) >= reader.x_to - tol
         if not (on_path and covers):
             return
         speed = feed_mm_min / 60
-        low, high = r.readable_mm_s
+        low, high = reader.readable_mm_s
         if not low <= speed <= high:
             self._log(f"card of slot {slot} swiped at {speed:g} mm/s: the reader cannot decode "
                       f"it outside {low:g}..{high:g} mm/s")

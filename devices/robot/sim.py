@@ -48,8 +48,9 @@ class _Block:
 
     def at(self, fraction: float) -> Position:
         assert self.start is not None
-        s, t = self.start, self.target
-        return Position(*(a + (b - a) * fraction for a, b in ((s.x, t.x), (s.y, t.y), (s.z, t.z))))
+        start, target = self.start, self.target
+        return Position(*(a + (b - a) * fraction
+                          for a, b in ((start.x, target.x), (start.y, target.y), (start.z, target.z))))
 
 
 class SimulatedRobot:
