@@ -11,7 +11,7 @@ import yaml
 
 from harness.config import ConfigError
 from harness.paths import FIXTURES
-from harness.receipts import fields as fx
+from harness.receipts import fields
 from harness.receipts.cli import parse_expectations
 from harness.receipts.ocr import ctc_logp, normalise
 from harness.receipts.qr import read_qr
@@ -41,7 +41,7 @@ def spec(key: str):
     ("datetime", "2026/07/05 18:38.52", datetime(2026, 7, 5, 18, 38, 52)),
 ])
 def test_values_are_read_through_ocr_confusions(key, text, value):
-    assert fx.parse(spec(key), text, TEMPLATE) == value
+    assert fields.parse(spec(key), text, TEMPLATE) == value
 
 
 @pytest.mark.parametrize(("key", "text"), [
@@ -51,28 +51,28 @@ def test_values_are_read_through_ocr_confusions(key, text, value):
     ("card_number", "621234"),
 ])
 def test_text_that_is_not_a_value_of_the_field_is_refused(key, text):
-    with pytest.raises(fx.FieldError):
-        fx.parse(spec(key), text, TEMPLATE)
+    with pytest.raises(fields.FieldError):
+        fields.parse(spec(key), text, TEMPLATE)
 
 
 def test_a_masked_card_number_is_judged_without_counting_stars():
     # a recogniser often gets the length of a run of asterisks wrong; only digits matter
     for text in ("621234******0019", "621234*****0019", "621234********0019", "621234xx※*＊0019"):
-        pan = fx.parse_masked_pan(text)
+        pan = fields.parse_masked_pan(text)
         assert (pan.first6, pan.last4, pan.masked) == ("621234", "0019", True)
-    clear = fx.parse_masked_pan("6212340000000019")
+    clear = fields.parse_masked_pan("6212340000000019")
     assert not clear.masked and clear.digits_shown == 16
-    assert fx.shown(spec("card_number"), "6212340000000019") == "621234******0019"
-    half = fx.parse_masked_pan("621234**00000019")
+    assert fields.shown(spec("card_number"), "6212340000000019") == "621234******0019"
+    half = fields.parse_masked_pan("621234**00000019")
     assert not half.masked  # digits in the middle: not masked
 
 
 def test_printed_forms_are_what_the_printer_prints():
-    assert fx.printed(spec("amount"), 777821, TEMPLATE) == "RMB 7778.21"
-    assert fx.printed(spec("trace"), "123", TEMPLATE) == "000123"
-    assert fx.printed(spec("txn_type"), "void", TEMPLATE) == "消费撤销 VOID"
-    pan = fx.parse_masked_pan("621234******0019")
-    assert fx.printed(spec("card_number"), pan, TEMPLATE, pan_length=19) == "621234*********0019"
+    assert fields.printed(spec("amount"), 777821, TEMPLATE) == "RMB 7778.21"
+    assert fields.printed(spec("trace"), "123", TEMPLATE) == "000123"
+    assert fields.printed(spec("txn_type"), "void", TEMPLATE) == "消费撤销 VOID"
+    pan = fields.parse_masked_pan("621234******0019")
+    assert fields.printed(spec("card_number"), pan, TEMPLATE, pan_length=19) == "621234*********0019"
 
 
 def test_normalise_folds_full_width_and_digit_lookalikes_only_when_asked():

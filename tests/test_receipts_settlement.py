@@ -13,8 +13,7 @@ import pytest
 from devices.terminal.testing import open_bench
 from harness.paths import FIXTURES
 from harness.profiles import load_profile
-from harness.receipts import ReceiptReader, ReceiptTemplate, Witnesses, shared_engine
-from harness.receipts import fields as fx
+from harness.receipts import ReceiptReader, ReceiptTemplate, Witnesses, fields, shared_engine
 from harness.receipts.corpus import make_settlement_sample, on_tray, template_data
 from harness.receipts.settlement import SettlementReport, claimed_totals
 
@@ -57,12 +56,12 @@ def test_a_slip_that_says_not_balanced_of_a_balanced_batch_fails(reader):
 def test_count_and_amount_are_read_through_ocr_confusions():
     template = ReceiptTemplate.from_dict(SETTLEMENT)
     spec = template.field("domestic_debit")
-    assert fx.parse(spec, "12 RMB 1234.50", template) == (12, 123_450)
-    assert fx.parse(spec, "I RM8 0.00", template) == (1, 0)
-    assert fx.printed(spec, (3, 4200), template) == "3 RMB 42.00"
+    assert fields.parse(spec, "12 RMB 1234.50", template) == (12, 123_450)
+    assert fields.parse(spec, "I RM8 0.00", template) == (1, 0)
+    assert fields.printed(spec, (3, 4200), template) == "3 RMB 42.00"
     for text in ("RMB 12.00", "3", "3 USD 1.00", "x RMB 1.00"):
-        with pytest.raises(fx.FieldError):
-            fx.parse(spec, text, template)
+        with pytest.raises(fields.FieldError):
+            fields.parse(spec, text, template)
 
 
 def test_the_witnesses_take_the_totals_from_the_answer_and_the_journal():
