@@ -113,8 +113,8 @@ def cpu_seconds(pid: int) -> float:
 def proc_status(pid: int) -> dict[str, int]:
     """RSS (kB, the process and its children) and characters written (wchar)."""
     out = {"rss_kb": 0, "wchar": 0}
-    pids = [pid] + [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-                    for c in (t / "children").read_text().split()]
+    pids = [pid] + [int(child) for task in Path(f"/proc/{pid}/task").iterdir()
+                    for child in (task / "children").read_text().split()]
     for p in pids:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
@@ -187,71 +187,71 @@ Batch = tuple[bytes, int, str]  # bytes, frames in it, then: keep | eof | close
 
 
 class Generators:
-    def __init__(self, mat: Material, rng: random.Random):
-        self.m, self.r = mat, rng
+    def __init__(self, material: Material, rng: random.Random):
+        self.material, self.rng = material, rng
         self.stan = 0
 
     def random(self) -> Batch:
-        r = self.r
-        size = r.choice((r.randrange(0, 21), r.randrange(21, 200), r.randrange(0, 65536)))
-        return struct.pack(">H", size) + r.randbytes(min(size, r.randrange(0, 300))), 1, "eof"
+        rng = self.rng
+        size = rng.choice((rng.randrange(0, 21), rng.randrange(21, 200), rng.randrange(0, 65536)))
+        return struct.pack(">H", size) + rng.randbytes(min(size, rng.randrange(0, 300))), 1, "eof"
 
     def prefix(self) -> Batch:
-        body = self.r.choice((self.m.signin, self.m.echo))
+        body = self.rng.choice((self.material.signin, self.material.echo))
         wire = frame(body)
-        size = len(wire) - 2 + self.r.choice((-7, -3, -1, 1, 2, 9, 400, 5000))
+        size = len(wire) - 2 + self.rng.choice((-7, -3, -1, 1, 2, 9, 400, 5000))
         return struct.pack(">H", max(0, size)) + wire[2:], 1, "eof"
 
     def truncated(self) -> Batch:
-        wire = frame(self.r.choice((self.m.signin, self.m.echo)))
-        return wire[:self.r.randrange(1, len(wire))], 1, "eof"
+        wire = frame(self.rng.choice((self.material.signin, self.material.echo)))
+        return wire[:self.rng.randrange(1, len(wire))], 1, "eof"
 
     def _mutate(self, data: bytes, n: int) -> bytes:
         buf = bytearray(data)
-        r = self.r
+        rng = self.rng
         for _ in range(n):
-            op = r.randrange(4)
-            i = r.randrange(len(buf))
+            op = rng.randrange(4)
+            i = rng.randrange(len(buf))
             if op == 0:
-                buf[i] = r.randrange(256)
+                buf[i] = rng.randrange(256)
             elif op == 1:
-                buf[i] ^= 1 << r.randrange(8)
+                buf[i] ^= 1 << rng.randrange(8)
             elif op == 2 and len(buf) > 4:
-                del buf[i:i + r.randrange(1, 4)]
+                del buf[i:i + rng.randrange(1, 4)]
             else:
-                buf[i:i] = r.randbytes(r.randrange(1, 8))
+                buf[i:i] = rng.randbytes(rng.randrange(1, 8))
         return bytes(buf)
 
     def mutated(self, n: int = 16) -> Batch:
-        r, m = self.r, self.m
+        rng, material = self.rng, self.material
         out = []
         for _ in range(n):
-            base = r.choice((m.signin, m.echo, r.choice(m.sales)[15:]))
-            if r.random() < 0.005:  # TPDU or header damaged: the line is closed
+            base = rng.choice((material.signin, material.echo, rng.choice(material.sales)[15:]))
+            if rng.random() < 0.005:  # TPDU or header damaged: the line is closed
                 out.append(frame(base, self._mutate(TPDU, 1), self._mutate(HEADER, 1)))
             else:
-                out.append(frame(self._mutate(base, r.randrange(1, 5))))
+                out.append(frame(self._mutate(base, rng.randrange(1, 5))))
         return b"".join(out), n, "keep"
 
     def oversize(self, n: int = 16) -> Batch:
-        r = self.r
+        rng = self.rng
         out = []
         for _ in range(n):
             self.stan = self.stan % 999_999 + 1
             doc = {"t": "0800", "11": f"{self.stan:06d}", "41": MUTANT_TID, "42": MERCHANT,
                    "60": "00000001003"}
-            f = r.choice(("48", "55", "62", "63", "60", "2", "35"))
-            spec = self.m.loose_spec[f]
-            length = r.randrange(CUP_SPEC[f]["max_len"] + 1, spec["max_len"] + 1) \
+            f = rng.choice(("48", "55", "62", "63", "60", "2", "35"))
+            spec = self.material.loose_spec[f]
+            length = rng.randrange(CUP_SPEC[f]["max_len"] + 1, spec["max_len"] + 1) \
                 if spec["max_len"] > CUP_SPEC[f]["max_len"] else spec["max_len"]
             if spec["data_enc"] != "b":
-                doc[f] = "".join(r.choices("ABCDEFGH 0123", k=length))
+                doc[f] = "".join(rng.choices("ABCDEFGH 0123", k=length))
             elif spec["len_count"] == "nibbles":
-                doc[f] = "".join(r.choices("0123456789", k=length))
+                doc[f] = "".join(rng.choices("0123456789", k=length))
             else:
-                doc[f] = r.randbytes(length).hex().upper()
+                doc[f] = rng.randbytes(length).hex().upper()
             try:
-                body, _ = iso8583.encode(doc, self.m.loose_spec)
+                body, _ = iso8583.encode(doc, self.material.loose_spec)
             except iso8583.EncodeError:
                 continue
             out.append(frame(bytes(body)))
@@ -265,31 +265,31 @@ class Generators:
             self.stan = self.stan % 999_999 + 1
             doc = {"t": "0800", "11": f"{self.stan:06d}", "41": MUTANT_TID, "42": MERCHANT,
                    "60": "00000001003", "63": texts[i % len(texts)]}
-            body, _ = iso8583.encode(doc, self.m.loose_spec | {"63": {**CUP_SPEC["63"],
+            body, _ = iso8583.encode(doc, self.material.loose_spec | {"63": {**CUP_SPEC["63"],
                                                                       "data_enc": "utf-8"}})
             out.append(frame(bytes(body)))
         return b"".join(out), n, "keep"
 
     def maced(self, n: int = 16) -> Batch:
-        r, sales = self.r, self.m.sales
+        rng, sales = self.rng, self.material.sales
         out = []
         for _ in range(n):
-            wire = bytearray(r.choice(sales))
-            how = r.randrange(4)
+            wire = bytearray(rng.choice(sales))
+            how = rng.randrange(4)
             if how == 1:
-                wire[-1 - r.randrange(8)] ^= 1 << r.randrange(8)  # the MAC
+                wire[-1 - rng.randrange(8)] ^= 1 << rng.randrange(8)  # the MAC
             elif how == 2:
-                wire[r.randrange(15, len(wire) - 8)] ^= 1 << r.randrange(8)  # the body
+                wire[rng.randrange(15, len(wire) - 8)] ^= 1 << rng.randrange(8)  # the body
             elif how == 3:
                 wire[25:28] = b"\x99\x99\x99"  # a processing code nobody defined, mostly
             out.append(bytes(wire))  # how == 0: a repeat: duplicate trace
         return b"".join(out), n, "keep"
 
     def hog(self, n: int = 256) -> Batch:
-        return self.m.hog_echo * n, n, "keep"
+        return self.material.hog_echo * n, n, "keep"
 
     def flood(self) -> Batch:
-        return self.r.randbytes(self.r.randrange(2, 40)), 1, "close"
+        return self.rng.randbytes(self.rng.randrange(2, 40)), 1, "close"
 
 
 # -- the lanes ------------------------------------------------------------------------------
@@ -428,12 +428,12 @@ class Fuzzer:
 def probe(port: int, n: int, pause: float, out: Any) -> None:
     """Another terminal signing in ``n`` times, one connection each: its latencies."""
     keys = lab_config().terminals[PROBE_TID]
-    t = LoopbackTerminal(port, terminal_config(PROBE_TID, keys))
+    terminal = LoopbackTerminal(port, terminal_config(PROBE_TID, keys))
     lat, failed = [], 0
     for _ in range(n):
         start = time.perf_counter()
         try:
-            ok = t.signin().approved
+            ok = terminal.signin().approved
         except Exception:  # a failed sign-in is a figure here, not a crash
             ok = False
         lat.append(time.perf_counter() - start)
@@ -472,9 +472,9 @@ def signin_under_hogs(port: int, mat: Material, rng: random.Random, n: int,
 
 
 def one_signin_ms(port: int) -> tuple[bool, float]:
-    t = LoopbackTerminal(port, terminal_config(PROBE_TID, lab_config().terminals[PROBE_TID]))
+    terminal = LoopbackTerminal(port, terminal_config(PROBE_TID, lab_config().terminals[PROBE_TID]))
     start = time.perf_counter()
-    ok = t.signin().approved
+    ok = terminal.signin().approved
     return ok, (time.perf_counter() - start) * 1000
 
 
