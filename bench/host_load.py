@@ -60,20 +60,20 @@ def build(lanes: list[Lane], card: Card, per_lane: int) -> None:
     """``per_lane`` more sales for each terminal, with fresh traces, as it would send them."""
     read = card_read(card, "chip")
     for lane in lanes:
-        t = lane.term
+        terminal = lane.term
         lane.todo.extend(
-            t.session.sale_request(stan=t.next_stan(), batch=t.batch, amount=1, read=read,
-                                   pin=card.pin) for _ in range(per_lane))
+            terminal.session.sale_request(stan=terminal.next_stan(), batch=terminal.batch, amount=1,
+                                          read=read, pin=card.pin) for _ in range(per_lane))
 
 
 def first_sale(lane: Lane, card: Card) -> int:
     """One sale on its own connection, fully checked: its answer's length is what every
     approved answer of the run must have."""
-    t = lane.term
-    out = t.session.sale_request(stan=t.next_stan(), batch=t.batch, amount=1,
-                                 read=card_read(card, "chip"), pin=card.pin)
-    reply = t.send(out)
-    result = t.session.financial_response(out, reply)
+    terminal = lane.term
+    out = terminal.session.sale_request(stan=terminal.next_stan(), batch=terminal.batch, amount=1,
+                                        read=card_read(card, "chip"), pin=card.pin)
+    reply = terminal.send(out)
+    result = terminal.session.financial_response(out, reply)
     if result.rc != "00" or not result.mac_ok:
         raise RuntimeError(f"the host answered the first sale {result.rc}")
     return len(reply)
