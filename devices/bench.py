@@ -52,6 +52,9 @@ class BenchModel:
         self.tray: list[Slip] = []
         self.powered = True
         self._power_listeners: list[Callable[[bool], None]] = []
+        # What faces the terminal's code scanner: a callable giving the image it sees now
+        # (a phone's screen held there), or None when the window is empty.
+        self._at_scanner: Callable[[], object] | None = None
 
     # -- cards --------------------------------------------------------------------------
     def place_of(self, slot: int) -> Place:
@@ -117,6 +120,17 @@ class BenchModel:
     def on_power(self, listener: Callable[[bool], None]) -> None:
         with self._cond:
             self._power_listeners.append(listener)
+
+    # -- the code scanner's window --------------------------------------------------------
+    def hold_at_scanner(self, view: Callable[[], object] | None) -> None:
+        """``view`` (what a phone's screen shows, as an image) faces the scanner; None: taken away."""
+        with self._cond:
+            self._at_scanner = view
+            self._cond.notify_all()
+
+    def scanner_view(self) -> Callable[[], object] | None:
+        with self._cond:
+            return self._at_scanner
 
     # -- printer tray ---------------------------------------------------------------------
     def print_slip(self, slip: Slip) -> None:

@@ -19,6 +19,7 @@ from devices.bench import BenchModel
 from devices.camera import SimulatedCamera
 from devices.cards import Card
 from devices.display import SimulatedDisplay
+from devices.phone import SimulatedPhone
 from devices.power.sim import SimulatedPowerRelay
 from devices.robot.sim import SimulatedRobot
 from devices.terminal.profile import TerminalProfile, sim_config
@@ -26,7 +27,8 @@ from devices.terminal.sim import SimulatedTerminal
 
 
 class SimulatedBench:
-    """``model``, ``terminal``, ``robot``, ``power``, ``camera`` and ``display`` (None unless asked for);
+    """``model``, ``terminal``, ``robot``, ``power``, ``phone``, ``camera`` and ``display``
+    (the last two None unless asked for);
     ``start()`` starts them all (a failure stops what started), ``stop()`` stops them."""
 
     def __init__(self, name: str, profile: TerminalProfile, magazine: Mapping[int, Card], *,
@@ -39,6 +41,8 @@ class SimulatedBench:
             profile, tid=tid, tmk=tmk, host=host, state_dir=state_dir, **terminal_settings))
         self.robot = SimulatedRobot(self.model, profile.geometry, instant=instant)
         self.power = SimulatedPowerRelay(self.model)
+        # the customer's phone, for the terminal's code scanner (scan-to-pay)
+        self.phone = SimulatedPhone(self.model, seed=seed)
         camera_args: dict[str, Any] = {} if camera_bind is None else {"bind": camera_bind}
         self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed, **camera_args)
                        if camera else None)

@@ -11,6 +11,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from devices.host.qr import wallet_call
+from devices.payments import qr
+from devices.phone import SimulatedPhone
 from devices.terminal import dialect
 from devices.terminal.dialect import Response
 from devices.terminal.link import LinkTimeout
@@ -107,6 +110,22 @@ def test_every_command_event_prompt_and_printing_state_happens_over_the_link(ben
     pending = t.send("refund", amount=500, orig_trace=answers["sale"].data["trace"])
     bench.type_supervisor_password()
     assert run("refund", bench.pay(pending, "cup-magstripe", "swipe")).status == "approved"
+    # scan-to-pay: the phone's code scanned, an order shown and paid by the wallet, a void
+    # of the order and a refund of part of the scanned sale
+    phone = SimulatedPhone(bench.model)
+    phone.show_code(qr.make_code("03", 77))
+    phone.present()
+    assert run("qr_sale", t.call("qr_sale", amount=1_500, timeout=20)).status == "approved"
+    phone.withdraw()
+    pending = t.send("qr_order", amount=600)
+    shown = t.expect_event(lambda e: e.event == "display" and bool(e.data.get("qr")),
+                           what="the order's code", timeout=10)
+    wallet_call(bench.host, {"op": "pay", "order": qr.order_from_url(shown.data["qr"])})
+    assert run("qr_order", pending.result(30)).status == "approved"
+    assert run("qr_void", t.call("qr_void", trace=answers["qr_order"].data["trace"],
+                                 timeout=20)).status == "approved"
+    assert run("qr_refund", t.call("qr_refund", amount=500, orig_trace=answers["qr_sale"].data["trace"],
+                                   timeout=20)).status == "approved"
     bench.sim.faults.set("out_of_paper")
     run("reprint", t.call("reprint", trace=chip_sale.data["trace"]))
     bench.sim.faults.clear()

@@ -43,6 +43,8 @@ class Content:
     lines: tuple[str, ...] = ()
     prompt: str | None = None
     lit: bool = True
+    qr: str | None = None  # a code the screen shows (a B2C order): drawn on the right, lines left
+
 
     def text(self) -> str:
         """The screen's text, one line per row as drawn (for logs and ground truth)."""
@@ -78,10 +80,15 @@ def _wrap(text: str, width: float) -> list[str]:
     return rows
 
 
+def qr_side(content: Content) -> int:
+    """Pixels of the square a shown code takes on the right of the panel (0: none)."""
+    return PANEL_H - 2 * SIDE_MARGIN if content.qr else 0
+
+
 def layout(content: Content) -> list[tuple[str, int]]:
     """(text, row index) for every row drawn: display lines from the top, the prompt on the
     last row. Lines beyond the rows above the prompt are not shown, as on a real panel."""
-    width = PANEL_W - 2 * SIDE_MARGIN
+    width = PANEL_W - 2 * SIDE_MARGIN - (qr_side(content) + SIDE_MARGIN if content.qr else 0)
     rows = [row for line in content.lines for row in _wrap(line, width)]
     last = ROWS - 1
     placed = [(text, i) for i, text in enumerate(rows[:last])]
@@ -103,9 +110,27 @@ def render_panel(content: Content, *, backlight: float = 0.9, contrast: float = 
     ink = Image.new("L", (PANEL_W, PANEL_H), 0)
     draw = ImageDraw.Draw(ink)
     font = lcd_font()
+    side = qr_side(content)
+    text_w = PANEL_W - (side + SIDE_MARGIN if side else 0)
     for text, row in layout(content):
-        x = (PANEL_W - font.getlength(text)) / 2
+        x = (text_w - font.getlength(text)) / 2
         draw.text((x, TOP + row * ROW_PITCH), text, fill=255, font=font)
     cover = np.asarray(ink, np.float32) / 255.0
+    if side:
+        cover[SIDE_MARGIN:SIDE_MARGIN + side, PANEL_W - SIDE_MARGIN - side:PANEL_W - SIDE_MARGIN] = \
+            _qr_cover(str(content.qr), side)
     # liquid crystal over a pixel blocks ``contrast`` of the backlight (never all of it)
     return (1.0 - contrast * cover) * np.float32(BACKLIGHT * backlight)
+
+
+@functools.lru_cache(maxsize=8)
+def _qr_cover(text: str, side: int) -> np.ndarray:
+    """The QR code of ``text`` as ink coverage (1 = dark module), ``side`` pixels square, with
+    its quiet zone (zxing-cpp writes it)."""
+    import cv2
+    import zxingcpp
+
+    image = np.asarray(zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode)
+                       .to_image(scale=1, add_quiet_zones=True), np.uint8)
+    scaled = cv2.resize(image, (side, side), interpolation=cv2.INTER_NEAREST)
+    return (255 - scaled).astype(np.float32) / 255.0

@@ -72,13 +72,16 @@ class ScreenModel:
         if not current.lit:
             return  # a terminal that lost its power draws nothing (its thread is about to learn it)
         if kind == "display":
-            self._set(Content(tuple(str(line) for line in data.get("lines", ()))))
+            qr = data.get("qr")  # a code the terminal shows (B2C), beside its lines
+            self._set(Content(tuple(str(line) for line in data.get("lines", ())),
+                              qr=str(qr) if qr else None))
         elif kind == "prompt":
             text = PROMPT_TEXT.get(str(data.get("prompt")))
             if text is not None:
-                self._set(Content(current.lines, text))
+                self._set(Content(current.lines, text, qr=current.qr))
         elif kind == "printing":
-            self._set(Content(current.lines, PRINTING_TEXT.get(str(data.get("state")))))
+            self._set(Content(current.lines, PRINTING_TEXT.get(str(data.get("state"))),
+                              qr=current.qr))
 
     def power(self, on: bool) -> None:
         """The relay switched: off darkens the panel, on lights it blank (the boot screen)."""

@@ -32,10 +32,12 @@ from devices.faults import TerminalDefect
 from devices.text import printable
 
 NAME = "posrig-ecr/1"
-COMMANDS = ("login", "signin", "sale", "void", "refund", "settle", "reprint", "status")
+COMMANDS = ("login", "signin", "sale", "void", "refund", "settle", "reprint", "status",
+            "qr_sale", "qr_order", "qr_void", "qr_refund")
 STATUSES = ("ok", "approved", "declined", "refused", "failed", "cancelled", "error")
 EVENTS = ("display", "prompt", "printing")
-PROMPTS = ("insert_card", "swipe_card", "enter_pin", "remove_card", "supervisor_password")
+PROMPTS = ("insert_card", "swipe_card", "enter_pin", "remove_card", "supervisor_password",
+           "scan_code")
 PRINTING_STATES = ("started", "done", "out_of_paper")
 #: Argument names whose values never reach a log line: ``describe`` shows them as ****.
 SECRET_ARGS = frozenset({"password", "pin", "supervisor_password"})
@@ -350,6 +352,7 @@ ARG_KINDS: dict[str, str] = {
     "digits": "a string of 4 to 12 digits",
     "rrn": "a string of 12 letters or digits (the sale's reference number)",
     "mmdd": 'a string of 4 digits, month and day (MMDD), e.g. "0412"',
+    "voucher": "a string of 20 digits (the payment voucher number a QR slip prints)",
 }
 #: Every command's arguments. ``null`` for an argument that is not required means absent.
 COMMAND_ARGS: dict[str, dict[str, Arg]] = {
@@ -363,6 +366,11 @@ COMMAND_ARGS: dict[str, dict[str, Arg]] = {
                "orig_date": Arg("mmdd"), "supervisor_password": Arg("digits"), "pin": Arg("digits")},
     "settle": {},
     "reprint": {"trace": Arg("trace")},
+    "qr_sale": {"amount": Arg("amount", True)},
+    "qr_order": {"amount": Arg("amount", True)},
+    "qr_void": {"trace": Arg("trace", True)},
+    "qr_refund": {"amount": Arg("amount", True), "orig_trace": Arg("trace"),
+                  "voucher": Arg("voucher"), "orig_date": Arg("mmdd")},
 }
 
 
@@ -380,6 +388,8 @@ def _arg_ok(kind: str, value: Any) -> bool:
         return re.fullmatch(r"[0-9]{4,12}", value) is not None
     if kind == "rrn":
         return re.fullmatch(r"[0-9A-Za-z]{12}", value) is not None
+    if kind == "voucher":
+        return re.fullmatch(r"[0-9]{20}", value) is not None
     return re.fullmatch(r"(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])", value) is not None  # mmdd
 
 
@@ -422,6 +432,11 @@ def check_args(cmd: str, args: dict[str, Any], *, id: int | None = None) -> dict
     if cmd == "void" and "trace" not in given and "amount" not in given:
         raise ArgumentError("void needs 'trace' (the sale's trace number) or 'amount' (then the "
                             "last sale of that amount not yet voided)", id=id, cmd=cmd)
+    by_voucher = [k for k in ("voucher", "orig_date") if k in given]
+    if cmd == "qr_refund" and (len(by_voucher) != (0 if "orig_trace" in given else 2)):
+        raise ArgumentError("qr_refund names the payment either by 'orig_trace' (a QR sale of the open "
+                            "batch) or by both 'voucher' and 'orig_date' (as its slip prints them)",
+                            id=id, cmd=cmd)
     if cmd == "refund":
         by_ref = [k for k in ("orig_rrn", "orig_date") if k in given]
         if "orig_trace" in given and by_ref:

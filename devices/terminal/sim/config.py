@@ -54,6 +54,11 @@ class SimTerminalConfig:
     print_declines: bool = True  # a declined sale or void prints a merchant copy with the reason
     fault_seed: int = 0  # the faults' random draws (rates below 1) repeat with the seed
     boot_s: float = 0.0  # how long the self-check takes
+    # -- scan-to-pay (iso8583-cup-qr.md §4; devices/terminal/sim/qr.py) ----------------------
+    qr_poll_s: float = 5.0  # first result query this long after FD, then as often
+    qr_c2b_window_s: float = 60.0  # a C2B payment still pending this long is reversed
+    qr_b2c_window_s: float = 90.0  # a B2C order still unpaid this long is reversed
+    qr_receipt_template: dict[str, Any] = field(default_factory=dict)  # {}: fixtures' cup-qr
 
     def __post_init__(self) -> None:
         if self.dialect not in DIALECTS:

@@ -23,7 +23,9 @@ if TYPE_CHECKING:
 
 
 def batch_items(t: SimulatedTerminal) -> list[BatchItem]:
-    return [BatchItem(stan=f"{i['trace']:06d}", pan=t.vault.open(i["pan_sealed"]), amount=i["amount"],
+    # a QR payment has no card number (iso8583-cup-qr.md §6): it counts, it is never uploaded
+    return [BatchItem(stan=f"{i['trace']:06d}", pan=t.vault.open(i["pan_sealed"]) if "pan_sealed" in i
+                      else "", amount=i["amount"],
                       kind=i["kind"], ic=i["entry"] in ("chip", "contactless"),
                       domestic=i["domestic"], entry_mode=i["entry_mode"], seq_no=i.get("seq_no"),
                       icc=bytes.fromhex(i["icc"]) if i.get("icc") else None)
@@ -55,7 +57,7 @@ def settle(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     if "3" in (result.domestic_flag, result.foreign_flag):
         raise Refusal("failed", "settlement_error", "结算失败 SETTLEMENT ERROR",
                       rc=result.rc, batch=batch)
-    plan = plan_uploads(items, result.domestic_flag, result.foreign_flag)
+    plan = plan_uploads([i for i in items if i.pan], result.domestic_flag, result.foreign_flag)
     balanced = plan.end_nmi == "207"
     t.console(f"SETTLE batch {batch:06d} {'balanced' if balanced else 'NOT balanced'}: "
               f"{totals.describe()}; uploading {plan.count} record(s)")

@@ -23,7 +23,7 @@ from devices import events
 from devices.bench import BenchModel
 from devices.payments.terminal_side import TerminalConfig, TerminalSession
 from devices.terminal.dialect import Event
-from devices.terminal.sim import admin, refund, sale, settle, void
+from devices.terminal.sim import admin, qr, refund, sale, settle, void
 from devices.terminal.sim.base import Incoming, Outcome, PowerLost, Refusal, Rejection
 from devices.terminal.sim.config import SimTerminalConfig
 from devices.terminal.sim.debug_port import DebugConsolePort
@@ -39,9 +39,12 @@ HANDLERS: dict[str, Handler] = {
     "status": admin.status, "login": admin.login, "signin": admin.signin,
     "reprint": admin.reprint, "sale": sale.sale, "void": void.void, "settle": settle.settle,
     "refund": refund.refund,
+    "qr_sale": qr.qr_sale, "qr_order": qr.qr_order, "qr_void": qr.qr_void,
+    "qr_refund": qr.qr_refund,
 }
 #: Commands a self-managed (Concert) terminal signs in for by itself.
-_ONLINE = frozenset({"sale", "void", "settle", "refund"})
+_ONLINE = frozenset({"sale", "void", "settle", "refund", "qr_sale", "qr_order", "qr_void",
+                     "qr_refund"})
 
 
 class SimulatedTerminal:

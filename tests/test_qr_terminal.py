@@ -1,0 +1,134 @@
+"""The simulated terminal's scan-to-pay over its real ECR link, against the real host: the
+scanner decodes the phone's rendered screen, the terminal polls, reverses, voids, refunds,
+settles; the B2C code it shows is the order the host made."""
+
+from __future__ import annotations
+
+import pytest
+
+from devices.host.qr import wallet_call
+from devices.payments import qr
+from devices.phone import SimulatedPhone
+from devices.terminal.sim.qr_scan import decode
+
+pytestmark = pytest.mark.bench(signed_in=True, qr_poll_s=0.5, qr_c2b_window_s=3.0,
+                               qr_b2c_window_s=4.0)
+
+
+def show(bench, code: str) -> SimulatedPhone:
+    phone = SimulatedPhone(bench.model, seed=len(code))
+    phone.show_code(code)
+    phone.present()
+    return phone
+
+
+def scan_sale(bench, code: str, amount: int = 1234, timeout: float = 30):
+    phone = show(bench, code)
+    try:
+        return bench.terminal.call("qr_sale", amount=amount, timeout=timeout)
+    finally:
+        phone.withdraw()
+
+
+def wallet(bench, **msg):
+    return wallet_call(bench.host, msg)
+
+
+def test_scanner_reads_only_what_faces_it(bench):
+    phone = SimulatedPhone(bench.model)
+    phone.show_code(qr.make_code("03", 1))
+    assert bench.model.scanner_view() is None
+    phone.present()
+    assert decode(bench.model.scanner_view()()) == qr.make_code("03", 1)
+    phone.withdraw()
+    assert bench.model.scanner_view() is None
+
+
+def test_c2b_sale_approved_is_booked_journaled_and_printed(bench):
+    code = qr.make_code("01", 21)
+    answer = scan_sale(bench, code)
+    assert answer.status == "approved", answer
+    d = answer.data
+    assert d["card"] == qr.mask_code(code) and d["wallet"] == "01" and len(d["voucher"]) == 20
+    [row] = bench.journal("sale")
+    assert (row.stan, row.qr_voucher, row.pan_masked, row.rrn) == (
+        f"{d['trace']:06d}", d["voucher"], d["card"], d["rrn"])
+    slip = "\n".join(bench.model.tray[-1].lines)
+    assert d["voucher"] in slip and "扫码消费" in slip and code not in slip
+    assert scan_sale(bench, code).data["rc"] == "54", "the same code again: already used"
+
+
+def test_c2b_no_code_in_front_of_the_scanner_is_cancelled(bench):
+    bench.sim.cfg.card_timeout = 1.0
+    answer = bench.terminal.call("qr_sale", amount=100, timeout=10)
+    assert (answer.status, answer.data["reason"]) == ("cancelled", "no_code")
+
+
+def test_c2b_password_then_approved_by_polling(bench):
+    code = qr.make_code("03", 22)
+    wallet(bench, op="code", code=code, outcome="pending:1:approve")
+    answer = scan_sale(bench, code)
+    assert answer.status == "approved", answer
+    queries = bench.journal("qr_query")
+    assert queries and queries[-1].rc == "00" and queries[-1].orig_stan == f"{answer.data['trace']:06d}"
+    assert bench.journal("sale")[-1].state == "approved"
+    assert bench.sim.state.pending_reversal is None
+
+
+def test_c2b_password_never_given_is_reversed_at_the_window_end(bench):
+    code = qr.make_code("02", 23)
+    wallet(bench, op="code", code=code, outcome="pending:forever")
+    answer = scan_sale(bench, code)
+    assert (answer.status, answer.data["reason"], answer.data["reversal_sent"]) == (
+        "failed", "qr_timeout", True)
+    [rev] = bench.journal("reversal")
+    assert (rev.rc, rev.state) == ("00", "undone")
+    assert bench.journal("sale")[-1].state == "reversed"
+    assert not bench.sim.state.batch_items
+
+
+def test_c2b_no_answer_sends_the_reversal_at_once(bench):
+    bench.host.script.next(tid=bench.tid, kind="sale", drop=True)
+    bench.sim.cfg.host_timeout = 1.0
+    answer = scan_sale(bench, qr.make_code("03", 24))
+    assert (answer.status, answer.data["reason"]) == ("failed", "no_host_response")
+    [rev] = bench.journal("reversal")
+    assert rev.note.startswith("reason 98")
+
+
+def test_b2c_order_shown_paid_by_the_wallet_then_voided(bench):
+    pending = bench.terminal.send("qr_order", amount=2500)
+    shown = bench.terminal.expect_event(lambda e: e.event == "display" and bool(e.data.get("qr")),
+                                      what="the order's code", timeout=10)
+    order = qr.order_from_url(shown.data["qr"])
+    assert order is not None
+    assert wallet(bench, op="pay", order=order)["state"] == "PAID"
+    answer = pending.result(20)
+    assert answer.status == "approved" and answer.data["order"] == order, answer
+    void = bench.terminal.call("qr_void", trace=answer.data["trace"], timeout=20)
+    assert void.status == "approved" and void.data["voucher"] == answer.data["voucher"], void
+    assert bench.journal("qr_order")[-1].state == "voided"
+
+
+def test_b2c_order_unpaid_until_the_window_ends_is_reversed(bench):
+    answer = bench.terminal.call("qr_order", amount=700, timeout=30)
+    assert (answer.status, answer.data["reason"]) == ("failed", "qr_timeout"), answer
+    assert bench.journal("qr_order")[-1].state == "reversed"
+    assert wallet(bench, op="pay", order=answer.data["order"])["refused"] is True
+
+
+def test_refund_then_settlement_balances_with_qr_and_card(bench):
+    sale = scan_sale(bench, qr.make_code("03", 25), amount=3000)
+    refund = bench.terminal.call("qr_refund", amount=1000, orig_trace=sale.data["trace"], timeout=20)
+    assert refund.status == "approved", refund
+    by_voucher = bench.terminal.call("qr_refund", amount=500, voucher=sale.data["voucher"],
+                                     orig_date=sale.data["host_date"], timeout=20)
+    assert by_voucher.status == "approved", by_voucher
+    card = bench.sale(800)
+    assert card.status == "approved"
+    settled = bench.terminal.call("settle", timeout=30)
+    assert settled.ok and settled.data["balanced"], settled.data
+    dom = settled.data["totals"]["domestic"]
+    assert (dom["debit_count"], dom["debit_amount"], dom["credit_count"], dom["credit_amount"]) == (
+        2, 3800, 2, 1500)
+    assert settled.data["uploaded"] == 1, "the chip sale only: QR items are never uploaded"
