@@ -15,11 +15,14 @@ one phase of the flow it interrupts, with the verdict it should give the test it
   camera stream dropped once and reopened).
 
 Faults are injected only through the simulators' own controls (the terminal's fault
-table, the robot's ``inject``, the host's script, the camera's ``drop_clients``/``stop``,
-a device's ``stop``) or by wrapping one simulator method of one instance for the length of
-a test (``_Patch``): a phase of a sale is reached by watching the simulated terminal's debug
-console lines, so a fault lands exactly "after the card", "after the request" or "while
-printing" whatever the timing.
+table, the robot's ``inject``, the camera's ``drop_clients``/``stop``, a device's ``stop``)
+or by wrapping one simulator method of one instance for the length of a test (``_Patch``):
+a phase of a sale is reached by watching the simulated terminal's debug console lines, so a
+fault lands exactly "after the card", "after the request" or "while printing" whatever the
+timing. The lab's acquirer host is *broken*, never scripted: stopped (``host-down``), or
+hung, hanging up, or spoiling its answers through devices/host/breakage.py -- a host's own
+failure, not the test's stimulus (a test's script is what the host was asked to do, and the
+rig files the outcome as the terminal's; see harness/host_blame.py).
 """
 
 from __future__ import annotations
@@ -121,11 +124,13 @@ CASES: tuple[Case, ...] = (
        "the relay's port is gone when the test must cut the power"),
     # -- the acquirer host (the rig's own, a lab host) --------------------------------------
     *(_c(f"host-{f}", p, "host", flow, SF, why)
-      for f, why in (("silent", "the lab's acquirer host never answered"),
-                     ("hangs-up", "the lab's acquirer host dropped the line unanswered"))
+      for f, why in (("silent", "the lab's acquirer host hung on the request: never answered"),
+                     ("hangs-up", "the lab's acquirer host dropped the line unanswered (crashed on it)"))
       for p, flow in (("signin", "signin"), ("start", "sale"), ("settle", "settle"))),
-    _c("host-bad-mac", "start", "host", "sale", SF, "the lab's host answered with a bad MAC"),
-    _c("host-wrong-amount", "start", "host", "sale", SF, "the lab's host answered another amount"),
+    _c("host-bad-mac", "start", "host", "sale", SF,
+       "the lab's host answered with a bad MAC (its keys corrupted)"),
+    _c("host-wrong-amount", "start", "host", "sale", SF,
+       "the lab's host answered another amount (a host bug)"),
     _c("host-down", "signin", "host", "signin", SF, "the lab's acquirer host is down"),
     _c("host-down", "start", "host", "sale", SF, "the lab's acquirer host is down"),
     # -- the bench's power, cut by no one the rig asked ----------------------------------
@@ -182,6 +187,11 @@ def runs(lane_list: list[list[str]], stations: int) -> list[list[list[str]]]:
 
 # -- injection ---------------------------------------------------------------------------------
 
+#: The host's own failures (devices/host/breakage.py modes) the host cases put on it: the
+#: terminal blames the host, and the host's journal shows no request, or its own fault.
+HOST_BREAKAGES = {"host-silent": "hang", "host-hangs-up": "hang_up", "host-bad-mac": "bad_mac",
+                  "host-wrong-amount": "wrong_amount"}
+
 class _Patch:
     """One method of one simulator instance replaced for the length of a test."""
 
@@ -236,8 +246,8 @@ def _at_phase(sim: Any, phase: str, action: Callable[[], None], fired: threading
 def arm(case: Case, station: Any, sim: Any, virtual_lab: Any) -> Injection:
     """Arm ``case`` on ``station`` (harness Station) through its simulators ``sim``
     (harness.virtual_lab.VirtualStation) and the lab's host (``virtual_lab.host``)."""
+    from devices.host.breakage import break_host
     from devices.robot.sim import Fault
-    from harness import flows
 
     undo: list[Callable[[], None]] = []
     fired = threading.Event()
@@ -251,7 +261,6 @@ def arm(case: Case, station: Any, sim: Any, virtual_lab: Any) -> Injection:
         undo.append(lambda: table.clear(name))
         return action
 
-    host_kind = {"signin": "signin", "start": "sale", "settle": "settlement"}.get(case.phase, "sale")
     action: Callable[[], None] | None
     if f == "ecr-port-vanishes":
         action = table_fault("port_vanishes_mid_frame")
@@ -324,14 +333,14 @@ def arm(case: Case, station: Any, sim: Any, virtual_lab: Any) -> Injection:
         action = sim.camera.drop_clients
     elif f == "relay-port-gone":
         action = sim.power.stop
-    elif f == "host-silent":
-        action = lambda: flows.host_will(station, host_kind, drop=True)  # noqa: E731
-    elif f == "host-hangs-up":
-        action = lambda: flows.host_will(station, host_kind, close=True)  # noqa: E731
-    elif f == "host-bad-mac":
-        action = lambda: flows.host_will(station, host_kind, corrupt_mac=True)  # noqa: E731
-    elif f == "host-wrong-amount":
-        action = lambda: flows.host_will(station, "sale", amount=SALE_AMOUNT + 100)  # noqa: E731
+    elif f in HOST_BREAKAGES:
+        host = virtual_lab.host
+        broken: list[Any] = []
+
+        def break_the_host() -> None:
+            broken.append(break_host(host, HOST_BREAKAGES[f], tid=station.tid))
+        undo.append(lambda: [b.mend() for b in broken])
+        action = break_the_host
     elif f == "host-down":
         action = virtual_lab.host.stop
     elif f == "power-cut":

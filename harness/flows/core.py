@@ -8,7 +8,6 @@ port that vanished, a robot that jams are the station's faults and travel up as 
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from devices import events
 from devices.faults import TerminalDefect
 from devices.terminal.dialect import Response
 from devices.terminal.driver import TerminalError
-from harness.station import Station, StationBroken
+from harness.station import Station
 
 
 class FlowError(TerminalDefect):
@@ -110,21 +109,3 @@ def identify(station: Station) -> TerminalIdentity:
         s.result = f"{identity.model} firmware {identity.firmware} serial {identity.serial}"
     return identity
 
-
-def check_host_reachable(station: Station, response: Response) -> None:
-    """The terminal says the host is unreachable: is it, from the rig too?
-
-    The host is the rig's, so if the rig cannot reach it either the station is at fault
-    (broken); if the rig can, the terminal's claim stands and the flow goes on to judge it.
-    """
-    if response.data.get("reason") != "host_unreachable":
-        return
-    address = station.host.address
-    if address is None:
-        return  # the rig does not know where the host is: the terminal's word stands
-    try:
-        with socket.create_connection(address, timeout=2.0):
-            pass
-    except OSError as exc:
-        raise StationBroken(f"{station.name}: the acquirer host at {address[0]}:{address[1]} "
-                            f"is unreachable from the rig too ({exc}); restart the host") from exc

@@ -12,12 +12,12 @@ from devices.cardholder import follow_prompts, prompt_name
 from devices.cards import Card
 from devices.terminal.console import ConsoleTimeout
 from devices.terminal.dialect import Response
+from harness import host_blame
 from harness.flows.core import (
     FlowError,
     Settlement,
     TransactionResult,
     call,
-    check_host_reachable,
     source,
 )
 from harness.flows.receipt import tray_before
@@ -101,9 +101,10 @@ def settle(station: Station) -> Settlement:
     the tray before the settlement slip printed (for ``check_settlement_slip``)."""
     station.check_usable()
     tray = tray_before(station)
+    since = host_blame.mark(station)
     with events.step(source(station), "settle the batch") as s:
         response = call(station, "settle", timeout=station.profile.response_timeout)
-        check_host_reachable(station, response)
+        host_blame.check(station, "settle", response.status, response.data, since)
         d = response.data
         s.result = (f"{response.status} balanced={d.get('balanced')} uploaded={d.get('uploaded')} "
                     f"next batch={d.get('next_batch')}")
@@ -144,6 +145,7 @@ def _on_the_terminal(station: Station, cmd: str, card: Card, entry: str, pin: st
                      **args: Any) -> TransactionResult:
     slot = station.slot_of(card)
     src = source(station)
+    since = host_blame.mark(station)  # the host's journal, to judge a claim against it
     with events.step(src, f"start {cmd} on the terminal", **args):
         pending = station.terminal.send(cmd, **args)
     if supervisor is not None:
@@ -170,7 +172,7 @@ def _on_the_terminal(station: Station, cmd: str, card: Card, entry: str, pin: st
     if response is None:
         return TransactionResult(cmd, "interrupted", fen, card=card.masked_pan,
                                  prompts=tuple(prompts))
-    check_host_reachable(station, response)
+    host_blame.check(station, cmd, response.status, response.data, since)
     return TransactionResult.from_response(cmd, fen, response, tuple(prompts), tray)
 
 

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from devices import events
 from devices.terminal.dialect import Response
-from harness.flows.core import call, check_host_reachable, source
+from harness import host_blame
+from harness.flows.core import call, source
 from harness.station import Station, StationState
 
 
@@ -40,9 +41,10 @@ def sign_in(station: Station, *, log_in: bool = True) -> SignInResult:
     station.check_usable()
     if log_in:
         station.strategy.transition(StationState.LOGGED_IN)
+    since = host_blame.mark(station)
     with events.step(source(station), "sign in (key exchange)", tid=station.tid) as s:
         response = call(station, "signin")
-        check_host_reachable(station, response)
+        host_blame.check(station, "signin", response.status, response.data, since)
         s.result = f"{response.status} batch={response.data.get('batch')} rc={response.data.get('rc')}"
     d = response.data
     return SignInResult(response.status, d.get("batch"), d.get("reason"), d.get("rc"), d.get("key_mode"))
