@@ -246,11 +246,11 @@ def _composite(tray: np.ndarray, paper: np.ndarray, corners: np.ndarray, drop: f
     """The paper warped onto the tray, its edge anti-aliased by a warped coverage mask."""
     h, w = paper.shape
     src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
-    m = cv2.getPerspectiveTransform(src, corners)
+    warp = cv2.getPerspectiveTransform(src, corners)
     size = (FRAME_W, FRAME_H)
-    layer = cv2.warpPerspective(paper.astype(np.float32), m, size, flags=cv2.INTER_LINEAR,
+    layer = cv2.warpPerspective(paper.astype(np.float32), warp, size, flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    cover = cv2.warpPerspective(np.ones((h, w), np.float32), m, size, flags=cv2.INTER_LINEAR,
+    cover = cv2.warpPerspective(np.ones((h, w), np.float32), warp, size, flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if drop > 0:
         # a falling slip is smeared along its fall (the tray under it is not)

@@ -98,11 +98,11 @@ def render_display(content: Content, level: str, seed: int, *, backlight: float 
     centre = np.array([FRAME_W, FRAME_H]) / 2 + offset
     corners = (half @ rot.T + centre + jitter).astype(np.float32)
     src = np.float32([[0, 0], [PANEL_W, 0], [PANEL_W, PANEL_H], [0, PANEL_H]])
-    m = cv2.getPerspectiveTransform(src, corners)
+    warp = cv2.getPerspectiveTransform(src, corners)
     size = (FRAME_W, FRAME_H)
-    glass = cv2.warpPerspective(panel, m, size, flags=cv2.INTER_LINEAR,
+    glass = cv2.warpPerspective(panel, warp, size, flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    cover = cv2.warpPerspective(np.ones((PANEL_H, PANEL_W), np.float32), m, size, flags=cv2.INTER_LINEAR,
+    cover = cv2.warpPerspective(np.ones((PANEL_H, PANEL_W), np.float32), warp, size, flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     if lv.glare_peak > 0:
         # a reflection on the glass: light added, strongest at its spot, fading as a Gaussian
@@ -114,7 +114,7 @@ def render_display(content: Content, level: str, seed: int, *, backlight: float 
         blob = np.exp(-((xs - sx) ** 2 + ((ys - sy) * 1.6) ** 2) / (2 * r * r)).astype(np.float32)
         blob = cv2.resize(blob, (PANEL_W, PANEL_H), interpolation=cv2.INTER_LINEAR)
         blob *= np.float32(lv.glare_peak)
-        glass += cv2.warpPerspective(blob, m, size, flags=cv2.INTER_LINEAR,
+        glass += cv2.warpPerspective(blob, warp, size, flags=cv2.INTER_LINEAR,
                                      borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     img = glass + np.float32(BEZEL_GRAY) * (1.0 - cover)
     frame = sensor(img, rng, blur_sigma=lv.blur_sigma, noise_sigma=lv.noise_sigma, lamp_bgr=TINT_BGR)
