@@ -42,7 +42,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devices import events
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.channels import PtyPort, open_serial
 from devices.faults import RigDefect, StationFault, TerminalDefect
 from devices.terminal import dialect

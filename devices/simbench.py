@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.camera import SimulatedCamera
 from devices.cards import Card
 from devices.display import SimulatedDisplay

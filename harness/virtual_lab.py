@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.cards import Card
 from devices.host import AcquirerHost, HostConfig, TerminalKeys
 from devices.simbench import SimulatedBench

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from devices.bench import Place
+from devices.bench_model import Place
 from devices.camera import frame_difference
 from harness import flows
 from harness.lab import Lab

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from devices.bench import Slip
+from devices.bench_model import Slip
 from devices.camera import render
 from devices.camera.render import FontMissingError, render_slip
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from devices.bench import Slip
+from devices.bench_model import Slip
 from devices.camera import scene
 from devices.camera.render import render_slip_image
 from harness.receipts.paper import find_paper, to_gray

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from devices import events
-from devices.bench import BenchModel, Slip
+from devices.bench_model import BenchModel, Slip
 from devices.camera import CameraError, OpenCvCamera, SimulatedCamera, frame_difference
 from devices.camera.driver import NothingPrinted
 from devices.camera.sim import SNAPSHOT_PATH

@@ -155,7 +155,7 @@ GERMAN = (  # a 58 mm German slip in a monospaced Latin font, values flush right
 def test_other_families_printed_by_the_simulated_printer_are_read(reader, lines, layout, given, wrong):
     from pathlib import Path
 
-    from devices.bench import Slip
+    from devices.bench_model import Slip
     from devices.camera.render import PrintLayout
 
     if "font" in layout and not Path(layout["font"]).is_file():

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from devices import events
-from devices.bench import BenchModel, Place
+from devices.bench_model import BenchModel, Place
 from devices.cards import Card
 from devices.channels import PtyPort
 from devices.robot import (

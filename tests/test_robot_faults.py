@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devices.bench import BenchModel, Place
+from devices.bench_model import BenchModel, Place
 from devices.cards import Card
 from devices.robot import Fault, GcodeRobot, Position, RobotError, RobotGeometry, SimulatedRobot
 

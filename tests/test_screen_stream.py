@@ -148,7 +148,7 @@ def test_a_screen_that_never_shows_the_state_is_a_terminal_defect_naming_what_it
 
 
 def test_a_display_camera_that_delivers_no_frames_is_a_station_fault(screen_profile):
-    from devices.bench import BenchModel
+    from devices.bench_model import BenchModel
 
     display = SimulatedDisplay(BenchModel("station-8", {}), level="L0").start()
     screen = _screen(display.url, screen_profile, station="station-8", reconnect_for=0.3, timeout=2)
@@ -165,7 +165,7 @@ def test_a_display_camera_that_delivers_no_frames_is_a_station_fault(screen_prof
 
 
 def test_a_profile_without_screen_states_or_an_unknown_state_is_a_rig_defect(screen_profile):
-    from devices.bench import BenchModel
+    from devices.bench_model import BenchModel
 
     with SimulatedDisplay(BenchModel("station-9", {}), level="L0") as display:
         display.screen.show("POSRIG-SIM", "欢迎使用 WELCOME")

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.camera import OpenCvCamera
 from devices.display import SimulatedDisplay
 from devices.display.sim import PROMPT_TEXT

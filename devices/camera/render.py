@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from devices.bench import Slip
+from devices.bench_model import Slip
 from devices.faults import RigDefect
 
 QUALITIES = ("good", "faded", "dead_column", "cut_short")

@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from devices import events
-from devices.bench import BenchModel, Slip
+from devices.bench_model import BenchModel, Slip
 from devices.camera import render, scene
 
 STREAM_PATH = "/stream.mjpg"

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 
 from devices import events
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.camera.render import find_cjk_font
 from devices.camera.sim import JPEG_QUALITY, MjpegServer
 from devices.display import scene

@@ -18,7 +18,7 @@ import numpy as np
 import zxingcpp
 
 from devices import events
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.faults import StationFault
 
 SCREEN_W, SCREEN_H = 360, 640  # the phone's screen, portrait, in the scanner camera's pixels

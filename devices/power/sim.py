@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.channels import PtyPort
 from devices.power import protocol
 

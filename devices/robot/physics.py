@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from devices.bench import BenchError, BenchModel, Place
+from devices.bench_model import BenchError, BenchModel, Place
 from devices.robot.gcode import Position
 from devices.robot.geometry import RobotGeometry
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from devices import events
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.channels import ChannelError, PtyPort
 from devices.robot import gcode
 from devices.robot.gcode import Block, GcodeSyntaxError, Position

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.cardholder import follow_prompts
 from devices.cards import Card
 from devices.host import AcquirerHost

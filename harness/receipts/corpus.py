@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from devices.bench import Slip
+from devices.bench_model import Slip
 from devices.camera import scene
 from devices.camera.render import render_slip as print_on_paper
 from devices.host.journal import JournalEntry

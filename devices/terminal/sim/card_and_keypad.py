@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from devices.bench import Place
+from devices.bench_model import Place
 from devices.cards import Card
 from devices.terminal.sim.base import Refusal
 

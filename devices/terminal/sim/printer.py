@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from devices.bench import Slip
+from devices.bench_model import Slip
 from devices.payments.settlement import Totals
 from devices.terminal.dialect import Event
 

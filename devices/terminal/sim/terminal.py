@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from devices import events
-from devices.bench import BenchModel
+from devices.bench_model import BenchModel
 from devices.payments.terminal_side import TerminalConfig, TerminalSession
 from devices.terminal.dialect import Event
 from devices.terminal.sim import admin, qr, refund, sale, settle, void
