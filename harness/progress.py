@@ -24,6 +24,10 @@ from typing import Any, TextIO
 from devices.masking import scrub
 
 WIDTH = 70
+#: The label with a pytest result's whole time in ms, setup and teardown included
+#: (harness/run_plugin.py): Allure's start and stop are the test body's only. A Robot
+#: test's start and stop already hold its [Setup] and [Teardown].
+DURATION_LABEL = "posrig_duration_ms"
 #: The Allure ``framework`` label of each runner's results, by the runner's name in the line.
 FRAMEWORKS = {"pytest": "pytest", "robot": "robotframework"}
 
@@ -65,9 +69,11 @@ class Ended:
         station = next((str(p.get("value", "")).strip("'\"") for p in data.get("parameters", [])
                         if p.get("name") == "station"), "")
         start, stop = data.get("start") or 0, data.get("stop") or 0
+        whole = str(labels.get(DURATION_LABEL) or "")
+        duration_ms = int(whole) if whole.isdigit() else max(stop - start, 0)
         return cls(name=f"{case} {name}" if case and case not in name else name,
                    status=str(data.get("status") or "unknown"), station=station,
-                   duration_s=max(stop - start, 0) / 1000,
+                   duration_s=duration_ms / 1000,
                    reason=str((data.get("statusDetails") or {}).get("message") or ""), stop=stop)
 
 

@@ -11,6 +11,10 @@
 - Under pytest-xdist the controller does not take the SIGINT itself: taken there it would
   tear its workers down in the middle of their tests. It hands it to its workers, once;
   each ends its running test as above, and the controller stops when they have.
+- The time a test took, setup and teardown included (its fixtures: a power cycle, a
+  sign-in, the bench's restore), as the label ``posrig_duration_ms`` of its result: the
+  Allure result's start and stop cover the test's body only, and a progress line that
+  showed that hid most of a bench's time (harness/progress.py reads the label).
 """
 
 from __future__ import annotations
@@ -19,15 +23,23 @@ import argparse
 import contextlib
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from allure_commons.model2 import Label
 
 from devices.faults import BROKEN, FAILED, classify
 from harness.processes import children_of, signal_all
+from harness.progress import DURATION_LABEL
 from harness.verdict import mark_result
+
+#: When each running test began (its setup), by node id; the hooks that bound a test's whole
+#: run (logstart, logfinish) are given no config, so the plugin keeps its own.
+_STARTED: dict[str, float] = {}
+_CONFIG: list[pytest.Config] = []
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,6 +70,28 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     except KeyboardInterrupt as exc:
         mark_interrupted(item, exc)
         raise
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIG[:] = [config]
+
+
+def pytest_runtest_logstart(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    _STARTED[nodeid] = time.monotonic()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """After the teardown, before allure-pytest writes the result (its logfinish wrapper
+    writes it once the hook's implementations have run)."""
+    started = _STARTED.pop(nodeid, None)
+    listener = _CONFIG[0].pluginmanager.get_plugin("allure_listener") if _CONFIG else None
+    if started is None or listener is None:
+        return
+    uuid = listener._cache.get(nodeid)
+    result = listener.allure_logger.get_test(uuid) if uuid else None
+    if result is not None:
+        ms = round((time.monotonic() - started) * 1000)
+        result.labels.append(Label(name=DURATION_LABEL, value=str(ms)))
 
 
 def mark_interrupted(item: pytest.Item, exc: KeyboardInterrupt) -> None:
