@@ -43,105 +43,105 @@ def _chip_present(card: Card) -> bool:
     return card.service_code[0] in "26"
 
 
-def take_card(t: SimulatedTerminal, amount: int) -> Presented:
+def take_card(terminal: SimulatedTerminal, amount: int) -> Presented:
     """Ask for a card and wait until one is read, applying the reader rules above."""
-    t.model.clear_inputs()
-    t.prompt("insert_card", amount=amount)
-    deadline = time.monotonic() + t.cfg.card_timeout
+    terminal.model.clear_inputs()
+    terminal.prompt("insert_card", amount=amount)
+    deadline = time.monotonic() + terminal.cfg.card_timeout
     fallback = False
     ignored: set[tuple[Place, int]] = set()  # cards refused where they still lie
     seen: list[tuple[str, int | None, Card]] = []
     cancelled: list[bool] = []
 
     def something() -> bool:
-        key = t.model.take_key()
+        key = terminal.model.take_key()
         if key == "cancel":
             cancelled.append(True)
             return True
         for place in (Place.CHIP_READER, Place.ANTENNA):
-            held = t.model.card_at(place)
+            held = terminal.model.card_at(place)
             for key in [k for k in ignored if k[0] is place and (held is None or held[0] != k[1])]:
                 ignored.discard(key)  # it was taken away: the next card there is read again
             if held is not None and (place, held[0]) not in ignored:
                 seen.append((str(place), held[0], held[1]))
                 return True
-        card = t.model.take_swipe()
+        card = terminal.model.take_swipe()
         if card is not None:
             seen.append(("swipe", None, card))
             return True
         return False
 
     while True:
-        if not t.wait(something, deadline - time.monotonic()):
+        if not terminal.wait(something, deadline - time.monotonic()):
             raise Refusal("cancelled", "no_card", "交易超时 TIMEOUT")
         if cancelled:
             raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED")
         where, slot, card = seen.pop()
-        t.console(f"CARD {where} {card.masked_pan}")
+        terminal.console(f"CARD {where} {card.masked_pan}")
         if where == Place.CHIP_READER:
             if not card.chip:
                 ignored.add((Place.CHIP_READER, int(slot or 0)))
-                t.display("请刷卡 PLEASE SWIPE", "无芯片 NO CHIP")
-                t.prompt("swipe_card", reason="no_chip")
+                terminal.display("请刷卡 PLEASE SWIPE", "无芯片 NO CHIP")
+                terminal.prompt("swipe_card", reason="no_chip")
                 continue
             if card.chip_fault:
                 ignored.add((Place.CHIP_READER, int(slot or 0)))
                 fallback = True
-                t.display("读卡失败 CHIP READ ERROR", "请刷卡 PLEASE SWIPE")
-                t.prompt("remove_card")
-                t.prompt("swipe_card", reason="fallback")
+                terminal.display("读卡失败 CHIP READ ERROR", "请刷卡 PLEASE SWIPE")
+                terminal.prompt("remove_card")
+                terminal.prompt("swipe_card", reason="fallback")
                 continue
             return Presented(card, "chip", slot)
         if where == Place.ANTENNA:
             if not card.contactless:
                 ignored.add((Place.ANTENNA, int(slot or 0)))
-                t.display("请插卡 PLEASE INSERT CARD", "不支持非接 NO CONTACTLESS")
+                terminal.display("请插卡 PLEASE INSERT CARD", "不支持非接 NO CONTACTLESS")
                 continue
-            t.console("BEEP contactless read complete")
+            terminal.console("BEEP contactless read complete")
             return Presented(card, "contactless", slot)
         if card.stripe_fault:
-            t.display("刷卡失败 READ ERROR", "请重刷 SWIPE AGAIN")
-            t.prompt("swipe_card", reason="read_error")
+            terminal.display("刷卡失败 READ ERROR", "请重刷 SWIPE AGAIN")
+            terminal.prompt("swipe_card", reason="read_error")
             continue
         if _chip_present(card) and not fallback:
-            t.display("请插卡 PLEASE INSERT CARD", "芯片卡 CHIP CARD")
-            t.prompt("insert_card", amount=amount, reason="chip_card_swiped")
+            terminal.display("请插卡 PLEASE INSERT CARD", "芯片卡 CHIP CARD")
+            terminal.prompt("insert_card", amount=amount, reason="chip_card_swiped")
             continue
         return Presented(card, "fallback" if fallback else "swipe")
 
 
-def kept(t: SimulatedTerminal, presented: Presented) -> Callable[[], bool] | None:
+def kept(terminal: SimulatedTerminal, presented: Presented) -> Callable[[], bool] | None:
     """For a chip read: whether the card is still seated (the chip must finish the
     transaction after the host's answer); None for the other entries."""
     if presented.entry != "chip":
         return None
-    return lambda: (t.model.card_at(Place.CHIP_READER) or (None,))[0] == presented.slot
+    return lambda: (terminal.model.card_at(Place.CHIP_READER) or (None,))[0] == presented.slot
 
 
-def needs_pin(t: SimulatedTerminal, entry: str, amount: int) -> bool:
+def needs_pin(terminal: SimulatedTerminal, entry: str, amount: int) -> bool:
     if entry == "chip":
-        return t.cfg.pin_on_chip
+        return terminal.cfg.pin_on_chip
     if entry == "contactless":
-        return amount > t.cfg.contactless_pin_limit
-    return t.cfg.pin_on_swipe
+        return amount > terminal.cfg.contactless_pin_limit
+    return terminal.cfg.pin_on_swipe
 
 
-def read_secret(t: SimulatedTerminal, *, prompt: str, title: str, timeout: float,
+def read_secret(terminal: SimulatedTerminal, *, prompt: str, title: str, timeout: float,
                 min_len: int = 4, max_len: int = 12, timeout_reason: str = "no_pin") -> str:
     """Digits typed on the keypad until ENTER; CLEAR starts over, CANCEL gives up."""
-    t.prompt(prompt)
+    terminal.prompt(prompt)
     digits: list[str] = []
     keys: list[str] = []
     deadline = time.monotonic() + timeout
 
     def pressed() -> bool:
-        key = t.model.take_key()
+        key = terminal.model.take_key()
         if key is not None:
             keys.append(key)
         return key is not None
 
     while True:
-        if not t.wait(pressed, deadline - time.monotonic()):
+        if not terminal.wait(pressed, deadline - time.monotonic()):
             raise Refusal("cancelled", timeout_reason, "输入超时 INPUT TIMEOUT")
         key = keys.pop(0)
         if key == "enter" and len(digits) >= min_len:
@@ -152,25 +152,26 @@ def read_secret(t: SimulatedTerminal, *, prompt: str, title: str, timeout: float
             digits.clear()
         elif key.isdigit() and len(digits) < max_len:
             digits.append(key)
-        t.display(title, "*" * len(digits))
+        terminal.display(title, "*" * len(digits))
 
 
-def ask_pin(t: SimulatedTerminal, given: object | None) -> str:
+def ask_pin(terminal: SimulatedTerminal, given: object | None) -> str:
     if given is not None:
         return str(given)  # over the link, where the profile allows it (checked by the caller)
-    return read_secret(t, prompt="enter_pin", title="请输入密码 ENTER PIN", timeout=t.cfg.pin_timeout)
+    return read_secret(terminal, prompt="enter_pin", title="请输入密码 ENTER PIN",
+                       timeout=terminal.cfg.pin_timeout)
 
 
-def check_supervisor(t: SimulatedTerminal, given: object | None) -> None:
+def check_supervisor(terminal: SimulatedTerminal, given: object | None) -> None:
     """The supervisor (主管) password a void needs: in the request where the profile allows
     it, else typed on the keypad after the ``supervisor_password`` prompt."""
     if given is not None:
-        if not t.cfg.supervisor_password_over_link:
+        if not terminal.cfg.supervisor_password_over_link:
             raise Refusal("refused", "supervisor_password_over_link_not_allowed",
                           "请在键盘输入主管密码 USE THE KEYPAD")
         password = str(given)
     else:
-        password = read_secret(t, prompt="supervisor_password", title="主管密码 SUPERVISOR PWD",
-                               timeout=t.cfg.pin_timeout, timeout_reason="no_supervisor_password")
-    if password != t.cfg.supervisor_password:
+        password = read_secret(terminal, prompt="supervisor_password", title="主管密码 SUPERVISOR PWD",
+                               timeout=terminal.cfg.pin_timeout, timeout_reason="no_supervisor_password")
+    if password != terminal.cfg.supervisor_password:
         raise Refusal("refused", "wrong_supervisor_password", "主管密码错 WRONG PASSWORD")

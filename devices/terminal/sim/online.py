@@ -36,20 +36,20 @@ if TYPE_CHECKING:
 _NOT_STORED = ("p", "26", "35", "36", "37", "52", "53", "64")
 
 
-def exchange(t: SimulatedTerminal, out: Outgoing) -> bytes:
+def exchange(terminal: SimulatedTerminal, out: Outgoing) -> bytes:
     """Send ``out`` on a fresh connection and return the reply (length prefix included).
     ``TimeoutError``: silence; ``FramingError`` / ``OSError``: the line failed."""
-    host, port = t.cfg.host
-    t.console(f"ISO8583 -> {describe(out.fields)}")
-    deadline = time.monotonic() + t.cfg.host_timeout
-    with socket.create_connection((host, port), timeout=t.cfg.host_timeout) as sock:
+    host, port = terminal.cfg.host
+    terminal.console(f"ISO8583 -> {describe(out.fields)}")
+    deadline = time.monotonic() + terminal.cfg.host_timeout
+    with socket.create_connection((host, port), timeout=terminal.cfg.host_timeout) as sock:
         sock.sendall(out.wire)
         buf, need = bytearray(), None
         while need is None or len(buf) < need:
-            t.alive()  # a power cut ends the wait: the answer will never be read
+            terminal.alive()  # a power cut ends the wait: the answer will never be read
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no reply from {host}:{port} within {t.cfg.host_timeout:g} s")
+                raise TimeoutError(f"no reply from {host}:{port} within {terminal.cfg.host_timeout:g} s")
             sock.settimeout(min(remaining, 0.1))
             try:
                 chunk = sock.recv(4096)
@@ -65,16 +65,16 @@ def exchange(t: SimulatedTerminal, out: Outgoing) -> bytes:
                 need = 2 + size
     wire = bytes(buf[:need])
     try:
-        t.console(f"ISO8583 <- {describe(m.unpack(wire).doc)}")
+        terminal.console(f"ISO8583 <- {describe(m.unpack(wire).doc)}")
     except (FramingError, MessageFormatError) as exc:
-        t.console(f"ISO8583 <- unreadable answer: {exc}")
+        terminal.console(f"ISO8583 <- unreadable answer: {exc}")
     return wire
 
 
-def online(t: SimulatedTerminal, out: Outgoing) -> bytes:
+def online(terminal: SimulatedTerminal, out: Outgoing) -> bytes:
     """A non-financial exchange (sign-in, settlement, upload), errors made refusals."""
     try:
-        return exchange(t, out)
+        return exchange(terminal, out)
     except TimeoutError as exc:
         raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE") from exc
     except (OSError, FramingError) as exc:
@@ -83,58 +83,58 @@ def online(t: SimulatedTerminal, out: Outgoing) -> bytes:
 
 # -- the reversal -----------------------------------------------------------------------------
 
-def store_reversal(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> None:
+def store_reversal(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> None:
     fields = {k: v for k, v in out.fields.items() if k not in _NOT_STORED}
     if "2" in fields:
-        fields["2"] = "sealed:" + t.vault.seal(fields["2"])
-    t.state.pending_reversal = {"kind": kind, "trace": int(out.fields["11"]), "amount": amount,
+        fields["2"] = "sealed:" + terminal.vault.seal(fields["2"])
+    terminal.state.pending_reversal = {"kind": kind, "trace": int(out.fields["11"]), "amount": amount,
                                 "reason": "98", "auth_code": None, "fields": fields,
                                 "pan_masked": out.pan_masked, "attempts": 0}
-    t.save()
-    t.console(f"REVERSAL stored for {kind} trace {out.fields['11']} (reason 98 until answered)")
+    terminal.save()
+    terminal.console(f"REVERSAL stored for {kind} trace {out.fields['11']} (reason 98 until answered)")
 
 
-def _set_reason(t: SimulatedTerminal, reason: str, auth_code: str | None = None) -> None:
-    record = t.state.pending_reversal
+def _set_reason(terminal: SimulatedTerminal, reason: str, auth_code: str | None = None) -> None:
+    record = terminal.state.pending_reversal
     if record is not None:
         record["reason"] = reason
         if auth_code:
             record["auth_code"] = auth_code
-        t.save()
+        terminal.save()
 
 
-def flush_reversal(t: SimulatedTerminal) -> None:
+def flush_reversal(terminal: SimulatedTerminal) -> None:
     """Send the pending reversal, if any, before anything else goes online."""
-    record = t.state.pending_reversal
+    record = terminal.state.pending_reversal
     if record is None:
         return
     fields: dict[str, Any] = dict(record["fields"])
     if str(fields.get("2", "")).startswith("sealed:"):
-        fields["2"] = t.vault.open(fields["2"][len("sealed:"):])
+        fields["2"] = terminal.vault.open(fields["2"][len("sealed:"):])
     original = Outgoing("0200", fields, b"", record["pan_masked"])
-    t.display("冲正中 SENDING REVERSAL")
-    for attempt in range(1 + t.cfg.reversal_retries):
-        rev = t.session.reversal_request(original, record["reason"], auth_code=record["auth_code"])
+    terminal.display("冲正中 SENDING REVERSAL")
+    for attempt in range(1 + terminal.cfg.reversal_retries):
+        rev = terminal.session.reversal_request(original, record["reason"], auth_code=record["auth_code"])
         record["attempts"] += 1
-        t.save()
+        terminal.save()
         try:
-            result = t.session.financial_response(rev, exchange(t, rev))
+            result = terminal.session.financial_response(rev, exchange(terminal, rev))
         except (TimeoutError, OSError, FramingError, ProtocolError) as exc:
-            t.console(f"REVERSAL attempt {attempt + 1} for trace {record['trace']:06d} failed: {exc}")
+            terminal.console(f"REVERSAL attempt {attempt + 1} for trace {record['trace']:06d} failed: {exc}")
             continue
-        t.console(f"REVERSAL trace {record['trace']:06d} reason {record['reason']} answered "
+        terminal.console(f"REVERSAL trace {record['trace']:06d} reason {record['reason']} answered "
                   f"{result.rc}")
-        t.state.pending_reversal = None
-        t.save()
-        after_answer(t, result.proc_req, result.rc)
-        if not t.session.signed_in:  # the host's answer ordered a new sign-in
+        terminal.state.pending_reversal = None
+        terminal.save()
+        after_answer(terminal, result.proc_req, result.rc)
+        if not terminal.session.signed_in:  # the host's answer ordered a new sign-in
             raise Refusal("refused", "not_signed_in", "请先签到 PLEASE SIGN IN")
         return
     raise Refusal("failed", "reversal_pending", "冲正失败 REVERSAL FAILED",
                   reversal_trace=record["trace"])
 
 
-def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
+def financial(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
               card_kept: Callable[[], bool] | None = None) -> FinancialResult:
     """A sale or void online under reversal protection. Returns the host's answer (the
     reversal record cleared in RAM: the caller saves it with the batch); raises
@@ -143,9 +143,9 @@ def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
     ``card_kept`` says whether a chip card is still seated: one pulled out before the
     answer cannot finish the transaction on the chip, so an approval is reversed (06, the
     reference's "EMV processing failed after the online exchange")."""
-    store_reversal(t, out, kind, amount)
+    store_reversal(terminal, out, kind, amount)
     try:
-        wire = exchange(t, out)
+        wire = exchange(terminal, out)
     except TimeoutError as exc:
         raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE",
                       reversal_pending=True) from exc
@@ -153,28 +153,28 @@ def financial(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
         raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR",
                       reversal_pending=True) from exc
     try:
-        result = t.session.financial_response(out, wire)
+        result = terminal.session.financial_response(out, wire)
     except MacError as exc:
-        _set_reason(t, "A0")
-        t.session.sign_out()  # keys in doubt: sign in again (reference: A0)
+        _set_reason(terminal, "A0")
+        terminal.session.sign_out()  # keys in doubt: sign in again (reference: A0)
         raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
                       reversal_pending=True) from exc
     except ProtocolError as exc:
-        _set_reason(t, exc.reversal_reason)
+        _set_reason(terminal, exc.reversal_reason)
         raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
                       reversal_pending=True) from exc
     if result.approved and card_kept is not None and not card_kept():
-        _set_reason(t, "06", result.auth_code)
+        _set_reason(terminal, "06", result.auth_code)
         raise Refusal("failed", "card_removed", "卡片已拔出 CARD REMOVED 交易失败 FAILED",
                       reversal_pending=True)
-    t.state.pending_reversal = None
+    terminal.state.pending_reversal = None
     return result
 
 
-def after_answer(t: SimulatedTerminal, proc_req: int, rc: str | None = None) -> None:
+def after_answer(terminal: SimulatedTerminal, proc_req: int, rc: str | None = None) -> None:
     """The host's orders in a response header: processing requirement 3 (and a response
     code A0) mean sign in again before the next transaction."""
     if proc_req == m.PROC_SIGNIN or rc == "A0":
-        t.session.sign_out()
-        t.console("HOST requires sign-in (processing requirement 3)"
+        terminal.session.sign_out()
+        terminal.console("HOST requires sign-in (processing requirement 3)"
                   if proc_req == m.PROC_SIGNIN else "HOST answered A0: sign in again")

@@ -53,60 +53,61 @@ def note_line(template: dict[str, Any], name: str, value: str = "") -> str:
     return f"{note['text']}: {value}" if value else str(note["text"])
 
 
-def slip_values(t: SimulatedTerminal, *, kind: str, card: str, trace: int, batch: int,
+def slip_values(terminal: SimulatedTerminal, *, kind: str, card: str, trace: int, batch: int,
                 amount: int, auth_code: str | None, rrn: str | None) -> dict[str, Any]:
     """What a transaction slip shows, kept in the batch so a reprint shows the same."""
-    template = t.cfg.receipt_template
+    template = terminal.cfg.receipt_template
     return {
-        "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid,
-        "terminal_id": t.cfg.tid, "operator": t.ram.operator or "", "card_number": card,
+        "merchant_name": terminal.cfg.merchant_name, "merchant_id": terminal.cfg.mid,
+        "terminal_id": terminal.cfg.tid, "operator": terminal.ram.operator or "", "card_number": card,
         "txn_type": template.get("txn_types", {}).get(kind) or TXN_TYPES.get(kind, kind),
         "batch": f"{batch:06d}", "trace": f"{trace:06d}", "auth_code": auth_code or "",
-        "rrn": rrn or "", "datetime": t.ram.now().strftime("%Y/%m/%d %H:%M:%S"),
+        "rrn": rrn or "", "datetime": terminal.ram.now().strftime("%Y/%m/%d %H:%M:%S"),
         "amount": format_amount(amount), "amount_fen": amount,
     }
 
 
-def print_transaction(t: SimulatedTerminal, values: dict[str, Any], *,
+def print_transaction(terminal: SimulatedTerminal, values: dict[str, Any], *,
                       notes: tuple[str, ...] = (), copies: tuple[str, ...] | None = None
                       ) -> tuple[list[str], bool]:
     """Print a transaction slip; returns the merchant copy's lines and whether paper came out."""
-    copies = t.cfg.receipt_copies if copies is None else copies
+    copies = terminal.cfg.receipt_copies if copies is None else copies
     printed = dict(values)
-    wrong = t.faults.fire("wrong_amount_on_slip")
+    wrong = terminal.faults.fire("wrong_amount_on_slip")
     if wrong:
         printed["amount"] = format_amount(int(values["amount_fen"]) + WRONG_AMOUNT_DELTA)
-    slips = [render_slip(t.cfg.receipt_template, printed, copy, notes=notes) for copy in copies]
-    return list(slips[0].lines), _job(t, slips, wrong_amount=wrong)
+    slips = [render_slip(terminal.cfg.receipt_template, printed, copy, notes=notes) for copy in copies]
+    return list(slips[0].lines), _job(terminal, slips, wrong_amount=wrong)
 
 
-def print_lines(t: SimulatedTerminal, lines: list[str]) -> bool:
-    return _job(t, [Slip(tuple(lines))])
+def print_lines(terminal: SimulatedTerminal, lines: list[str]) -> bool:
+    return _job(terminal, [Slip(tuple(lines))])
 
 
-def _job(t: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool = False) -> bool:
-    t.emit(Event("printing", {"state": "started"}))
-    if t.faults.is_set("out_of_paper"):
-        t.emit(Event("printing", {"state": "out_of_paper"}))
-        t.display("打印机缺纸 PRINTER OUT OF PAPER")
+def _job(terminal: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool = False) -> bool:
+    terminal.emit(Event("printing", {"state": "started"}))
+    if terminal.faults.is_set("out_of_paper"):
+        terminal.emit(Event("printing", {"state": "out_of_paper"}))
+        terminal.display("打印机缺纸 PRINTER OUT OF PAPER")
         return False
-    quality = next((q for fault, q in _QUALITY_FAULTS if t.faults.fire(fault)), "good")
+    quality = next((q for fault, q in _QUALITY_FAULTS if terminal.faults.fire(fault)), "good")
     for slip in slips:
-        t.model.print_slip(Slip(slip.lines, quality=quality))
-    t.console(f"PRINT {len(slips)} slip(s), {len(slips[0].lines)} lines, quality {quality}"
+        terminal.model.print_slip(Slip(slip.lines, quality=quality))
+    terminal.console(f"PRINT {len(slips)} slip(s), {len(slips[0].lines)} lines, quality {quality}"
               + (", amount misprinted (fault)" if wrong_amount else ""))
-    t.emit(Event("printing", {"state": "done"}))
+    terminal.emit(Event("printing", {"state": "done"}))
     return True
 
 
-def settlement_lines(t: SimulatedTerminal, batch: int, totals: Totals, balanced: bool) -> list[str]:
+def settlement_lines(terminal: SimulatedTerminal, batch: int, totals: Totals, balanced: bool) -> list[str]:
     """The settlement slip (结算单) as the profile's settlement template lays it out: title,
     ``LABEL: value`` per field, the host's verdict as the closing note."""
-    template = t.cfg.settlement_template
+    template = terminal.cfg.settlement_template
     d, f = totals.domestic, totals.foreign
     values = {
-        "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid, "terminal_id": t.cfg.tid,
-        "batch": f"{batch:06d}", "datetime": f"{t.ram.now():%Y/%m/%d %H:%M:%S}",
+        "merchant_name": terminal.cfg.merchant_name, "merchant_id": terminal.cfg.mid,
+        "terminal_id": terminal.cfg.tid,
+        "batch": f"{batch:06d}", "datetime": f"{terminal.ram.now():%Y/%m/%d %H:%M:%S}",
         "domestic_debit": f"{d.debit_count} {format_amount(d.debit_amount)}",
         "domestic_credit": f"{d.credit_count} {format_amount(d.credit_amount)}",
         "foreign_debit": f"{f.debit_count} {format_amount(f.debit_amount)}",

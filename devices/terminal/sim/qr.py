@@ -47,100 +47,102 @@ def _default_template() -> dict[str, Any]:
     return yaml.safe_load(QR_TEMPLATE.read_text(encoding="utf-8"))
 
 
-def template(t: SimulatedTerminal) -> dict[str, Any]:
-    return t.cfg.qr_receipt_template or _default_template()
+def template(terminal: SimulatedTerminal) -> dict[str, Any]:
+    return terminal.cfg.qr_receipt_template or _default_template()
 
 
 # -- commands ---------------------------------------------------------------------------------
 
-def qr_sale(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
-    amount = _amount(t, args)
-    t.display("扫码消费 SCAN SALE", f"金额 AMOUNT {format_amount(amount)}", "请出示付款码 SHOW PAY CODE")
-    t.prompt("scan_code")
-    code = qr_scan.scan(t, t.cfg.card_timeout)
+def qr_sale(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    amount = _amount(terminal, args)
+    terminal.display("扫码消费 SCAN SALE", f"金额 AMOUNT {format_amount(amount)}",
+                     "请出示付款码 SHOW PAY CODE")
+    terminal.prompt("scan_code")
+    code = qr_scan.scan(terminal, terminal.cfg.card_timeout)
     if code is None:
         raise Refusal("cancelled", "no_code", "交易超时 TIMEOUT 未扫到付款码 NO CODE")
     if not (code.isdigit() and 1 <= len(code) <= 350):
         raise Refusal("refused", "invalid_code", "无效付款码 INVALID PAY CODE")
-    online.flush_reversal(t)
-    trace = t.next_trace()
-    out = qr.c2b_sale_request(t.session, stan=trace, batch=t.state.batch, amount=amount,
-                              code=code, serial=t.cfg.serial)
-    t.display("处理中 PROCESSING")
-    result = _start(t, out, "sale", amount)
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
+    out = qr.c2b_sale_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
+                              code=code, serial=terminal.cfg.serial)
+    terminal.display("处理中 PROCESSING")
+    result = _start(terminal, out, "sale", amount)
     if result.pending:
-        t.display("等待用户确认 WAITING FOR CUSTOMER", "请在手机上输入密码 CONFIRM ON PHONE")
-        result = _poll(t, out, result, amount, t.cfg.qr_c2b_window_s)
-    return _finish(t, out, result, kind="sale", amount=amount, flow="c2b",
+        terminal.display("等待用户确认 WAITING FOR CUSTOMER", "请在手机上输入密码 CONFIRM ON PHONE")
+        result = _poll(terminal, out, result, amount, terminal.cfg.qr_c2b_window_s)
+    return _finish(terminal, out, result, kind="sale", amount=amount, flow="c2b",
                    code_masked=qr.mask_code(code))
 
 
-def qr_order(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
-    amount = _amount(t, args)
-    t.display("扫码收款 SCAN TO PAY", f"金额 AMOUNT {format_amount(amount)}")
-    online.flush_reversal(t)
-    trace = t.next_trace()
-    out = qr.order_request(t.session, stan=trace, batch=t.state.batch, amount=amount,
-                           serial=t.cfg.serial)
-    t.display("处理中 PROCESSING")
-    result = _start(t, out, "qr_order", amount)
+def qr_order(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    amount = _amount(terminal, args)
+    terminal.display("扫码收款 SCAN TO PAY", f"金额 AMOUNT {format_amount(amount)}")
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
+    out = qr.order_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
+                           serial=terminal.cfg.serial)
+    terminal.display("处理中 PROCESSING")
+    result = _start(terminal, out, "qr_order", amount)
     if result.pending:
         if not result.payload:  # an order with nothing to show cannot be paid: undo it
-            sent = _reverse_now(t)
+            sent = _reverse_now(terminal)
             raise Refusal("failed", "bad_host_response", "交易失败 NO ORDER CODE",
                           reversal_pending=not sent)
-        result = _poll(t, out, result, amount, t.cfg.qr_b2c_window_s, show=result.payload)
-    return _finish(t, out, result, kind="sale", amount=amount, flow="b2c", code_masked="")
+        result = _poll(terminal, out, result, amount, terminal.cfg.qr_b2c_window_s, show=result.payload)
+    return _finish(terminal, out, result, kind="sale", amount=amount, flow="b2c", code_masked="")
 
 
-def qr_void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
-    check_can_transact(t, args)
-    original = _original(t, args)
+def qr_void(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    check_can_transact(terminal, args)
+    original = _original(terminal, args)
     amount = original["amount"]
-    t.display("扫码撤销 SCAN VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
-    online.flush_reversal(t)
-    trace = t.next_trace()
-    out = qr.void_request(t.session, stan=trace, batch=t.state.batch, amount=amount,
-                          voucher=original["qr"]["voucher"], orig_batch=t.state.batch,
+    terminal.display("扫码撤销 SCAN VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
+    out = qr.void_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
+                          voucher=original["qr"]["voucher"], orig_batch=terminal.state.batch,
                           orig_stan=original["trace"], orig_rrn=original["rrn"],
                           orig_auth=original["auth_code"])
-    t.display("处理中 PROCESSING")
-    result = _start(t, out, "void", amount)
-    return _finish(t, out, result, kind="void", amount=amount, flow=original["qr"]["flow"],
+    terminal.display("处理中 PROCESSING")
+    result = _start(terminal, out, "void", amount)
+    return _finish(terminal, out, result, kind="void", amount=amount, flow=original["qr"]["flow"],
                    code_masked=original["card"], original=original)
 
 
-def qr_refund(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+def qr_refund(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     """By ``orig_trace`` (a QR sale of the open batch) or by ``voucher`` and ``orig_date``
     (MMDD) as printed on the sale's slip. Sent up to 1 + 3 times (same STAN) on silence:
     a refund is not reversed, it is resent (§3.5)."""
-    check_can_transact(t, args)
+    check_can_transact(terminal, args)
     amount = int(args["amount"])
     original: dict[str, Any] | None = None
     if args.get("orig_trace") is not None:
-        original = _original(t, {"trace": args["orig_trace"]}, voided_ok=False)
-        voucher, mmdd = original["qr"]["voucher"], original["host_date"] or t.ram.now().strftime("%m%d")
+        original = _original(terminal, {"trace": args["orig_trace"]}, voided_ok=False)
+        voucher = original["qr"]["voucher"]
+        mmdd = original["host_date"] or terminal.ram.now().strftime("%m%d")
     else:
         voucher, mmdd = str(args["voucher"]), str(args["orig_date"])
-    if not 0 < amount <= (original["amount"] if original else t.cfg.max_amount):
+    if not 0 < amount <= (original["amount"] if original else terminal.cfg.max_amount):
         raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID")
-    t.display("扫码退货 SCAN REFUND", format_amount(amount), f"付款凭证号 {voucher}")
-    online.flush_reversal(t)
-    trace = t.next_trace()
-    out = qr.refund_request(t.session, stan=trace, batch=t.state.batch, amount=amount,
+    terminal.display("扫码退货 SCAN REFUND", format_amount(amount), f"付款凭证号 {voucher}")
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
+    out = qr.refund_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
                             voucher=voucher, orig_mmdd=mmdd,
                             orig_rrn=original["rrn"] if original else None,
                             orig_auth=original["auth_code"] if original else None)
-    t.display("处理中 PROCESSING")
+    terminal.display("处理中 PROCESSING")
     result = None
     for attempt in range(4):
         try:
-            result = qr.read_response(t.session, out, online.exchange(t, out))
+            result = qr.read_response(terminal.session, out, online.exchange(terminal, out))
             break
         except (TimeoutError, OSError, FramingError) as exc:
-            t.console(f"QR refund attempt {attempt + 1} unanswered: {exc}")
+            terminal.console(f"QR refund attempt {attempt + 1} unanswered: {exc}")
         except MacError as exc:
-            t.session.sign_out()
+            terminal.session.sign_out()
             raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN") from exc
         except ProtocolError as exc:
             raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED") from exc
@@ -150,107 +152,108 @@ def qr_refund(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
             original["trace"] if original else None, "card": original["card"] if original else "",
             "qr": original["qr"] if original else {"voucher": voucher, "flow": "", "order": None,
                                                     "wallet": result.wallet}}
-    return _finish(t, out, result, kind="refund", amount=amount, flow=stub["qr"]["flow"],
+    return _finish(terminal, out, result, kind="refund", amount=amount, flow=stub["qr"]["flow"],
                    code_masked=stub["card"], original=original, refund_of=stub)
 
 
 # -- the exchange, the polling ----------------------------------------------------------------
 
-def _amount(t: SimulatedTerminal, args: dict[str, Any]) -> int:
+def _amount(terminal: SimulatedTerminal, args: dict[str, Any]) -> int:
     amount = int(args["amount"])
-    check_can_transact(t, args)
-    if not t.cfg.min_amount <= amount <= t.cfg.max_amount:
+    check_can_transact(terminal, args)
+    if not terminal.cfg.min_amount <= amount <= terminal.cfg.max_amount:
         raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID",
-                      min_amount=t.cfg.min_amount, max_amount=t.cfg.max_amount)
+                      min_amount=terminal.cfg.min_amount, max_amount=terminal.cfg.max_amount)
     return amount
 
 
-def _set_reversal(t: SimulatedTerminal, reason: str, order: str | None = None) -> None:
-    record = t.state.pending_reversal
+def _set_reversal(terminal: SimulatedTerminal, reason: str, order: str | None = None) -> None:
+    record = terminal.state.pending_reversal
     if record is None:
         return
     record["reason"] = reason
     if order and record["fields"].get("3") == qr.PC_QR_ORDER:
         record["fields"]["59"] = qr.encode_tlv([("Q1", order)])
-    t.save()
+    terminal.save()
 
 
-def _reverse_now(t: SimulatedTerminal) -> bool:
+def _reverse_now(terminal: SimulatedTerminal) -> bool:
     """Send the pending reversal at once; whether it went (else it waits for the next message)."""
     try:
-        online.flush_reversal(t)
+        online.flush_reversal(terminal)
         return True
     except Refusal:
         return False
 
 
-def _start(t: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> qr.QrResult:
+def _start(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> qr.QrResult:
     """The sale, create or void under reversal protection (98 until answered)."""
-    online.store_reversal(t, qr.reversal_fields(out), kind, amount)
+    online.store_reversal(terminal, qr.reversal_fields(out), kind, amount)
     try:
-        wire = online.exchange(t, out)
+        wire = online.exchange(terminal, out)
     except TimeoutError as exc:
-        sent = _reverse_now(t)
+        sent = _reverse_now(terminal)
         raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE",
                       reversal_pending=not sent, reversal_sent=sent) from exc
     except (OSError, FramingError) as exc:
         raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR",
                       reversal_pending=True) from exc
     try:
-        result = qr.read_response(t.session, out, wire)
+        result = qr.read_response(terminal.session, out, wire)
     except MacError as exc:
-        _set_reversal(t, "A0")
-        t.session.sign_out()
+        _set_reversal(terminal, "A0")
+        terminal.session.sign_out()
         raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
                       reversal_pending=True) from exc
     except ProtocolError as exc:
-        _set_reversal(t, exc.reversal_reason)
+        _set_reversal(terminal, exc.reversal_reason)
         raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
                       reversal_pending=True) from exc
     if result.pending:
-        _set_reversal(t, "06", result.order)
+        _set_reversal(terminal, "06", result.order)
     else:
-        t.state.pending_reversal = None
-        t.save()
+        terminal.state.pending_reversal = None
+        terminal.save()
     return result
 
 
-def _poll(t: SimulatedTerminal, out: Outgoing, first: qr.QrResult, amount: int, window: float,
+def _poll(terminal: SimulatedTerminal, out: Outgoing, first: qr.QrResult, amount: int, window: float,
           show: str | None = None) -> qr.QrResult:
     """Query every ``qr_poll_s`` until a final answer; at the window's end (or the cancel key
     while a B2C code is shown) reverse with reason 06 and fail."""
     started = time.monotonic()
     orig_batch, orig_stan = int(out.fields["60"][2:8]), int(out.fields["11"])
-    mmdd = first.base.host_date or t.ram.now().strftime("%m%d")
+    mmdd = first.base.host_date or terminal.ram.now().strftime("%m%d")
     cancelled = False
     while True:
         left = window - (time.monotonic() - started)
         if show:  # the code, the amount and a countdown, redrawn at every poll
-            t.emit(Event("display", {"lines": [
+            terminal.emit(Event("display", {"lines": [
                 "扫码支付 SCAN TO PAY", f"金额 AMOUNT {format_amount(amount)}",
                 "微信/支付宝/云闪付", f"剩余 {max(0, int(left))} 秒 S"], "qr": show}))
-        pause = min(t.cfg.qr_poll_s, max(left, 0))
-        if pause > 0 and t.wait(lambda: show is not None and t.model.take_key() == "cancel", pause):
+        pause = min(terminal.cfg.qr_poll_s, max(left, 0))
+        if pause > 0 and terminal.wait(
+                lambda: show is not None and terminal.model.take_key() == "cancel", pause):
             cancelled = True
             break
         if time.monotonic() - started >= window:
             break
-        query = qr.query_request(t.session, stan=t.next_trace(), batch=t.state.batch,
+        query = qr.query_request(terminal.session, stan=terminal.next_trace(), batch=terminal.state.batch,
                                  amount=amount, orig_batch=orig_batch, orig_stan=orig_stan,
                                  orig_mmdd=mmdd, order=first.order)
         try:
-            answer = qr.read_response(t.session, query, online.exchange(t, query))
+            answer = qr.read_response(terminal.session, query, online.exchange(terminal, query))
         except (TimeoutError, OSError, FramingError, ProtocolError) as exc:
-            t.console(f"QR query unanswered or unreadable: {exc}; polling on")
+            terminal.console(f"QR query unanswered or unreadable: {exc}; polling on")
             continue
-        t.console(f"QR query for trace {orig_stan:06d} answered {answer.rc}")
+        terminal.console(f"QR query for trace {orig_stan:06d} answered {answer.rc}")
         if answer.rc in (qr.RC_PENDING, "96"):
             continue
         # paid (the caller books it), or FE, 25, a decline: nothing taken, nothing to undo
-        t.state.pending_reversal = None
-        t.save()
+        terminal.state.pending_reversal = None
+        terminal.save()
         return answer
-    sent = _reverse_now(t)
+    sent = _reverse_now(terminal)
     if cancelled:
         raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED", reversal_sent=sent,
                       reversal_pending=not sent, order=first.order)
@@ -260,9 +263,10 @@ def _poll(t: SimulatedTerminal, out: Outgoing, first: qr.QrResult, amount: int, 
 
 # -- the outcome: book, print, answer -----------------------------------------------------------
 
-def _original(t: SimulatedTerminal, args: dict[str, Any], *, voided_ok: bool = False) -> dict[str, Any]:
+def _original(terminal: SimulatedTerminal, args: dict[str, Any], *,
+              voided_ok: bool = False) -> dict[str, Any]:
     trace = int(args["trace"])
-    item = t.state.item(trace, "sale")
+    item = terminal.state.item(trace, "sale")
     if item is None or "qr" not in item:
         raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND", trace=trace)
     if item["voided"] and not voided_ok:
@@ -270,29 +274,29 @@ def _original(t: SimulatedTerminal, args: dict[str, Any], *, voided_ok: bool = F
     return item
 
 
-def slip_values(t: SimulatedTerminal, *, kind: str, trace: int, amount: int, result: qr.QrResult,
+def slip_values(terminal: SimulatedTerminal, *, kind: str, trace: int, amount: int, result: qr.QrResult,
                 code_masked: str, order: str | None, voucher: str | None, wallet: str | None,
                 original: dict[str, Any] | None) -> dict[str, Any]:
     """What a QR slip shows (§7), template keys as in fixtures/receipts/cup-qr.yaml."""
-    txn_types = template(t).get("txn_types", {})
+    txn_types = template(terminal).get("txn_types", {})
     remark = ""
     if kind == "void" and original:
         remark = f"原凭证号 {original['trace']:06d}"
     elif kind == "refund":
         remark = "原交易日期 " + str((original or {}).get("host_date") or "")
     return {
-        "merchant_name": t.cfg.merchant_name, "merchant_id": t.cfg.mid,
-        "terminal_id": t.cfg.tid, "operator": t.ram.operator or "", "card_number": code_masked,
+        "merchant_name": terminal.cfg.merchant_name, "merchant_id": terminal.cfg.mid,
+        "terminal_id": terminal.cfg.tid, "operator": terminal.ram.operator or "", "card_number": code_masked,
         "order": order or "", "txn_type": txn_types.get(kind, kind),
         "wallet": qr.WALLETS.get(wallet or "", ""), "voucher": voucher or "",
-        "batch": f"{t.state.batch:06d}", "trace": f"{trace:06d}",
+        "batch": f"{terminal.state.batch:06d}", "trace": f"{trace:06d}",
         "auth_code": result.base.auth_code or "", "rrn": result.base.rrn or "",
-        "datetime": t.ram.now().strftime("%Y/%m/%d %H:%M:%S"), "amount": format_amount(amount),
+        "datetime": terminal.ram.now().strftime("%Y/%m/%d %H:%M:%S"), "amount": format_amount(amount),
         "amount_fen": amount, "remark": remark or NO_SIGNATURE,
     }
 
 
-def _finish(t: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, kind: str, amount: int,
+def _finish(terminal: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, kind: str, amount: int,
             flow: str, code_masked: str, original: dict[str, Any] | None = None,
             refund_of: dict[str, Any] | None = None) -> dict[str, Any]:
     trace = int(out.fields["11"])
@@ -302,7 +306,7 @@ def _finish(t: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, kind: s
     wallet = result.wallet or base.get("wallet")
     approved = result.approved
     data: dict[str, Any] = {
-        "rc": result.rc, "trace": trace, "batch": t.state.batch, "rrn": result.base.rrn,
+        "rc": result.rc, "trace": trace, "batch": terminal.state.batch, "rrn": result.base.rrn,
         "auth_code": result.base.auth_code, "card": code_masked or None, "entry": "qr", "amount": amount,
         "host_date": result.base.host_date, "host_time": result.base.host_time, "flow": flow,
         "order": order, "voucher": voucher, "wallet": wallet}
@@ -310,7 +314,7 @@ def _finish(t: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, kind: s
         data["orig_trace"] = original["trace"]
     elif refund_of is not None:
         data["orig_date"] = refund_of["orig_date"]
-    slip = slip_values(t, kind=kind, trace=trace, amount=amount, result=result,
+    slip = slip_values(terminal, kind=kind, trace=trace, amount=amount, result=result,
                        code_masked=code_masked, order=order, voucher=voucher, wallet=wallet,
                        original=original)
     if approved:
@@ -323,22 +327,22 @@ def _finish(t: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, kind: s
             item["orig_trace"] = original["trace"]
             if kind == "void":
                 original["voided"] = True
-        if not t.state.batch_items:
-            t.state.batch_opened = t.ram.today().isoformat()
-        t.state.batch_items.append(item)
-        t.state.last_slip = slip
-    t.save()
-    online.after_answer(t, result.base.proc_req, result.rc)
+        if not terminal.state.batch_items:
+            terminal.state.batch_opened = terminal.ram.today().isoformat()
+        terminal.state.batch_items.append(item)
+        terminal.state.last_slip = slip
+    terminal.save()
+    online.after_answer(terminal, result.base.proc_req, result.rc)
     if approved:
-        t.display("交易成功 APPROVED", format_amount(amount))
-        data["receipt"], data["printed"] = _print(t, slip)
+        terminal.display("交易成功 APPROVED", format_amount(amount))
+        data["receipt"], data["printed"] = _print(terminal, slip)
         data["status"] = "approved"
         return data
     text = qr.RESPONSE_TEXT.get(result.rc) or _card_text(result.rc)
     if result.rc == qr.RC_CLOSED:
-        t.display("订单已关闭 ORDER CLOSED", f"RC {result.rc} {text}")
+        terminal.display("订单已关闭 ORDER CLOSED", f"RC {result.rc} {text}")
     else:
-        t.display("交易拒绝 DECLINED", f"RC {result.rc} {text}")
+        terminal.display("交易拒绝 DECLINED", f"RC {result.rc} {text}")
     data["rc_text"] = text
     data["status"] = "declined"
     return data
@@ -349,11 +353,11 @@ def _card_text(rc: str) -> str:
     return m.RESPONSE_TEXT.get(rc, "declined")
 
 
-def _print(t: SimulatedTerminal, slip: dict[str, Any]) -> tuple[list[str], bool]:
+def _print(terminal: SimulatedTerminal, slip: dict[str, Any]) -> tuple[list[str], bool]:
     """The QR slip (merchant and customer copies): the QR template's lines, through the
     printer as any slip, its faults included."""
-    slips = [render_slip(template(t), slip, copy) for copy in t.cfg.receipt_copies]
-    return list(slips[0].lines), printer_job(t, slips)
+    slips = [render_slip(template(terminal), slip, copy) for copy in terminal.cfg.receipt_copies]
+    return list(slips[0].lines), printer_job(terminal, slips)
 
 
 __all__ = ["qr_order", "qr_refund", "qr_sale", "qr_void"]

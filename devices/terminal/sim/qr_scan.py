@@ -31,20 +31,20 @@ def decode(image: object) -> str | None:
     return None
 
 
-def scan(t: SimulatedTerminal, timeout: float) -> str | None:
+def scan(terminal: SimulatedTerminal, timeout: float) -> str | None:
     """Look through the window until a code is read (its text) or ``timeout`` passes (None).
     The cancel key ends the wait too (None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        t.alive()
-        key = t.model.take_key()
+        terminal.alive()
+        key = terminal.model.take_key()
         if key == "cancel":
             return None
-        view = t.model.scanner_view()
+        view = terminal.model.scanner_view()
         if view is not None:
             text = decode(view())
             if text:
-                t.console(f"SCANNER read a code of {len(text)} characters")
+                terminal.console(f"SCANNER read a code of {len(text)} characters")
                 return text
-        t.wait(lambda: False, FRAME_S)
+        terminal.wait(lambda: False, FRAME_S)
     return None

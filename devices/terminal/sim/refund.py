@@ -24,17 +24,17 @@ if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
 
-def _original(t: SimulatedTerminal, args: dict[str, Any], amount: int) -> dict[str, Any]:
+def _original(terminal: SimulatedTerminal, args: dict[str, Any], amount: int) -> dict[str, Any]:
     """``rrn``, ``date`` (MMDD) and, when the sale is in the open batch, its item."""
     if args.get("orig_trace") is not None:
-        item = t.state.item(int(args["orig_trace"]), "sale")
+        item = terminal.state.item(int(args["orig_trace"]), "sale")
     elif args.get("orig_rrn") is not None:
         rrn, date = str(args["orig_rrn"]), str(args["orig_date"])
-        item = next((i for i in t.state.batch_items if i["kind"] == "sale" and i["rrn"] == rrn), None)
+        item = next((i for i in terminal.state.batch_items if i["kind"] == "sale" and i["rrn"] == rrn), None)
         if item is None:
             return {"rrn": rrn, "date": date, "item": None}
     else:
-        candidates = [i for i in t.state.batch_items if i["kind"] == "sale" and not i["voided"]
+        candidates = [i for i in terminal.state.batch_items if i["kind"] == "sale" and not i["voided"]
                       and i["amount"] >= amount and i.get("rrn")]
         item = candidates[-1] if candidates else None
     if item is None:
@@ -44,40 +44,41 @@ def _original(t: SimulatedTerminal, args: dict[str, Any], amount: int) -> dict[s
     return {"rrn": item["rrn"], "date": item["host_date"], "item": item}
 
 
-def refund(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+def refund(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     amount = int(args["amount"])
-    check_can_transact(t, args)
-    if not t.cfg.min_amount <= amount <= t.cfg.max_amount:
+    check_can_transact(terminal, args)
+    if not terminal.cfg.min_amount <= amount <= terminal.cfg.max_amount:
         raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID",
-                      min_amount=t.cfg.min_amount, max_amount=t.cfg.max_amount)
-    original = _original(t, args, amount)
+                      min_amount=terminal.cfg.min_amount, max_amount=terminal.cfg.max_amount)
+    original = _original(terminal, args, amount)
     item = original["item"]
-    t.display("退货 REFUND", format_amount(amount), f"原参考号 RRN {original['rrn']}")
-    card_and_keypad.check_supervisor(t, args.get("supervisor_password"))
-    presented = card_and_keypad.take_card(t, amount)
+    terminal.display("退货 REFUND", format_amount(amount), f"原参考号 RRN {original['rrn']}")
+    card_and_keypad.check_supervisor(terminal, args.get("supervisor_password"))
+    presented = card_and_keypad.take_card(terminal, amount)
     try:
-        if item is not None and t.vault.open(item["pan_sealed"]) != presented.card.pan:
+        if item is not None and terminal.vault.open(item["pan_sealed"]) != presented.card.pan:
             raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
-        pin = (card_and_keypad.ask_pin(t, args.get("pin"))
-               if t.cfg.pin_on_refund and card_and_keypad.needs_pin(t, presented.entry, amount) else None)
-        online.flush_reversal(t)
-        trace = t.next_trace()
-        out = t.session.refund_request(
-            stan=trace, batch=t.state.batch, amount=amount,
+        pin = (card_and_keypad.ask_pin(terminal, args.get("pin"))
+               if terminal.cfg.pin_on_refund
+               and card_and_keypad.needs_pin(terminal, presented.entry, amount) else None)
+        online.flush_reversal(terminal)
+        trace = terminal.next_trace()
+        out = terminal.session.refund_request(
+            stan=trace, batch=terminal.state.batch, amount=amount,
             read=card_read(presented, amount, trace), pin=pin, orig_rrn=original["rrn"],
-            orig_date=original["date"], orig_batch=t.state.batch if item else None,
+            orig_date=original["date"], orig_batch=terminal.state.batch if item else None,
             orig_stan=item["trace"] if item else None)
-        t.display("处理中 PROCESSING")
-        wire = online.online(t, out)
+        terminal.display("处理中 PROCESSING")
+        wire = online.online(terminal, out)
         try:
-            result = t.session.financial_response(out, wire)
+            result = terminal.session.financial_response(out, wire)
         except MacError as exc:
-            t.session.sign_out()
+            terminal.session.sign_out()
             raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN") from exc
         except ProtocolError as exc:
             raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED") from exc
     finally:
         if presented.entry == "chip":
-            t.prompt("remove_card")
-    return finish(t, out, presented, result, kind="refund", amount=amount,
+            terminal.prompt("remove_card")
+    return finish(terminal, out, presented, result, kind="refund", amount=amount,
                   orig_rrn=original["rrn"])

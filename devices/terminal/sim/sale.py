@@ -20,12 +20,12 @@ if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
 
-def check_can_transact(t: SimulatedTerminal, args: dict[str, Any]) -> None:
-    t.require_ready()
-    why = settlement_required(t)
+def check_can_transact(terminal: SimulatedTerminal, args: dict[str, Any]) -> None:
+    terminal.require_ready()
+    why = settlement_required(terminal)
     if why is not None:
         raise Refusal("refused", "settlement_required", "请先结算 PLEASE SETTLE FIRST", detail=why)
-    if "pin" in args and not t.cfg.pin_over_link:
+    if "pin" in args and not terminal.cfg.pin_over_link:
         raise Refusal("refused", "pin_over_link_not_allowed", "请在键盘输入密码 USE THE KEYPAD")
 
 
@@ -37,77 +37,80 @@ def card_read(presented: card_and_keypad.Presented, amount: int, atc: int) -> Ca
                     icc=generate_ac(card, amount, atc=atc) if on_chip else None)
 
 
-def sale(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+def sale(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     amount = int(args["amount"])
-    check_can_transact(t, args)
-    if not t.cfg.min_amount <= amount <= t.cfg.max_amount:
+    check_can_transact(terminal, args)
+    if not terminal.cfg.min_amount <= amount <= terminal.cfg.max_amount:
         raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID",
-                      min_amount=t.cfg.min_amount, max_amount=t.cfg.max_amount)
-    t.display("消费 SALE", f"金额 AMOUNT {format_amount(amount)}")
-    presented = card_and_keypad.take_card(t, amount)
-    pin = (card_and_keypad.ask_pin(t, args.get("pin"))
-           if card_and_keypad.needs_pin(t, presented.entry, amount) else None)
-    online.flush_reversal(t)
-    trace = t.next_trace()
+                      min_amount=terminal.cfg.min_amount, max_amount=terminal.cfg.max_amount)
+    terminal.display("消费 SALE", f"金额 AMOUNT {format_amount(amount)}")
+    presented = card_and_keypad.take_card(terminal, amount)
+    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"))
+           if card_and_keypad.needs_pin(terminal, presented.entry, amount) else None)
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
     read = card_read(presented, amount, atc=trace)
-    out = t.session.sale_request(stan=trace, batch=t.state.batch, amount=amount, read=read, pin=pin)
-    t.display("处理中 PROCESSING")
+    out = terminal.session.sale_request(stan=trace, batch=terminal.state.batch, amount=amount, read=read,
+                                        pin=pin)
+    terminal.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "sale", amount, card_and_keypad.kept(t, presented))
+        result = online.financial(terminal, out, "sale", amount, card_and_keypad.kept(terminal, presented))
     finally:
         if presented.entry == "chip":
-            t.prompt("remove_card")
-    return finish(t, out, presented, result, kind="sale", amount=amount)
+            terminal.prompt("remove_card")
+    return finish(terminal, out, presented, result, kind="sale", amount=amount)
 
 
-def book(t: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented, result: FinancialResult,
-         *, kind: str, amount: int, slip: dict[str, Any], **extra: Any) -> dict[str, Any]:
+def book(terminal: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented,
+         result: FinancialResult, *, kind: str, amount: int, slip: dict[str, Any],
+         **extra: Any) -> dict[str, Any]:
     """The batch item an approved sale or void leaves in flash (card number sealed)."""
     card = presented.card
     item = {"kind": kind, "trace": int(out.fields["11"]), "amount": amount, "rrn": result.rrn,
             "auth_code": result.auth_code, "host_date": result.host_date, "card": card.masked_pan,
-            "pan_sealed": t.vault.seal(card.pan), "entry": presented.entry,
+            "pan_sealed": terminal.vault.seal(card.pan), "entry": presented.entry,
             "entry_mode": out.fields["22"], "seq_no": out.fields.get("23"),
             "icc": out.fields.get("55"), "domestic": card.scheme == "CUP", "voided": False,
             "slip": slip, **extra}
-    if not t.state.batch_items:
-        t.state.batch_opened = t.ram.today().isoformat()
-    t.state.batch_items.append(item)
+    if not terminal.state.batch_items:
+        terminal.state.batch_opened = terminal.ram.today().isoformat()
+    terminal.state.batch_items.append(item)
     return item
 
 
-def finish(t: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented,
+def finish(terminal: SimulatedTerminal, out: Outgoing, presented: card_and_keypad.Presented,
            result: FinancialResult, *, kind: str, amount: int, **extra: Any) -> dict[str, Any]:
     """Book (if approved), save, print, and build the answer."""
     trace = int(out.fields["11"])
-    slip = slip_values(t, kind=kind, card=presented.card.masked_pan, trace=trace,
-                       batch=t.state.batch, amount=amount, auth_code=result.auth_code,
+    slip = slip_values(terminal, kind=kind, card=presented.card.masked_pan, trace=trace,
+                       batch=terminal.state.batch, amount=amount, auth_code=result.auth_code,
                        rrn=result.rrn)
     if result.approved:
-        book(t, out, presented, result, kind=kind, amount=amount, slip=slip,
+        book(terminal, out, presented, result, kind=kind, amount=amount, slip=slip,
              **{k: v for k, v in extra.items() if k in ("orig_trace", "orig_rrn")})
         if kind == "void":
-            original = t.state.item(int(extra["orig_trace"]), "sale")
+            original = terminal.state.item(int(extra["orig_trace"]), "sale")
             if original is not None:
                 original["voided"] = True
-        t.state.last_slip = slip
-    t.save()  # the batch item and the cleared reversal reach flash together
-    online.after_answer(t, result.proc_req, result.rc)
+        terminal.state.last_slip = slip
+    terminal.save()  # the batch item and the cleared reversal reach flash together
+    online.after_answer(terminal, result.proc_req, result.rc)
     data: dict[str, Any] = {
-        "rc": result.rc, "trace": trace, "batch": t.state.batch, "rrn": result.rrn,
+        "rc": result.rc, "trace": trace, "batch": terminal.state.batch, "rrn": result.rrn,
         "auth_code": result.auth_code, "card": presented.card.masked_pan,
         "entry": presented.entry, "amount": amount, "host_date": result.host_date,
         "host_time": result.host_time, **extra}
     if result.approved:
-        t.display("交易成功 APPROVED", f"{format_amount(amount)}")
-        data["receipt"], data["printed"] = print_transaction(t, slip)
+        terminal.display("交易成功 APPROVED", f"{format_amount(amount)}")
+        data["receipt"], data["printed"] = print_transaction(terminal, slip)
         data["status"] = "approved"
     else:
         text = m.RESPONSE_TEXT.get(result.rc, "declined")
-        t.display("交易拒绝 DECLINED", f"RC {result.rc} {text}")
-        if t.cfg.print_declines:  # one merchant copy; ``receipt`` stays for approvals only
+        terminal.display("交易拒绝 DECLINED", f"RC {result.rc} {text}")
+        if terminal.cfg.print_declines:  # one merchant copy; ``receipt`` stays for approvals only
             data["decline_receipt"], data["printed"] = print_transaction(
-                t, slip, notes=(note_line(t.cfg.receipt_template, "declined", f"{result.rc} {text}"),),
+                terminal, slip,
+                notes=(note_line(terminal.cfg.receipt_template, "declined", f"{result.rc} {text}"),),
                 copies=("merchant",))
         data["rc_text"] = text
         data["status"] = "declined"

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
 
-def _original(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+def _original(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     if args.get("trace") is not None:
         trace = int(args["trace"])
     elif args.get("private"):
@@ -29,12 +29,12 @@ def _original(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
         trace = int(private[4:10])
     else:
         amount = int(args["amount"])
-        candidates = [i for i in t.state.batch_items
+        candidates = [i for i in terminal.state.batch_items
                       if i["kind"] == "sale" and not i["voided"] and i["amount"] == amount]
         if not candidates:
             raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND")
         trace = candidates[-1]["trace"]
-    item = t.state.item(trace)
+    item = terminal.state.item(trace)
     if item is None:
         raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND", trace=trace)
     if item["kind"] != "sale":
@@ -46,30 +46,31 @@ def _original(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     return item
 
 
-def void(t: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
-    check_can_transact(t, args)
-    original = _original(t, args)
+def void(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
+    check_can_transact(terminal, args)
+    original = _original(terminal, args)
     amount = original["amount"]
-    t.display("消费撤销 VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
-    card_and_keypad.check_supervisor(t, args.get("supervisor_password"))
-    presented = card_and_keypad.take_card(t, amount)
-    if t.vault.open(original["pan_sealed"]) != presented.card.pan:
+    terminal.display("消费撤销 VOID", f"原凭证号 TRACE {original['trace']:06d}", format_amount(amount))
+    card_and_keypad.check_supervisor(terminal, args.get("supervisor_password"))
+    presented = card_and_keypad.take_card(terminal, amount)
+    if terminal.vault.open(original["pan_sealed"]) != presented.card.pan:
         if presented.entry == "chip":
-            t.prompt("remove_card")
+            terminal.prompt("remove_card")
         raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
-    pin = (card_and_keypad.ask_pin(t, args.get("pin"))
-           if t.cfg.pin_on_void and card_and_keypad.needs_pin(t, presented.entry, amount) else None)
-    online.flush_reversal(t)
-    trace = t.next_trace()
-    out = t.session.void_request(
-        stan=trace, batch=t.state.batch, amount=amount, read=card_read(presented, amount, trace),
-        pin=pin, orig_batch=t.state.batch, orig_stan=original["trace"],
+    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"))
+           if terminal.cfg.pin_on_void
+           and card_and_keypad.needs_pin(terminal, presented.entry, amount) else None)
+    online.flush_reversal(terminal)
+    trace = terminal.next_trace()
+    out = terminal.session.void_request(
+        stan=trace, batch=terminal.state.batch, amount=amount, read=card_read(presented, amount, trace),
+        pin=pin, orig_batch=terminal.state.batch, orig_stan=original["trace"],
         orig_rrn=original["rrn"], orig_auth=original["auth_code"])
-    t.display("处理中 PROCESSING")
+    terminal.display("处理中 PROCESSING")
     try:
-        result = online.financial(t, out, "void", amount, card_and_keypad.kept(t, presented))
+        result = online.financial(terminal, out, "void", amount, card_and_keypad.kept(terminal, presented))
     finally:
         if presented.entry == "chip":
-            t.prompt("remove_card")
-    return finish(t, out, presented, result, kind="void", amount=amount,
+            terminal.prompt("remove_card")
+    return finish(terminal, out, presented, result, kind="void", amount=amount,
                   orig_trace=original["trace"])
