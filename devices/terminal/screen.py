@@ -98,7 +98,8 @@ def parse_screen(node: Node) -> ScreenProfile:
         st = states_node.node(name, keys=STATE_KEYS)
         raw = st.raw("text")
         texts = [raw] if isinstance(raw, str) else raw
-        if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        if (not isinstance(texts, list) or not texts
+                or not all(isinstance(text, str) and text for text in texts)):
             raise st.error("text", "a pattern, or a list of patterns, each a non-empty string", raw)
         patterns = []
         for text in texts:

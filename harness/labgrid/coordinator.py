@@ -302,7 +302,7 @@ async def _own_connection(session: Any) -> None:
 
 
 def _place_view(place: Any) -> PlaceView:
-    return PlaceView(place.name, dict(place.tags), tuple(str(m) for m in place.matches),
+    return PlaceView(place.name, dict(place.tags), tuple(str(match) for match in place.matches),
                      place.acquired or None, place.reservation or None,
                      tuple(tuple(r) for r in place.acquired_resources))
 

@@ -83,7 +83,7 @@ def release(coordinator: str, identity: str, places: list[str], tokens: list[str
     from labgrid.remote.generated import labgrid_coordinator_pb2_grpc as pb_grpc
 
     deadline = time.monotonic() + RETRY_FOR_S
-    todo = [("place", p) for p in places] + [("reservation", t) for t in tokens]
+    todo = [("place", name) for name in places] + [("reservation", token) for token in tokens]
     with grpc.insecure_channel(coordinator) as channel:
         stub = pb_grpc.CoordinatorStub(channel)
         while todo:
