@@ -106,3 +106,31 @@ def test_an_outcome_already_on_screen_when_the_watch_began_is_not_this_transacti
         watch.stop()
     approved = TransactionResult("sale", "approved", 1_200, rc="00", trace=10)
     assert check_screen(screen, approved, timeout=1, seen=watch.seen()).shows("approved")
+
+
+def test_the_flows_check_does_not_compare_a_screen_that_showed_no_outcome(display, screen):
+    from devices import events
+
+    display.screen.show("消费 SALE", "金额 AMOUNT 30.00")
+    watch = ScreenWatch(screen).start()
+    try:
+        _until(lambda: bool(watch.history), "the first frame")
+        _show(display, watch, ("打印机缺纸 PRINTER OUT OF PAPER",), None, "out_of_paper")
+    finally:
+        watch.stop()
+    approved = TransactionResult("sale", "approved", 3_000, rc="00", trace=11)
+    ends: list = []
+    unsubscribe = events.subscribe(lambda e: ends.append(e) if isinstance(e, events.StepEvent)
+                                   and e.phase == "end" else None)
+    try:
+        reading = check_screen(screen, approved, timeout=1, seen=watch.seen(), require_outcome=False)
+    finally:
+        unsubscribe()
+    assert reading.state == "out_of_paper"
+    compared = [e for e in ends if e.title == "compare the screen with the terminal's sale"]
+    assert compared[0].error is None and compared[0].result.startswith("not compared")
+    # the check made directly still requires the outcome: the cardholder was never told
+    from harness.screen import ScreenNotShown
+
+    with pytest.raises(ScreenNotShown, match="approved or declined"):
+        check_screen(screen, approved, timeout=0.5, seen=watch.seen())

@@ -115,8 +115,10 @@ class Screen:
             self._opened = False
 
     # -- reading ----------------------------------------------------------------------------
-    def _next(self, timeout: float) -> tuple[np.ndarray, ScreenReading]:
+    def _next(self, timeout: float, *, none_ok: bool = False) -> tuple[np.ndarray, ScreenReading]:
         frame = self._camera().frame(timeout)
+        if frame is None and none_ok:
+            return None  # type: ignore[return-value]  # poll(): the caller counts the silence
         if frame is None:
             raise CameraError(f"{self.station}: display camera {self.camera.source}: no frame in "
                               f"{timeout:g} s (the stream is open but sends nothing)")
@@ -141,6 +143,15 @@ class Screen:
         self._profile()
         with self._lock:
             return self._next(self.camera.timeout if timeout is None else timeout)[1]
+
+    def poll(self, timeout: float) -> ScreenReading | None:
+        """The screen in the next frame, or None if none arrived within ``timeout`` (a
+        watcher that must stop promptly waits in short slices; it decides when silence is a
+        broken camera)."""
+        self._profile()
+        with self._lock:
+            got = self._next(timeout, none_ok=True)
+            return None if got is None else got[1]
 
     def expect(self, state: str, timeout: float = 10.0) -> ScreenReading:
         """Wait until the screen shows ``state`` (the profile's name); the reading that showed it."""

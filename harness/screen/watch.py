@@ -30,12 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from devices import events
+from devices.camera import CameraError
 from harness.screen.reader import ScreenReading
 from harness.screen.screen import Screen, jpeg_bytes
 
 #: The screen states that are prompts, in the words of the terminal's driver events.
 PROMPT_STATES = ("insert_card", "swipe_card", "enter_pin", "supervisor_password", "remove_card")
 MAX_HISTORY = 64  # changes of state kept per transaction (a transaction shows about ten)
+POLL_S = 0.05  # how long one wait for a frame lasts: stop() returns within it (and a read)
 
 PromptListener = Callable[[str, ScreenReading], None]
 
@@ -98,8 +100,18 @@ class ScreenWatch:
     # -- reading ------------------------------------------------------------------------------
     def _run(self) -> None:
         try:
+            silent_since = time.monotonic()
             while not self._stop.is_set():
-                reading = self.screen.read()
+                # short slices, so stop() returns within one (not a whole camera timeout)
+                reading = self.screen.poll(POLL_S)
+                if reading is None:
+                    if time.monotonic() - silent_since > self.screen.camera.timeout:
+                        raise CameraError(f"{self.screen.station}: display camera "
+                                          f"{self.screen.camera.source}: no frame in "
+                                          f"{self.screen.camera.timeout:g} s while watching the "
+                                          f"{self.name} (the stream is open but sends nothing)")
+                    continue
+                silent_since = time.monotonic()
                 self._take(reading)
         except BaseException as exc:  # told to the flow at stop(); the thread must end quietly
             self.failure = exc

@@ -44,7 +44,7 @@ class ScreenDisagrees(TerminalDefect):
 
 def check_screen(screen: Screen, answer: Answer, *, timeout: float = 10.0,
                  approved: str = APPROVED, declined: str = DECLINED,
-                 seen: Sequence[Seen] | None = None) -> ScreenReading:
+                 seen: Sequence[Seen] | None = None, require_outcome: bool = True) -> ScreenReading:
     """The screen's outcome agrees with ``answer`` (approved or declined; any other status
     shows neither and is not compared: returns the screen as it is). ``approved`` and
     ``declined`` name the profile's outcome states; the decline's captures a ``code``.
@@ -52,13 +52,25 @@ def check_screen(screen: Screen, answer: Answer, *, timeout: float = 10.0,
     ``seen``: what a ``ScreenWatch`` saw during the transaction (its ``history``, the screen
     before the transaction first). Every outcome the screen showed since is compared, so a
     screen that said DECLINED and moved on to "remove card" is still caught; only when it
-    showed none does the check wait for the screen as it is now."""
+    showed none does the check wait for the screen as it is now.
+
+    ``require_outcome=False`` (the flows): a screen that showed no outcome during the
+    transaction and shows none in the next frame is not compared (the step says so and the
+    reading is returned) instead of ``ScreenNotShown``: an outcome shown for less than a frame
+    cannot be told from a read that fell behind, and only a contradiction is a defect."""
     if answer.status not in (APPROVED, DECLINED):
         return screen.read()
     with events.step(screen.source, f"compare the screen with the terminal's {answer.kind}",
                      trace=answer.trace, answer=answer.status, rc=answer.rc) as step:
         shown = [(entry.reading, entry.frame_jpeg) for entry in (seen or ())[1:]
                  if entry.reading.shows(approved) or entry.reading.shows(declined)]
+        if not shown and not require_outcome:
+            now = screen.read()
+            if not (now.shows(approved) or now.shows(declined)):
+                step.attach("screen", now.text)
+                step.result = f"not compared: the screen showed no outcome ({now.text})"
+                return now
+            shown = [(now, None)]
         if not shown:
             shown = [(screen.expect_any((approved, declined), timeout), None)]
         expected = approved if answer.status == APPROVED else declined
