@@ -59,14 +59,14 @@ class GcodeRobot:
 
     # -- actions ------------------------------------------------------------------------
     def home(self) -> None:
-        g = self.geometry
-        with self._action("home", needs_home=False, command=g.homing):
+        geometry = self.geometry
+        with self._action("home", needs_home=False, command=geometry.homing):
             self._link.handshake()  # clears a latched alarm and whatever was half sent
-            (lo_x, hi_x), (lo_y, hi_y), (lo_z, hi_z) = g.travel
-            worst = math.dist((lo_x, lo_y, lo_z), (hi_x, hi_y, hi_z)) / (g.max_feed_mm_min / 60)
-            self._link.send(g.homing, motion_s=2 * worst)  # answered when the cycle is done
+            (lo_x, hi_x), (lo_y, hi_y), (lo_z, hi_z) = geometry.travel
+            worst = math.dist((lo_x, lo_y, lo_z), (hi_x, hi_y, hi_z)) / (geometry.max_feed_mm_min / 60)
+            self._link.send(geometry.homing, motion_s=2 * worst)  # answered when the cycle is done
             self._link.send("G21 G90")  # millimetres, absolute: what every move below assumes
-            self._at = self._link.status().position or g.home
+            self._at = self._link.status().position or geometry.home
             self._queued_s = 0.0
             self._homed = True
 
@@ -95,11 +95,11 @@ class GcodeRobot:
             self._sync()
 
     def insert(self) -> None:
-        r = self.geometry.chip_reader
+        reader = self.geometry.chip_reader
         with self._action("insert card", slot=self._slot):
             self._need_card_in_jaws()
-            self._travel(r.x, r.y)
-            self._move(z=r.insert_z, feed=self.geometry.plunge_feed_mm_min)
+            self._travel(reader.x, reader.y)
+            self._move(z=reader.insert_z, feed=self.geometry.plunge_feed_mm_min)
             self._gripper(close=False)  # the reader holds the card; the finger needs the head
             self._in_reader = True
             self._move(z=self.geometry.safe_z)
@@ -268,10 +268,10 @@ class GcodeRobot:
         return self.geometry.card_sensor == "probe" and "P" not in self._link.status().pins
 
     def _take_from_reader(self) -> None:
-        r = self.geometry.chip_reader
-        self._travel(r.x, r.y)
+        reader = self.geometry.chip_reader
+        self._travel(reader.x, reader.y)
         self._gripper(close=False)
-        self._move(z=r.insert_z, feed=self.geometry.plunge_feed_mm_min)
+        self._move(z=reader.insert_z, feed=self.geometry.plunge_feed_mm_min)
         self._gripper(close=True)
         if self._jaws_empty():
             self._gripper(close=False)

@@ -295,8 +295,8 @@ class SimulatedRobot:
                 self._say(reply)
 
     def _synchronising(self, block: Block) -> bool:
-        g = self.geometry
-        return any(c in ("G4", "G28", g.gripper_close, g.gripper_open) for c in block.commands)
+        geometry = self.geometry
+        return any(c in ("G4", "G28", geometry.gripper_close, geometry.gripper_open) for c in block.commands)
 
     def _system(self, line: str) -> str | None:
         if not line:
@@ -318,11 +318,11 @@ class SimulatedRobot:
         return None
 
     def _execute(self, block: Block) -> str | None:
-        g = self.geometry
-        known = {"G0", "G1", "G4", "G21", "G28", "G90", "G91", g.gripper_close, g.gripper_open}
+        geometry = self.geometry
+        known = {"G0", "G1", "G4", "G21", "G28", "G90", "G91", geometry.gripper_close, geometry.gripper_open}
         if any(c not in known for c in block.commands) or set(block.values) - set("XYZFP"):
             return "error:20"
-        homing = "G28" in block.commands and g.homing == "G28"
+        homing = "G28" in block.commands and geometry.homing == "G28"
         if self._state() == "Alarm" and not homing:
             return "error:9"
         if homing:
@@ -341,8 +341,8 @@ class SimulatedRobot:
             self._queue("dwell", self._planned_end(), 0.0, max(0.0, seconds))
             self._ok_when_idle = True
             return None
-        if g.gripper_close in block.commands or g.gripper_open in block.commands:
-            close = g.gripper_close in block.commands
+        if geometry.gripper_close in block.commands or geometry.gripper_open in block.commands:
+            close = geometry.gripper_close in block.commands
             miss = close and self._chance(Fault.MISSED_PICK)
             try:
                 if close:
@@ -354,24 +354,24 @@ class SimulatedRobot:
                 return None
             return "ok"
         if "G28" in block.commands:  # a $H machine's G28: go to the home position
-            return self._move_to(self._machine(g.home), g.max_feed_mm_min)
+            return self._move_to(self._machine(geometry.home), geometry.max_feed_mm_min)
         if any(a in block.values for a in "XYZ"):
             return self._move(block)
         return "ok"
 
     def _move(self, block: Block) -> str | None:
-        g = self.geometry
+        geometry = self.geometry
         base = self._machine(self._planned_end())
         target = Position(*(
             block.values[a] if self._absolute and a in block.values
             else b + block.values.get(a, 0.0)
             for a, b in (("X", base.x), ("Y", base.y), ("Z", base.z))))
         if self._rapid:
-            feed = g.max_feed_mm_min
+            feed = geometry.max_feed_mm_min
         elif self._feed <= 0:
             return "error:22"
         else:
-            feed = min(self._feed, g.max_feed_mm_min)
+            feed = min(self._feed, geometry.max_feed_mm_min)
         return self._move_to(target, feed)
 
     def _move_to(self, target: Position, feed: float) -> str | None:
