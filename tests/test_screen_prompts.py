@@ -18,6 +18,9 @@ from harness.lab import Lab
 from harness.paths import FIXTURES
 
 LAB = FIXTURES / "labs" / "concert-screen.yaml"
+#: a virtual lab of its own and a dozen transactions read through the display camera (~10 s):
+#: in the heavy set .ci/run runs; the profile and inventory checks below stay in the test command
+HEAVY = pytest.mark.heavy
 
 
 
@@ -53,6 +56,7 @@ def _prompt_sources(station) -> set[str]:
     return {e.data.get("source") for e in station.terminal.received if e.event == "prompt"}
 
 
+@HEAVY
 def test_chip_sale_void_and_refund_with_prompts_from_the_screen_alone(lab: Lab, station):
     sale, steps = _steps(lambda: flows.sale(station, 4_321, "cup-debit-chip"))
     assert (sale.status, sale.entry, sale.amount) == ("approved", "chip", 4_321), sale
@@ -81,6 +85,7 @@ def test_chip_sale_void_and_refund_with_prompts_from_the_screen_alone(lab: Lab, 
     assert station.robot.holding is None
 
 
+@HEAVY
 def test_a_wrong_supervisor_password_typed_on_the_screen_s_prompt_is_refused(station):
     sale = flows.sale(station, 2_000, "cup-debit-chip")
     assert sale.approved, sale
@@ -89,6 +94,7 @@ def test_a_wrong_supervisor_password_typed_on_the_screen_s_prompt_is_refused(sta
     assert void.prompts == ()  # refused after the password, before any card was asked for
 
 
+@HEAVY
 def test_prompts_screen_without_a_display_camera_is_a_rig_defect(station):
     from devices.faults import RigDefect
     from harness.screen import ScreenConfigError
@@ -103,6 +109,7 @@ def test_prompts_screen_without_a_display_camera_is_a_rig_defect(station):
     assert not station.terminal.outstanding(), "refused before anything was sent"
 
 
+@HEAVY
 def test_a_screen_that_said_declined_for_an_approved_sale_fails_the_flow(lab: Lab, station):
     """The fourth witness in the flow: the simulated firmware is made to show DECLINED when it
     approves (and then move on to its idle screen); the ECR answer says approved."""
