@@ -161,8 +161,15 @@ def load_inventory(path: str | Path) -> LabInventory:
                                                  expected="the labgrid coordinator as HOST:PORT"))
     if root.has("keys"):
         inv = replace(inv, keys=resolve(root.str("keys"), here))
-    for profile in dict.fromkeys(s.terminal.profile for s in stations if s.terminal.profile.name):
-        load_profile(profile)  # ConfigError naming the profile's file and key
+    profiles = {profile: load_profile(profile)  # ConfigError naming the profile's file and key
+                for profile in dict.fromkeys(s.terminal.profile for s in stations if s.terminal.profile.name)}
+    for index, st in enumerate(stations):
+        profile = profiles.get(st.terminal.profile)
+        if profile is not None and profile.prompts == "screen" and not st.display and not st.place \
+                and not st.tags:  # a place's display camera is the place's: known once acquired
+            raise ConfigError(f"{path}: stations[{index}].display: missing: {st.terminal.profile} "
+                              "takes the terminal's prompts from its screen (prompts: screen); name "
+                              "the station's display camera (docs/screen.md)")
     _check_magazines(inv)
     return inv
 

@@ -181,3 +181,17 @@ def test_console_none_in_the_inventory_survives_the_live_inventory(tmp_path):
     live.write_text(inventory.to_json(), encoding="utf-8")
     again = load_inventory(live).stations[0].terminal
     assert (again.console, again.no_console) == (None, True)
+
+
+def test_a_station_whose_prompts_are_on_its_screen_needs_a_display_camera_in_the_inventory(tmp_path):
+    from harness.config import ConfigError
+    from harness.inventory import load_inventory
+
+    text = LAB.read_text(encoding="utf-8")
+    text = text.replace("terminals/posrig-sim-concert.yaml",
+                        str(FIXTURES / "terminals" / "posrig-sim-concert.yaml"))
+    assert "    display: sim://display\n" in text
+    path = tmp_path / "no-display.yaml"
+    path.write_text(text.replace("    display: sim://display\n", ""), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"stations\[0\]\.display: missing: .*prompts: screen"):
+        load_inventory(path)
