@@ -44,18 +44,23 @@ from harness.paths import FIXTURES
 from harness.receipts import formats as fm
 from harness.receipts.ocr import REC_HEIGHT, LineRead, OcrEngine, normalise
 from harness.receipts.paper import Flattened, to_gray
-from harness.receipts.reading import FieldReading, ReceiptReading
+from harness.receipts.reading import FieldReading, ReceiptReading, SeenText
 
 LABELS_FILE = FIXTURES / "receipts" / "labels.yaml"
 GENERIC_FILE = FIXTURES / "receipts" / "layout-free.yaml"
-DET_SIDE = 960  # the detector sees the photo at most this large (its long side): 0.2-0.45 s
+# the detector sees the photo at most this large (its long side) to find the slip and its
+# rows: 0.35 s of CPU at 640 px against 0.8 s at 960 on phone photos, the same rows found
+# (a slip's boxes are still 19-23 px high there); a slip whose print is smaller than that is
+# detected again in its own region only (DET_SIDE_MAX)
+DET_SIDE = 640
 DET_SIDE_MAX = 1600  # a slip cut out of a large photo is detected again at most this large
-TEXT_PX = 16  # the text height the detector finds every printed row at
+TEXT_PX_FINE = 24  # the box height a slip's rows are detected again at, to place them
 MIN_SLIP_BOXES = 3  # a group of fewer text boxes is not a slip
 IMAGE_MIN = 0.75  # correlation of a learnt label's image that finds it on the next slip
 IMAGE_MARGIN = 0.05  # ... and by how much it must beat the next best box
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
 READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
+LEVEL = 0.25  # of the label's box height: a value beside its label this far off level is its
 SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
 # Kinds whose value is in their digits: their confidence is their digits' (a date's separators
 # and a card number's mask are where a recogniser is least sure, and carry nothing checked)
@@ -275,19 +280,24 @@ class FreeformReader:
         quads = self._detect(gray, (0, 0, gray.shape[1], gray.shape[0]), DET_SIDE)
         if not quads:
             return []
-        # Small print in a large photo (a slip held out at arm's length) is found, but not all
-        # of it: each group of text is detected again, cut out and scaled so its text is
-        # TEXT_PX high, the height the detector finds every line at (measured on phone photos).
-        regions = _regions(quads, gray.shape)
+        # The first look finds where the slips are, not exactly where each row is: a box found
+        # at 640 px is placed to a few photo pixels at best, and the recogniser reads a row cut
+        # that loosely worse. Each group of text that can be a slip is detected again on its
+        # own, scaled so its boxes are TEXT_PX_FINE high (small print in a large photo: a slip
+        # held at arm's length is found whole this way too); a group already seen that large,
+        # or a box or two apart from the rest (a label on the table, a sign), is not.
+        first = min(1.0, DET_SIDE / max(gray.shape))
         again: list[np.ndarray] = []
-        for region, members in regions:
-            h_det = float(np.median([_height(q) for q in members])) * min(1.0, DET_SIDE / max(gray.shape))
-            if h_det >= TEXT_PX * 0.75:
-                again.extend(members)
+        for region, members in _regions(quads, gray.shape):
+            if len(members) < MIN_SLIP_BOXES:
                 continue
             x0, y0, x1, y1 = region
-            side = max(x1 - x0, y1 - y0) * TEXT_PX / max(1.0, float(np.median([_height(q) for q in members])))
-            again.extend(self._detect(gray, region, int(min(DET_SIDE_MAX, max(DET_SIDE, side)))))
+            h_full = max(1.0, float(np.median([_height(q) for q in members])))
+            scale = min(1.0, TEXT_PX_FINE / h_full, DET_SIDE_MAX / max(x1 - x0, y1 - y0))
+            if scale <= first * 1.15:
+                again.extend(members)
+                continue
+            again.extend(self._detect(gray, region, int(max(x1 - x0, y1 - y0) * scale)))
         quads = [q for q in again if _height(q) >= 6 and _width(q) >= 6]
         # only text that can be a slip is recognised (recognition is most of the time): a box
         # or two apart from the rest is a label on the table, a menu, a sign
@@ -319,9 +329,13 @@ class FreeformReader:
             readings[key] = FieldReading(key, _shown(cand), cand.value, cand.confidence, boxes,
                                          label_box, cand.problem)
         status = "read" if any(c.value is not None for c in found.values()) else "unreadable"
+        claimed = {id(t): key for key, cand in found.items() if cand.by == "label" for t in cand.tokens}
+        seen = tuple(SeenText(_masked(t.text), t.read.confidences[:len(t.text)], t.box(), claimed.get(id(t)))
+                     for t in slip.tokens)
         return ReceiptReading(self.template.name, status=status,
                               reason=None if status == "read" else "no field of a known kind read",
-                              fields=readings, flat=flat, ms=(time.perf_counter() - started) * 1000)
+                              fields=readings, flat=flat, ms=(time.perf_counter() - started) * 1000,
+                              seen=seen)
 
     # -- fields ----------------------------------------------------------------------------
     def fields_of(self, slip: Slip) -> dict[str, Candidate]:
@@ -368,7 +382,7 @@ class FreeformReader:
             if found:
                 value, lo, hi = found[0]
                 lo, hi = lo + offset, hi + offset
-                confidence = _conf(t.read, lo, hi, kind in DIGIT_KINDS)
+                confidence = _conf(t.read, lo, hi, _counted(kind))
                 return Candidate(key, t.text[lo:hi], confidence, [t], "image", None, value)
         return None
 
@@ -392,7 +406,7 @@ class FreeformReader:
                 found = find_value(self._kind(key), key, tok.text, self.template.formats)
                 if found:
                     value, lo, hi = found[0]
-                    confidence = _conf(tok.read, lo, hi, self._kind(key) in DIGIT_KINDS)
+                    confidence = _conf(tok.read, lo, hi, _counted(self._kind(key)))
                     return Candidate(key, tok.text[lo:hi], confidence, [tok], "layout", None, value)
         return None
 
@@ -421,7 +435,40 @@ class FreeformReader:
                     cand.value = parse_value(key, kind, cand.text, fmt)
                 except fm.FormatError as exc:
                     cand.problem = str(exc)
+        if "datetime" in out:
+            out["datetime"] = _date_then_time(out["datetime"], fmt)
+        total = self._slip_total(slip)
+        if total is not None:
+            out.setdefault("amount", []).append(total)
         return out
+
+    def _slip_total(self, slip: Slip) -> Candidate | None:
+        """The slip's total where no label names it (a label in a script the recogniser has no
+        characters for): the largest amount printed, printed at least twice (a total, the
+        amount paid, the amount approved), each time read surely. Only an amount written as
+        one (a thousands or decimal separator, or a currency) counts: an id is not an amount.
+        Found by its shape, it only confirms (freeform_check): it is the slip's total, which a
+        terminal that printed its own block wrong could still show right elsewhere."""
+        fmt = self.template.formats
+        prints: dict[Decimal, list[Candidate]] = {}
+        for tok in slip.tokens:
+            text = tok.text.strip()
+            if not _AMOUNT_TOKEN.fullmatch(text):
+                continue
+            try:
+                value = fm.parse_amount(text, fmt)
+            except fm.FormatError:
+                continue
+            conf = _conf(tok.read, 0, len(tok.text), "amount")
+            if conf >= READ_MIN:
+                prints.setdefault(value, []).append(Candidate("amount", text, conf, [tok], "pattern",
+                                                              value=value))
+        if not prints:
+            return None
+        top = max(prints)
+        if len(prints[top]) < 2:
+            return None
+        return max(prints[top], key=lambda c: c.confidence)
 
     def _date_and_time(self, a: Token, b: Token) -> Candidate | None:
         """A date in one box and its time in the next (03/30/13 ... 18:51:29): one value."""
@@ -471,7 +518,7 @@ class FreeformReader:
         nxt = next((s for _, s, _ in self._labels_in(text) if s > start), len(text))
         value, lo = _value_span(text, end, nxt, self._kind(key))
         if value:
-            return Candidate(key, value, _conf(tok.read, lo, lo + len(value), self._kind(key) in DIGIT_KINDS),
+            return Candidate(key, value, _conf(tok.read, lo, lo + len(value), _counted(self._kind(key))),
                              [tok], "label", tok)
         # the boxes to the right on the same row, up to the next label (the same label in a
         # second script, detected as a box of its own, is passed over)
@@ -486,18 +533,25 @@ class FreeformReader:
                     continue
                 break
             taken.append(other)
+        from_below = False
         if not taken and below and not self._starts_with_label(below):
-            taken = below  # the printer moved the value to the row below
+            taken, from_below = below, True  # the printer moved the value to the row below
         if not taken:
             return Candidate(key, "", 0.0, [], "label", tok, problem="no value next to its label")
+        # a value beside its label but not level with it (a column of values half a row lower
+        # than its labels) may be the next label's: it can confirm, never accuse (no label box)
+        label = tok if from_below or all(abs(o.v - tok.v) <= LEVEL * tok.height for o in taken) else None
         first = taken[0]
         value, lo = _value_span(first.text, 0, len(first.text), self._kind(key))
         if value and len(value) < len(first.text.strip()):
+            if from_below and not first.text[lo + len(value):][:1].isspace():
+                # a row below that only starts like a value (22=2222142222222) is not one
+                return Candidate(key, "", 0.0, [], "label", tok, problem="no value next to its label")
             # the value is the start of the box; what follows is not this field's
-            confidence = _conf(first.read, lo, lo + len(value), self._kind(key) in DIGIT_KINDS)
-            return Candidate(key, value, confidence, [first], "label", tok)
+            confidence = _conf(first.read, lo, lo + len(value), _counted(self._kind(key)))
+            return Candidate(key, value, confidence, [first], "label", label)
         joined = " ".join(t.text.strip() for t in taken)
-        digits = self._kind(key) in DIGIT_KINDS
+        digits = _counted(self._kind(key))
         if self._kind(key) == "amount" and len(taken) > 1:
             try:
                 parse_value(key, "amount", joined, self.template.formats)
@@ -506,8 +560,10 @@ class FreeformReader:
                 # "$") is left out, and the rightmost box alone is the amount
                 taken = taken[-1:]
                 joined = taken[0].text.strip()
-        confidence = min(_conf(t.read, 0, len(t.text), digits) for t in taken)
-        return Candidate(key, joined, confidence, taken, "label", tok)
+        # a box with nothing the value is as sure as (a currency sign on its own) does not count
+        counted = [t for t in taken if _conf(t.read, 0, len(t.text), digits) > 0 or digits is False] or taken
+        confidence = min(_conf(t.read, 0, len(t.text), digits) for t in counted)
+        return Candidate(key, joined, confidence, taken, "label", label)
 
     def _starts_with_label(self, row: list[Token]) -> bool:
         hits = self._labels_in(row[0].text) if row else []
@@ -538,6 +594,34 @@ class FreeformReader:
         except fm.FormatError:
             pass
         return out
+
+
+# An amount as a token of its own: digits grouped by thousands and/or with decimals, or with a
+# currency; at least one separator or currency mark (an id of bare digits is not an amount)
+_AMOUNT_TOKEN = re.compile(r"(?:[A-Z]{3}|NT\$|[€$¥￥₩£])?\s*(?:\d{1,3}(?:[,.' ]\d{3})+(?:[.,]\d{1,2})?|"
+                           r"\d+[.,]\d{2})\s*(?:[A-Z]{3}|[€$¥￥₩£元원円])?|(?:[A-Z]{3}|NT\$|[€$¥￥₩£])\s*\d+")
+
+
+def _date_then_time(group: list[Candidate], fmt: fm.Formats) -> list[Candidate]:
+    """A date and its time under two labels (Datum: 23.09.2021 / Uhrzeit: 17:53:57): the
+    labelled values that are not a date and time on their own are joined in print order, a
+    date then a time; the pair is one value."""
+    alone = [c for c in group if c.by == "label" and c.value is None and c.text]
+    out = list(group)
+    for a, b in itertools.permutations(alone, 2):
+        if a not in out or b not in out:
+            continue
+        joined = f"{a.text} {b.text}"
+        try:
+            value, lo, hi = fm.find_datetime(joined, fmt)
+        except fm.FormatError:
+            continue
+        if lo >= len(a.text) or hi <= len(a.text) + 1:
+            continue  # one of the two holds it all
+        out = [c for c in out if c is not a and c is not b]
+        out.append(Candidate("datetime", joined[lo:hi], min(a.confidence, b.confidence),
+                             [*a.tokens, *b.tokens], "label", a.label_token, value))
+    return out
 
 
 _PAN_SHAPE = re.compile(r"[\dOIl*xX×#•●·※＊][\dOIl\s\-_—*xX×#•●·※＊]{10,26}[\dOIl*xX#※＊]")
@@ -676,6 +760,12 @@ def _value_key(value: Any) -> Any:
     return value
 
 
+def _masked(text: str) -> str:
+    """``text`` with any run of 13 to 19 digits masked as a card number is (first 6, last 4
+    kept), the same length."""
+    return re.sub(r"(?<!\d)(\d{6})(\d{3,9})(\d{4})(?!\d)", lambda m: m[1] + "*" * len(m[2]) + m[3], text)
+
+
 def _shown(cand: Candidate) -> str:
     """The value as evidence may show it: a card number never in clear."""
     if cand.key == "card_number" or isinstance(cand.value, fm.ShownPan):
@@ -730,12 +820,20 @@ def _plausible(kind: str, value: str, after: str) -> bool:
     return True
 
 
-def _conf(read: LineRead, lo: int, hi: int, digits: bool = False) -> float:
+def _counted(kind: str) -> bool | str:
+    """Which characters a value of ``kind`` is as sure as (``_conf``'s ``digits``)."""
+    return True if kind in DIGIT_KINDS else "amount" if kind == "amount" else False
+
+
+def _conf(read: LineRead, lo: int, hi: int, digits: bool | str = False) -> float:
     """The weakest character's confidence in ``read.text[lo:hi]``; with ``digits``, of its
     digits only (a date's separators are where a recogniser is least sure, and its digits
-    carry the value)."""
+    carry the value); with ``"amount"``, of its digits and separators (a currency sign read
+    unsurely does not change the number; a decimal mark does)."""
+    keep = (lambda ch: ch.isdigit()) if digits is True else \
+        (lambda ch: ch.isdigit() or ch in ",.'") if digits == "amount" else (lambda ch: True)
     confs = [c for ch, c in zip(read.text[lo:hi], read.confidences[lo:hi], strict=False)
-             if not ch.isspace() and (not digits or ch.isdigit())]
+             if not ch.isspace() and keep(ch)]
     return min(confs, default=0.0)
 
 
@@ -819,18 +917,33 @@ def _rows(tokens: list[Token]) -> Slip:
     tokens = sorted(tokens, key=lambda t: t.v)
     rows: list[list[Token]] = []
     for t in tokens:
-        if rows:
-            row = rows[-1]
+        # the nearest of the last two rows within half a pitch that has no box where this one
+        # stands: two boxes one above the other are two rows, however close (a label column
+        # with its values half a row lower reads as one row otherwise: Beleg-Nr. and Trace-Nr.)
+        best: tuple[float, list[Token]] | None = None
+        for row in rows[-2:]:
             centre = float(np.mean([o.v for o in row]))
             pitch = float(np.median([o.height for o in row] + [t.height]))
-            if abs(t.v - centre) < 0.5 * pitch:
-                row.append(t)
-                continue
-        rows.append([t])
+            off = abs(t.v - centre)
+            if off < 0.5 * pitch and not any(_overlap(o, t) for o in row) and (best is None or off < best[0]):
+                best = (off, row)
+        if best is not None:
+            best[1].append(t)
+        else:
+            rows.append([t])
+    rows.sort(key=lambda r: float(np.mean([o.v for o in r])))
     rows = [sorted(r, key=lambda t: t.u) for r in rows]
     pts = np.concatenate([t.quad for t in tokens])
     hull = cv2.boxPoints(cv2.minAreaRect(pts.astype(np.float32)))
     return Slip(rows, _order(hull))
+
+
+def _overlap(a: Token, b: Token) -> bool:
+    """Do the two boxes stand over each other along the rows (more than a third of the
+    narrower one)?"""
+    wa, wb = _width(a.quad), _width(b.quad)
+    lo, hi = max(a.u - wa / 2, b.u - wb / 2), min(a.u + wa / 2, b.u + wb / 2)
+    return hi - lo > min(wa, wb) / 3
 
 
 def _order(quad: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ the terminal left out from one it could not find). Unsure is never a pass.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -19,7 +20,8 @@ import numpy as np
 from harness.config import ConfigError
 from harness.receipts import formats as fm
 from harness.receipts.freeform import READ_MIN, FreeformReader, same_value
-from harness.receipts.reading import ReceiptReading
+from harness.receipts.ocr import normalise
+from harness.receipts.reading import ReceiptReading, SeenText
 from harness.receipts.verify import (
     FAIL,
     FLAGGED,
@@ -60,6 +62,38 @@ def parse_expectation(reader: FreeformReader, key: str, text: str) -> Any:
         raise ConfigError(f"--expect {key}={text}: {exc}") from exc
 
 
+# An id or a code no label names (a label in a script the recogniser cannot read) is still
+# confirmed when the slip prints exactly the expected value as a text of its own, read surely,
+# and not as the value of another field's label: ids of SIGHT_MIN characters or more do not
+# appear by chance. Never a mismatch (another number may stand anywhere), never for amounts
+# (a slip prints several) or card numbers (their own pattern).
+SIGHT_KINDS = ("digits", "code")
+SIGHT_MIN = 6
+SIGHTED = "printed as a value of its own where no label names it"
+_PIECES = re.compile(r"[^\s\[\](){}<>【】〔〕|]+")
+
+
+def sighted(reading: ReceiptReading, key: str, want: Any) -> SeenText | None:
+    """The text on the slip that is exactly ``want`` (an id), if any: a piece of a recognised
+    text between spaces or brackets, every character read at least READ_MIN surely."""
+    target = normalise(str(want), digits=True).upper()
+    if len(target) < SIGHT_MIN:
+        return None
+    for seen in reading.seen:
+        if seen.claimed_by not in (None, key):
+            continue
+        for m in _PIECES.finditer(seen.text):
+            piece = m.group(0)
+            lo = m.start() + len(piece) - len(piece.lstrip(":：.,;#"))
+            piece = piece.strip(":：.,;#")
+            if normalise(piece, digits=True).upper() != target:
+                continue
+            confs = seen.confidences[lo:lo + len(piece)]
+            if confs and min(confs) >= READ_MIN:
+                return seen
+    return None
+
+
 def shown(value: Any) -> str:
     if value is None:
         return "—"
@@ -94,6 +128,12 @@ def judge(reader: FreeformReader, reading: ReceiptReading, expected: dict[str, A
         kind = reader.labels.fields[key].kind
         witnesses = {"given": shown(want)}
         got = reading.fields.get(key)
+        if kind in SIGHT_KINDS and (got is None or got.label_box is None) and \
+                not (got is not None and got.value is not None and same_value(kind, got.value, want)):
+            sight = sighted(reading, key, want)
+            if sight is not None:
+                checks.append(FieldCheck(key, OK, sight.text, witnesses, SIGHTED))
+                continue
         if got is None or got.value is None:
             detail = (got.problem if got is not None and got.problem else
                       "not on the slip as far as it could be read (no label of the dictionary, no value "

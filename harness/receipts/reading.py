@@ -39,6 +39,18 @@ class NoteReading:
 
 
 @dataclass(frozen=True)
+class SeenText:
+    """A piece of text the layout-free reader recognised on the slip, whatever field it is:
+    what a value nothing labels can be confirmed against (freeform_check). A long run of
+    digits is masked as a card number is (the same length, so confidences line up)."""
+
+    text: str
+    confidences: tuple[float, ...]  # per character of ``text``
+    box: Box
+    claimed_by: str | None = None  # the field whose label named this text as its value
+
+
+@dataclass(frozen=True)
 class ReceiptReading:
     template: str
     status: str  # "read" or "unreadable"
@@ -51,6 +63,7 @@ class ReceiptReading:
     qr: str | None = None
     flat: Flattened | None = field(default=None, repr=False, compare=False)
     ms: float = 0.0
+    seen: tuple[SeenText, ...] = field(default=(), repr=False, compare=False)  # layout-free only
 
     @property
     def readable(self) -> bool:
