@@ -116,6 +116,12 @@ def test_an_id_no_label_names_is_confirmed_when_printed_exactly_on_its_own(reade
     assert check(reader, reading, auth_code="00652379")["auth_code"][0] == "unreadable"
     assert check(reader, reading, merchant_id="652378")["merchant_id"][0] == "unreadable"  # a part
 
+    # two ids on one row under two labels the recogniser cannot read (승인/가맹점): each its own
+    _, reading = read(reader, [tok("合/", 10, 100, conf=0.3), tok("00373075/840895992", 300, 100),
+                               tok("x", 10, 140), tok("y", 10, 180)])
+    got = check(reader, reading, auth_code="00373075", merchant_id="840895992")
+    assert got == {"auth_code": ("ok", SIGHTED), "merchant_id": ("ok", SIGHTED)}
+
 
 def test_sight_needs_a_sure_reading_a_long_id_and_text_no_other_label_took(reader):
     weak = korean_tail()

@@ -70,12 +70,13 @@ def parse_expectation(reader: FreeformReader, key: str, text: str) -> Any:
 SIGHT_KINDS = ("digits", "code")
 SIGHT_MIN = 6
 SIGHTED = "printed as a value of its own where no label names it"
-_PIECES = re.compile(r"[^\s\[\](){}<>【】〔〕|]+")
+_PIECES = re.compile(r"[^\s\[\](){}<>【】〔〕|/:：]+")  # ids hold none of these
 
 
 def sighted(reading: ReceiptReading, key: str, want: Any) -> SeenText | None:
     """The text on the slip that is exactly ``want`` (an id), if any: a piece of a recognised
-    text between spaces or brackets, every character read at least READ_MIN surely."""
+    text between spaces, brackets, slashes or colons (승인/가맹점 00373075/840895992,
+    No:2873738), every character read at least READ_MIN surely."""
     target = normalise(str(want), digits=True).upper()
     if len(target) < SIGHT_MIN:
         return None
