@@ -33,13 +33,15 @@ PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime
 # The keys each mapping of a profile may have (the robot section is RobotGeometry's).
 TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
             "supervisor_password", "capabilities", "robot", "power", "receipt", "camera", "screen",
-            "prompts")
+            "prompts", "qr")
 ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
 HOST_KEYS = ("tpdu", "header_version", "key_mode", "key_layout", "mac", "merchant_id", "merchant_name",
              "host_timeout_s")
 OPERATOR_KEYS = ("id", "password")
 CAPABILITY_KEYS = ("entry", "pin_on_chip", "max_amount", "card_timeout_s", "pin_timeout_s")
 POWER_KEYS = ("boot_timeout_s", "hold_s")
+#: qr: the terminal's scan-to-pay timers (iso8583-cup-qr.md §4; 5, 60 and 90 s by default)
+QR_KEYS = ("poll_s", "c2b_window_s", "b2c_window_s")
 RECEIPT_KEYS = ("template", "print", "require_camera")
 CAMERA_KEYS = ("level",)
 #: prompts: where the rig learns what the terminal asks of its cardholder (docs/screen.md):
@@ -98,6 +100,11 @@ class TerminalProfile:
     #: prompts: ecr | console | screen (PROMPT_SOURCES); by default ecr for posrig-ecr/1 and
     #: console for Concert, whose link carries no events
     prompts: str = "ecr"
+    #: qr: the first result query this long after FD and then as often; how long a C2B
+    #: payment and a B2C order may stay pending before the terminal reverses them
+    qr_poll_s: float = 5.0
+    qr_c2b_window_s: float = 60.0
+    qr_b2c_window_s: float = 90.0
 
 
 def default_resolve(name: str, beside: Path) -> Path:
@@ -119,6 +126,7 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
     power = root.node("power", {}, keys=POWER_KEYS)
     receipt = root.node("receipt", keys=RECEIPT_KEYS)
     camera = root.node("camera", {}, keys=CAMERA_KEYS)
+    qr = root.node("qr", {}, keys=QR_KEYS)
     dialect = root.str("dialect", pattern=r"posrig-ecr/1|concert", expected="posrig-ecr/1 or concert")
     screen = parse_screen(root.node("screen", keys=SCREEN_KEYS)) if root.has("screen") else None
     template, settlement_template = _templates(receipt, path, resolve)
@@ -160,6 +168,9 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
         pin_timeout=_positive(caps, "pin_timeout_s", 30.0),
         screen=screen,
         prompts=_prompts(root, dialect, screen),
+        qr_poll_s=_positive(qr, "poll_s", 5.0),
+        qr_c2b_window_s=_positive(qr, "c2b_window_s", 60.0),
+        qr_b2c_window_s=_positive(qr, "b2c_window_s", 90.0),
     )
 
 
@@ -231,6 +242,8 @@ def sim_config(profile: TerminalProfile, *, tid: str, tmk: bytes, host: tuple[st
         max_amount=profile.max_amount, host_timeout=profile.host_timeout,
         card_timeout=profile.card_timeout, pin_timeout=profile.pin_timeout,
         receipt_template=profile.receipt_template, settlement_template=profile.settlement_template,
-        dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware)
+        dialect=profile.dialect, model_name=profile.model, firmware=profile.firmware,
+        qr_poll_s=profile.qr_poll_s, qr_c2b_window_s=profile.qr_c2b_window_s,
+        qr_b2c_window_s=profile.qr_b2c_window_s)
     settings.update(overrides)
     return SimTerminalConfig(**settings)

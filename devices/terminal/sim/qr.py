@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
 QR_TEMPLATE = Path(__file__).resolve().parents[3] / "fixtures" / "receipts" / "cup-qr.yaml"
-NO_SIGNATURE = "扫码交易，免签名 NO SIGNATURE"
+NO_SIGNATURE = "扫码交易，免签名"
 
 
 @cache
@@ -256,9 +256,9 @@ def _poll(terminal: SimulatedTerminal, out: Outgoing, first: qr.QrResult, amount
     sent = _reverse_now(terminal)
     if cancelled:
         raise Refusal("cancelled", "cancelled_by_user", "交易取消 CANCELLED", reversal_sent=sent,
-                      reversal_pending=not sent, order=first.order)
+                      reversal_pending=not sent, order=first.order, trace=orig_stan)
     raise Refusal("failed", "qr_timeout", "支付超时 PAYMENT TIMEOUT", reversal_sent=sent,
-                  reversal_pending=not sent, order=first.order)
+                  reversal_pending=not sent, order=first.order, trace=orig_stan)
 
 
 # -- the outcome: book, print, answer -----------------------------------------------------------
@@ -287,7 +287,8 @@ def slip_values(terminal: SimulatedTerminal, *, kind: str, trace: int, amount: i
     return {
         "merchant_name": terminal.cfg.merchant_name, "merchant_id": terminal.cfg.mid,
         "terminal_id": terminal.cfg.tid, "operator": terminal.ram.operator or "", "card_number": code_masked,
-        "order": order or "", "txn_type": txn_types.get(kind, kind),
+        # 30 characters do not fit the 58 mm printhead's row: split where a reader expects it
+        "order": f"{order[:16]} {order[16:]}" if order else "", "txn_type": txn_types.get(kind, kind),
         "wallet": qr.WALLETS.get(wallet or "", ""), "voucher": voucher or "",
         "batch": f"{terminal.state.batch:06d}", "trace": f"{trace:06d}",
         "auth_code": result.base.auth_code or "", "rrn": result.base.rrn or "",
