@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -141,45 +141,73 @@ def _result(station: Station, flow: str, kind: str, amount: int, response: Any, 
     return TransactionResult.from_response(kind, amount, response, tray=tray)
 
 
+@dataclass
+class Started:
+    """A scan sale or an order the terminal is working on: what finishing it needs."""
+
+    flow: str  # qr_sale | qr_order
+    amount: int
+    pending: Any  # the driver's Pending
+    tray: Any
+    since: host_blame.JournalMark
+    early: Response | None = None  # the answer, when the terminal refused before asking
+
+
+def start_qr_sale(station: Station, amount: int) -> Started:
+    """Start a C2B sale: the terminal asks for the customer's payment code (``scan_code``)."""
+    station.check_usable()
+    tray, since = tray_before(station), host_blame.mark(station)
+    with events.step(source(station), f"start a scan sale of {amount / 100:.2f}") as s:
+        pending = station.terminal.send("qr_sale", amount=amount)
+        step = station.terminal.prompt_or_response(pending, ("scan_code",))
+        early = step if isinstance(step, Response) else None
+        s.result = "refused: " + str(early.data.get("reason")) if early else "waiting for a code"
+    return Started("qr_sale", amount, pending, tray, since, early)
+
+
+def start_qr_order(station: Station, amount: int) -> Started:
+    """Start a B2C order: the terminal gets the order from the host and shows its code."""
+    station.check_usable()
+    tray, since = tray_before(station), host_blame.mark(station)
+    with events.step(source(station), f"start an order of {amount / 100:.2f} by code"):
+        pending = station.terminal.send("qr_order", amount=amount)
+    return Started("qr_order", amount, pending, tray, since)
+
+
+def finish(station: Station, started: Started) -> TransactionResult:
+    """The terminal's answer to a started scan sale or order (it may poll for its whole
+    window first), judged as any online flow's answer."""
+    window = 60 if started.flow == "qr_sale" else 90
+    with station.strategy.watch(), events.step(source(station), f"the terminal's answer to the "
+                                               f"{started.flow.replace('_', ' ')}") as s:
+        response = started.early or _answer(station, started.pending, window)
+        s.result = f"{response.status} rc={response.data.get('rc')} {response.data.get('reason') or ''}"
+    flow = "sale" if started.flow == "qr_sale" else "qr_order"
+    return _result(station, flow, "sale", started.amount, response, started.tray, started.since)
+
+
 def qr_sale(station: Station, amount: int, code: str, phone: Phone) -> TransactionResult:
     """A C2B sale: the phone shows ``code`` to the scanner; the terminal's answer (it may poll
     for up to its C2B window while the wallet waits for the customer)."""
-    station.check_usable()
-    tray = tray_before(station)
-    since = host_blame.mark(station)
-    with station.strategy.watch(), events.step(source(station), f"scan sale {amount / 100:.2f}",
-                                               code=qr.mask_code(code)) as s:
-        pending = station.terminal.send("qr_sale", amount=amount)
-        step = station.terminal.prompt_or_response(pending, ("scan_code",))
-        if isinstance(step, Response):  # refused before it asked for a code
-            response = step
-        else:
-            try:
-                present_payment_code(station, phone, code)
-                response = _answer(station, pending, 60)
-            finally:
-                phone.withdraw()
-        s.result = f"{response.status} rc={response.data.get('rc')} {response.data.get('reason') or ''}"
-    return _result(station, "sale", "sale", amount, response, tray, since)
+    started = start_qr_sale(station, amount)
+    try:
+        if started.early is None:
+            present_payment_code(station, phone, code)
+        return finish(station, started)
+    finally:
+        phone.withdraw()
 
 
 def qr_order(station: Station, amount: int, *, pay: str | None = "approve", after_s: float = 0
              ) -> TransactionResult:
     """A B2C order: the terminal shows its code; with ``pay`` the customer's wallet pays it
     (``approve``, ``decline:<rc>``); ``pay=None`` leaves it unpaid until the terminal gives up."""
-    station.check_usable()
-    tray = tray_before(station)
-    since = host_blame.mark(station)
-    with station.strategy.watch(), events.step(source(station), f"order {amount / 100:.2f} by code",
-                                               pay=pay or "never") as s:
-        pending = station.terminal.send("qr_order", amount=amount)
-        if pay is not None:
-            pay_code_on_screen(station, pay, after_s)
-        else:
-            code_on_screen(station)  # shown, and the customer walks away
-        response = _answer(station, pending, 90)
-        s.result = f"{response.status} rc={response.data.get('rc')} {response.data.get('reason') or ''}"
-    return _result(station, "qr_order", "sale", amount, response, tray, since)
+    started = start_qr_order(station, amount)
+    if pay is not None:
+        pay_code_on_screen(station, pay, after_s)
+    else:
+        code_on_screen(station)  # shown, and the customer walks away
+    return finish(station, started)
 
 
 def qr_void(station: Station, original: TransactionResult) -> TransactionResult:
@@ -337,7 +365,7 @@ def check_qr_receipt(station: Station, result: TransactionResult, host: JournalE
 
 
 __all__ = [
-    "check_qr_receipt", "check_qr_reversed", "check_qr_witnesses", "code_on_screen",
-    "journaled_payment", "pay_code_on_screen", "payment_code", "present_payment_code",
-    "qr_order", "qr_refund", "qr_sale", "qr_void",
+    "Started", "check_qr_receipt", "check_qr_reversed", "check_qr_witnesses", "code_on_screen",
+    "finish", "journaled_payment", "pay_code_on_screen", "payment_code", "present_payment_code",
+    "qr_order", "qr_refund", "qr_sale", "qr_void", "start_qr_order", "start_qr_sale",
 ]

@@ -31,6 +31,7 @@ from harness.robot.keywords import (
     ScreenKeywords,
     StationKeywords,
 )
+from harness.robot.qr_keywords import QrKeywords
 from harness.robot.session import LabSession
 from harness.verdict import verdict_of, verdict_of_message
 
@@ -57,7 +58,7 @@ class PosrigLibrary(DynamicCore):
         allure_bridge.register()
         super().__init__([StationKeywords(self.session), CardKeywords(self.session),
                           HostKeywords(self.session), ReceiptKeywords(self.session),
-                          ScreenKeywords(self.session)])
+                          ScreenKeywords(self.session), QrKeywords(self.session)])
 
     def run_keyword(self, name: str, args: Any, kwargs: Any = None) -> Any:
         if name == "restore_bench" and not self._usable_at_start:
