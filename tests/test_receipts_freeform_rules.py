@@ -137,3 +137,12 @@ def test_sight_needs_a_sure_reading_a_long_id_and_text_no_other_label_took(reade
     _, reading = read(reader, labelled)
     # the terminal id's label took the text: it is not the authorisation code, whatever it says
     assert check(reader, reading, auth_code="52461853")["auth_code"][0] == "unreadable"
+
+
+def test_a_card_number_followed_by_its_sequence_number_is_the_card_number(reader):
+    _, reading = read(reader, [tok("girocard", 10, 100), tok("###############8203 0000", 10, 140),
+                               tok("x", 10, 180)])
+    assert check(reader, reading, card_number="###############8203")["card_number"][0] == "ok"
+    # four groups of four are one number, not a number and its sequence number
+    _, reading = read(reader, [tok("x", 10, 100), tok("4000 12** **** 9010", 10, 140), tok("y", 10, 180)])
+    assert check(reader, reading, card_number="400012******9010")["card_number"][0] == "ok"

@@ -9,9 +9,10 @@ of printed text:
    photo (scaled so its long side is ``DET_SIDE``); boxes close to each other (within five
    text heights above or below, two beside) form one slip, so several slips on a table, a
    hand or a scanned page around one are told apart by where their text is, not by the
-   paper's outline.
+   paper's outline. Each group that can be a slip is detected again in its own region at
+   the scale that places its rows well (``TEXT_PX_FINE``).
 2. **Rows** by the boxes' own angle and measured height (the pitch of that slip), left to
-   right within a row.
+   right within a row; two boxes one above the other are never one row.
 3. **Recognition** of each box from the full-resolution photo, keeping the recogniser's
    per-character confidences.
 4. **Fields.** A box that starts with a label of the dictionary (fixtures/receipts/
@@ -20,7 +21,9 @@ of printed text:
    the row below. Masked card numbers and dates are also found by their pattern alone.
    Each value is parsed by its kind and the family's formats (harness.receipts.formats).
 5. **Confidence** of a field is its weakest character's. Two different values for one field
-   (two labels, a label and a pattern) make it unreadable: never a guess.
+   (two labels, a label and a pattern) make it unreadable: never a guess. A value beside its
+   label but not level with it, and the slip's total found by its shape (the largest amount,
+   printed twice), carry no label box: they confirm, never accuse (freeform_check).
 """
 
 from __future__ import annotations
@@ -579,6 +582,11 @@ class FreeformReader:
         text = tok.text
         for m in _PAN_SHAPE.finditer(text):
             part = m.group(0).strip(" -")
+            groups = part.split()
+            if len(groups) == 2 and len(groups[1]) <= 3 + (len(groups[0]) >= 12) and not _grouped(part):
+                # a card number and its sequence number after a space (####8203 0000, a
+                # girocard's): the number is the first group
+                part = groups[0]
             flat = re.sub(r"[\s\-_—]", "", part)
             masks = sum(ch in fm.MASK_CHARS + "※＊" for ch in flat)
             digits = sum(ch.isdigit() for ch in flat)

@@ -5,7 +5,8 @@ Expectations (``--expect amount=29,000``) are parsed by the family's formats
 The verdict follows the template reader's rules (docs/receipts.md): a field is ``ok`` when
 the slip shows the expected value; ``mismatch`` only when it was found by its label, read
 surely (weakest character at least ``MISMATCH_MIN``) and says something else; a value found
-by its shape or a learnt place alone only confirms; ``unreadable`` otherwise,
+by its shape or a learnt place alone only confirms; an id no label names is confirmed by
+sight when the slip prints exactly it on its own (``sighted``); ``unreadable`` otherwise,
 and when the slip does not show the field at all (a layout-free reader cannot tell a field
 the terminal left out from one it could not find). Unsure is never a pass.
 """
