@@ -12,7 +12,14 @@ from typing import Protocol
 
 import numpy as np
 
-from devices.camera.driver import CameraError, OpenCvCamera, frame_difference, png_bytes
+from devices.camera.driver import (
+    CameraError,
+    CameraFrozen,
+    NothingPrinted,
+    OpenCvCamera,
+    frame_difference,
+    png_bytes,
+)
 from devices.camera.scene import LEVELS, Scene, render_scene, render_scene_with_truth
 from devices.camera.sim import SimulatedCamera
 
@@ -32,6 +39,7 @@ class Camera(Protocol):
 
 
 __all__ = [
-    "LEVELS", "Camera", "CameraError", "OpenCvCamera", "Scene", "SimulatedCamera",
+    "LEVELS", "Camera", "CameraError", "CameraFrozen", "NothingPrinted", "OpenCvCamera", "Scene",
+    "SimulatedCamera",
     "frame_difference", "png_bytes", "render_scene", "render_scene_with_truth",
 ]

@@ -17,6 +17,17 @@ returns the first frame that arrives after it was called. When the stream drops,
 reopens it (backing off up to a second) for ``reconnect_for`` seconds before giving up;
 then every grab raises a ``CameraError`` that names the station and the source.
 
+A stream that keeps sending one frame is a frozen camera (a hung capture device, an encoder
+stuck on its last buffer): a live camera's frames always differ, if only in sensor noise.
+Once the thread has read ``frozen_frames`` frames in a row that are the same, pixel for
+pixel, over ``frozen_after`` seconds or more, every read (``grab``, ``frame``,
+``grab_settled``) raises ``CameraFrozen``, a ``CameraError``: the bench is broken, not the
+terminal. While it waits for a change, ``grab_settled`` counts a repeated frame as no new
+view, and a wait that saw nothing but one frame repeated (``frozen_frames`` times or more)
+ends in ``CameraFrozen`` too, never in ``NothingPrinted``. ``frozen_after=None`` turns this
+off (an H.264 camera whose encoder skips every block of a still scene between key frames;
+see docs/camera.md). A folder source repeats its last image by design and is never frozen.
+
 Grabs are steps on ``devices.events`` (source ``<station>/camera``); ``attach="name"`` adds
 the frame as a PNG to the step. A raw frame is the slip as printed: if a terminal printed a
 card number in clear, so does the frame. Attach the receipt reader's annotated frame (which
@@ -43,15 +54,24 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 STREAM_SCHEMES = ("http", "https", "rtsp", "rtsps", "rtmp", "udp", "tcp")
 FOLDER_FPS = 5.0  # how often a folder source offers its last image again
 THUMB_WIDTH = 320  # frames are compared at this width: noise averages out, a slip does not
+FROZEN_FRAMES = 5  # identical frames in a row, at least, before a stream is frozen ...
+FROZEN_AFTER_S = 2.0  # ... spanning this long at least (a slip check waits 10 s)
 
 
 class CameraError(StationFault):
     """The camera cannot deliver frames: the bench is broken, not the terminal."""
 
 
+class CameraFrozen(CameraError):
+    """The stream keeps sending one frame, pixel for pixel: the camera is frozen (a hung
+    capture device or driver, an encoder stuck on its last buffer), or it sees nothing but
+    one flat colour. A station fault: what the terminal did is unknown."""
+
+
 class NothingPrinted(TerminalDefect):
     """Frames kept arriving and the tray never changed: the terminal printed nothing where a
-    slip was due. A terminal defect; a camera that stops sending frames is a ``CameraError``."""
+    slip was due. A terminal defect; a camera that stops sending frames is a ``CameraError``,
+    one that keeps sending the same frame a ``CameraFrozen``."""
 
 
 @dataclass(frozen=True)
@@ -121,17 +141,23 @@ class OpenCvCamera:
     """A camera over the tray. ``open()``, ``grab()`` / ``grab_settled()``, ``close()``."""
 
     def __init__(self, source: str | int | Path, *, station: str = "station", timeout: float = 5.0,
-                 reconnect_for: float = 10.0):
+                 reconnect_for: float = 10.0, frozen_after: float | None = FROZEN_AFTER_S,
+                 frozen_frames: int = FROZEN_FRAMES):
+        if frozen_after is not None and (frozen_after < 0 or frozen_frames < 2):
+            raise ValueError(f"frozen_after={frozen_after}, frozen_frames={frozen_frames}: a frozen "
+                             "stream is two or more identical frames over zero seconds or more "
+                             "(frozen_after=None turns the check off)")
         self.station = station
         self._source = Source.parse(source)
         self.source = self._source.shown
         self.timeout = timeout  # to open, and for each frame to arrive
         self.reconnect_for = reconnect_for
+        self.frozen_after, self.frozen_frames = frozen_after, frozen_frames
         self._events_source = f"{station}/camera"
         self._feed: _StreamFeed | _FolderFeed | None = None
 
-    def _error(self, what: str) -> CameraError:
-        return CameraError(f"{self.station}: camera {self.source}: {what}")
+    def _error(self, what: str, kind: type[CameraError] = CameraError) -> CameraError:
+        return kind(f"{self.station}: camera {self.source}: {what}")
 
     # -- lifecycle --------------------------------------------------------------------------
     def open(self) -> OpenCvCamera:
@@ -141,8 +167,9 @@ class OpenCvCamera:
             if self._source.kind == "folder":
                 feed: _StreamFeed | _FolderFeed = _FolderFeed(Path(str(self._source.target)), self._error)
             else:
+                freeze = None if self.frozen_after is None else (self.frozen_frames, self.frozen_after)
                 feed = _StreamFeed(self._source, self.timeout, self.reconnect_for, self._error,
-                                   lambda text: events.log(self._events_source, text))
+                                   lambda text: events.log(self._events_source, text), freeze)
             feed.start()
             self._feed = feed
         return self
@@ -193,20 +220,30 @@ class OpenCvCamera:
 
         With ``changed_from`` (a frame grabbed before the print), frames that still look like
         it do not count: the call waits for the new slip, then for it to settle, instead of
-        settling at once on the empty tray. Raises ``CameraError`` after ``timeout`` seconds."""
+        settling at once on the empty tray. Raises ``CameraError`` after ``timeout`` seconds:
+        ``NothingPrinted`` (the terminal's fault) when live frames kept showing the view
+        before, ``CameraFrozen`` when the stream sent one frame over and over.
+
+        A frame that repeats the one before it pixel for pixel is no new look at the tray
+        (a live camera's frames differ in their noise): it neither settles a slip nor
+        counts as the view before (a stream with the frozen check off excepted)."""
         if frames < 2:
             raise ValueError(f"frames={frames}: settling needs at least two frames to compare")
         feed = self._open_feed()
+        skip_repeats = feed.detects_freeze
         with events.step(self._events_source, "grab settled frame", camera=self.source, frames=frames,
                          tolerance=tolerance, after_change=changed_from is not None) as step:
             before = None if changed_from is None else thumbnail(changed_from)
             deadline = time.monotonic() + timeout
             run: list[tuple[np.ndarray, np.ndarray]] = []  # (frame, thumbnail), all agreeing
-            seen = changed = 0
+            seen = changed = looks = 0  # looks: frames that were not a repeat of the one before
+            last: np.ndarray | None = None
             biggest_step = 0.0
             while len(run) < frames:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
+                    if skip_repeats and seen >= self.frozen_frames and looks <= 1:
+                        raise self._error(_frozen_text(seen, timeout, last), CameraFrozen)
                     if not seen:
                         why = "no frame arrived"
                     elif before is not None and not changed:
@@ -222,6 +259,10 @@ class OpenCvCamera:
                 if frame is None:
                     continue  # the deadline check above says why
                 seen += 1
+                repeat, last = frame is last, frame  # the feed hands a repeat out as the same object
+                if repeat and skip_repeats:
+                    continue
+                looks += 1
                 thumb = thumbnail(frame)
                 if before is not None and frame_difference(thumb, before) <= tolerance:
                     run.clear()  # still the view from before the print
@@ -240,20 +281,49 @@ class OpenCvCamera:
             return settled
 
 
+def identical(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether two frames are the same, pixel for pixel (a quarter of a millisecond for a
+    1280 x 960 frame: a maximum of absolute differences in OpenCV)."""
+    return a.shape == b.shape and a.dtype == b.dtype and cv2.norm(a, b, cv2.NORM_INF) == 0
+
+
+def _frozen_text(frames: int, seconds: float, frame: np.ndarray | None) -> str:
+    flat = ""
+    if frame is not None and frame.size and int(frame.min()) == int(frame.max()):
+        flat = (f" Every pixel is {int(frame.min())}: if the stream is live, the camera sees "
+                "nothing (lens covered, lamp out) -- check that too.")
+    return (f"the stream has sent the same frame, pixel for pixel, for {seconds:.1f} s ({frames} frames "
+            "in a row): the camera is frozen (a live camera's frames always differ, if only in "
+            "sensor noise). Check the capture device: a hung capture card, USB camera or driver, "
+            "or an encoder stuck on its last buffer; restart the camera or its stream server, "
+            "then put the station back in service." + flat)
+
+
 class _StreamFeed:
-    """A VideoCapture read by its own thread, reopened when it drops."""
+    """A VideoCapture read by its own thread, reopened when it drops. With ``freeze``
+    (frames, seconds) it watches for a frozen stream: a frame identical to the one before is
+    kept as that same object (so a reader tells a repeat by identity), and once ``frames``
+    of them in a row span ``seconds`` every read raises ``CameraFrozen``."""
 
     def __init__(self, source: Source, timeout: float, reconnect_for: float,
-                 error: Callable[[str], CameraError], log: Callable[[str], None]):
+                 error: Callable[..., CameraError], log: Callable[[str], None],
+                 freeze: tuple[int, float] | None = None):
         self._source, self._timeout, self._reconnect_for = source, timeout, reconnect_for
         self._err, self._log = error, log
+        self._freeze = freeze
         self._cond = threading.Condition()
         self._frame: np.ndarray | None = None
         self._seq = 0
+        self._same = 0  # frames in a row identical to the current one (1: it is new)
+        self._same_since = self._same_until = 0.0  # when the first and the latest of them arrived
         self._failure: CameraError | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.reconnects = 0
+
+    @property
+    def detects_freeze(self) -> bool:
+        return self._freeze is not None
 
     def _open(self) -> cv2.VideoCapture:
         cap, why = self._try_open()
@@ -301,7 +371,15 @@ class _StreamFeed:
             while cap is not None and not self._stop.is_set():
                 ok, frame = cap.read()
                 if ok and frame is not None:
+                    now = time.monotonic()
+                    last = self._frame  # only this thread writes it
+                    repeat = self._freeze is not None and last is not None and identical(last, frame)
                     with self._cond:
+                        if repeat:
+                            frame, self._same = last, self._same + 1
+                        else:
+                            self._same, self._same_since = 1, now
+                        self._same_until = now
                         self._frame, self._seq = frame, self._seq + 1
                         self._cond.notify_all()
                     continue
@@ -348,7 +426,14 @@ class _StreamFeed:
                 raise CameraError(str(self._failure))  # a fresh one: each grab's traceback its own
             if self._stop.is_set():
                 raise self._err("closed")
-            return self._frame if arrived else None
+            if not arrived:
+                return None
+            if self._freeze is not None:
+                frames, seconds = self._freeze
+                spanned = self._same_until - self._same_since
+                if self._same >= frames and spanned >= seconds:
+                    raise self._err(_frozen_text(self._same, spanned, self._frame), CameraFrozen)
+            return self._frame
 
 
 class _FolderFeed:
@@ -359,6 +444,7 @@ class _FolderFeed:
         self._last: tuple[str, np.ndarray] | None = None
         self._stop = threading.Event()
         self.reconnects = 0
+        self.detects_freeze = False  # the last image repeats by design: no folder is ever frozen
 
     def start(self) -> None:
         if not self._folder.is_dir():

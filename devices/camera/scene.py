@@ -154,6 +154,42 @@ def sensor(img: np.ndarray, rng: np.random.Generator, *, blur_sigma: float, nois
     return cv2.LUT(cv2.merge([gray, gray, gray]), _lamp_lut(lamp_bgr))
 
 
+#: Frame-to-frame sensor noise (``flicker``): how many different noise patterns a still
+#: scene cycles through, and how far apart (in rows) they are cut from one noise field.
+FLICKER_FRAMES = 8
+FLICKER_STRIDE = 7
+
+
+def flicker(frame: np.ndarray, index: int) -> np.ndarray:
+    """``frame`` (BGR uint8) as the ``index``-th of a still scene's frames: each pixel moved by
+    -1, 0 or +1 gray level (sd 0.8), the way a real sensor's frames of an unchanging view
+    differ. A live camera never sends the same frame twice; the camera driver takes a stream
+    that does for a frozen camera (docs/camera.md). Frame ``index`` and ``index + 1`` always
+    differ; the patterns repeat every ``FLICKER_FRAMES`` frames.
+
+    Cheap on purpose (two saturating adds on a precomputed field, well under a millisecond a
+    frame): the patterns are rows ``index * FLICKER_STRIDE`` on of one seeded noise field,
+    views, not copies. ``render_scene`` itself stays noise-free between calls: the same level
+    and seed still give the same frame, bit for bit."""
+    if frame.dtype != np.uint8 or frame.ndim != 3:
+        raise ValueError(f"flicker takes an H x W x C uint8 frame, got {frame.dtype} {frame.shape}")
+    h = frame.shape[0]
+    start = (index % FLICKER_FRAMES) * FLICKER_STRIDE
+    field = _flicker_field(frame.shape)[start:start + h]
+    return cv2.subtract(cv2.add(frame, field), (1, 1, 1, 1))
+
+
+@functools.lru_cache(maxsize=4)
+def _flicker_field(shape: tuple[int, ...]) -> np.ndarray:
+    """0, 1 or 2 per pixel and channel (minus 1 when applied): one field a few rows taller
+    than a frame, so every pattern is a view into it."""
+    h, w, channels = shape
+    rng = np.random.default_rng(0x5EED)
+    field = rng.integers(0, 3, (h + FLICKER_FRAMES * FLICKER_STRIDE, w, channels), dtype=np.uint8)
+    field.flags.writeable = False  # shared by every stream's thread
+    return field
+
+
 @dataclass(frozen=True)
 class _Pose:
     angle: float  # radians

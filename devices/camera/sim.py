@@ -8,10 +8,17 @@ boundary to know a frame ended (FFmpeg's demuxer would otherwise lag one frame b
 
 What it shows is the newest slip on the bench model's tray (the one on top), rendered by
 ``render.py`` and photographed by ``scene.py`` at the camera's level, seeded by the
-station's seed and the slip's place in the tray so a run repeats. A frame is rendered only
-when the tray changes; between changes the same JPEG bytes go out. Each stream shows a new
-slip falling first (``DROP_FRAMES``, one frame each), then at rest, so a client that grabs
-too early sees motion, as it would under a real printer. ``/frame.jpg`` is always at rest.
+station's seed and the slip's place in the tray so a run repeats. A scene is rendered only
+when the tray changes. Each stream shows a new slip falling first (``DROP_FRAMES``, one
+frame each), then at rest, so a client that grabs too early sees motion, as it would under
+a real printer. ``/frame.jpg`` is always the frame at rest, the same bytes until the tray
+changes.
+
+At rest the stream is live as a real camera's is: every frame carries a little sensor noise
+of its own (``scene.flicker``, one gray level, cycled through ``FLICKER_FRAMES`` patterns
+encoded once each per scene), so no two frames in a row are the same -- the camera driver
+takes a stream that repeats one frame for a frozen camera. ``freeze()`` injects that fault:
+the server keeps sending the last JPEG it sent, byte for byte, until ``thaw()``.
 """
 
 from __future__ import annotations
@@ -48,6 +55,10 @@ class _Shown:
     jpegs: tuple[bytes, ...]  # falling frames, then the frame at rest
     truth: scene.Scene  # the frame at rest, with the paper's corners
 
+    @property
+    def still(self) -> np.ndarray:
+        return self.truth.frame
+
 
 class _Server(ThreadingHTTPServer):
     # Handler threads are joined on close (no leaks after stop()); they end promptly
@@ -69,7 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == STREAM_PATH:
             self.server.camera._stream(self)
         elif path == SNAPSHOT_PATH:
-            jpeg = self.server.camera._current().jpegs[-1]
+            jpeg = self.server.camera._snapshot()
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
             self.send_header("Content-Length", str(len(jpeg)))
@@ -84,10 +95,30 @@ class _Handler(BaseHTTPRequestHandler):
 
 class Shown(Protocol):
     """What a stream shows for one state of its scene: frames in the order a client that
-    sees the change gets them, the last one at rest (and what ``/frame.jpg`` serves)."""
+    sees the change gets them, the last one at rest (and what ``/frame.jpg`` serves);
+    ``still`` is that frame at rest before JPEG, which the live frames add their noise to."""
 
     @property
     def jpegs(self) -> tuple[bytes, ...]: ...
+
+    @property
+    def still(self) -> np.ndarray: ...
+
+
+class _Live:
+    """The live frames of one scene at rest: ``still`` with ``scene.flicker``'s noise, each
+    pattern encoded on first use and kept while the scene lasts (streams share them)."""
+
+    def __init__(self, shown: Shown):
+        self.shown = shown
+        self._jpegs: list[bytes | None] = [None] * scene.FLICKER_FRAMES
+
+    def jpeg(self, index: int) -> bytes:
+        i = index % scene.FLICKER_FRAMES
+        jpeg = self._jpegs[i]
+        if jpeg is None:  # two streams may both encode it once: the same bytes, no lock needed
+            jpeg = self._jpegs[i] = _encode(scene.flicker(self.shown.still, i))
+        return jpeg
 
 
 class MjpegServer:
@@ -95,8 +126,9 @@ class MjpegServer:
     below, the display camera (devices/display) too. ``start()``, read ``url``, ``stop()``.
 
     ``_current()`` returns the same object while the scene is unchanged, and a new one
-    when it changes: each stream then sends the new ``jpegs`` in turn, once, and repeats the
-    last."""
+    when it changes: each stream then sends the new ``jpegs`` in turn, once, then the last
+    one's live frames (``_Live``) until the next change. ``freeze()`` makes every stream
+    repeat the last JPEG sent instead, as a hung capture device does."""
 
     def __init__(self, source: str, *, fps: float = 10, bind: str = "127.0.0.1"):
         if not 0 < fps <= 60:
@@ -111,6 +143,9 @@ class MjpegServer:
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._live: _Live | None = None
+        self._last_sent: bytes | None = None
+        self._frozen: bytes | None = None  # what every stream repeats while frozen
 
     def _current(self) -> Shown:
         raise NotImplementedError
@@ -170,6 +205,34 @@ class MjpegServer:
             events.log(self.source, f"dropped {len(clients)} stream(s)")
         return len(clients)
 
+    def freeze(self) -> None:
+        """Freeze the stream, as a hung capture device or an encoder stuck on its last buffer
+        does: frames keep going out at the same rate, every one the last JPEG sent, byte for
+        byte, whatever the scene does. ``thaw()`` ends it."""
+        jpeg = self._last_sent
+        self._frozen = jpeg if jpeg is not None else self._current().jpegs[-1]
+        events.log(self.source, "frozen: repeating the last frame")
+
+    def thaw(self) -> None:
+        """The stream is live again: it shows the scene as it is now."""
+        if self._frozen is not None:
+            self._frozen = None
+            events.log(self.source, "thawed: live again")
+
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
+    def _snapshot(self) -> bytes:
+        frozen = self._frozen
+        return frozen if frozen is not None else self._current().jpegs[-1]
+
+    def _live_jpeg(self, shown: Shown, index: int) -> bytes:
+        live = self._live
+        if live is None or live.shown is not shown:
+            live = self._live = _Live(shown)  # the scene changed: the old live frames are done
+        return live.jpeg(index)
+
     @property
     def clients(self) -> int:
         """Streams open now."""
@@ -196,11 +259,16 @@ class MjpegServer:
             seen = self._current()
             step = len(seen.jpegs)
             while not self._stopping.is_set():
-                shown = self._current()
-                if shown is not seen:
-                    seen, step = shown, 0
-                jpeg = shown.jpegs[min(step, len(shown.jpegs) - 1)]
-                step += 1
+                jpeg = self._frozen
+                if jpeg is None:
+                    shown = self._current()
+                    if shown is not seen:
+                        seen, step = shown, 0
+                    # a change's frames once each, then the scene at rest, live
+                    jpeg = (shown.jpegs[step] if step < len(shown.jpegs) - 1
+                            else self._live_jpeg(shown, step))
+                    step += 1
+                    self._last_sent = jpeg
                 head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                         f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")
                 handler.wfile.write(head + jpeg + b"\r\n")

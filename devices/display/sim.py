@@ -13,7 +13,10 @@ terminal already shows a text for the same thing (``请插卡 PLEASE INSERT CARD
 ``SimulatedDisplay`` serves the screen through the tray camera's stream server
 (``devices.camera.sim.MjpegServer``): ``/stream.mjpg`` and ``/frame.jpg``, any OpenCV client
 reads it. The camera is fixed on its mount, so its pose and glare are the station's (its
-seed), whatever the screen shows; a frame is rendered only when the screen changes.
+seed), whatever the screen shows; a frame is rendered only when the screen changes, and a
+screen at rest streams live frames (a little sensor noise each, never the same frame twice
+in a row) as the tray camera does; ``freeze()`` makes it repeat its last frame (a frozen
+camera, which the driver reports as ``CameraFrozen``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import cv2
+import numpy as np
 
 from devices import events
 from devices.bench_model import BenchModel
@@ -97,6 +101,10 @@ class _Shown:
     content: Content
     jpegs: tuple[bytes, ...]
     truth: scene.DisplayScene
+
+    @property
+    def still(self) -> np.ndarray:
+        return self.truth.frame  # the stream's live frames add their sensor noise to it
 
 
 class SimulatedDisplay(MjpegServer):
