@@ -106,16 +106,20 @@ def host_breaks(station, lab):
     def breaks(mode: str):
         made.append(break_host(lab.virtual.host, mode, tid=station.tid))
         return made[-1]
-    station.strategy.transition(StationState.SIGNED_IN)
-    if flows.status(station).data.get("reversal_pending"):
-        # what an earlier test left goes out first: this test's sale must be the only message
-        assert flows.sale(station, 1_000, CARD).approved
+    def no_reversal_left() -> None:
+        station.strategy.transition(StationState.SIGNED_IN)
+        if flows.status(station).data.get("reversal_pending"):
+            # it goes out before the next sale: this test's (or the next one's) sale must be
+            # the only message
+            assert flows.sale(station, 1_000, CARD).approved
+
+    no_reversal_left()
     try:
         yield breaks
     finally:
         for broken in made:
             broken.mend()
-        station.strategy.transition(StationState.SIGNED_IN)
+        no_reversal_left()
 
 
 @pytest.mark.parametrize(("mode", "reason", "why"), [
@@ -140,6 +144,16 @@ def test_a_host_hung_on_the_sign_in_is_a_station_fault(station, host_breaks):
     host_breaks("hang")
     with pytest.raises(HostFailed, match=r"no_host_response in its signin.*journaled no signin"):
         flows.sign_in(station, log_in=False)
+
+
+def test_a_host_broken_when_the_reversal_goes_out_is_a_station_fault(station, host_breaks):
+    host_breaks("hang_up")
+    with pytest.raises(HostFailed, match="host_unreachable in its sale"):
+        flows.sale(station, 2_000, CARD)  # lost: the terminal keeps a reversal
+    assert flows.status(station).data["reversal_pending"] is True
+    # the next sale sends the reversal first; the host hangs up on every attempt
+    with pytest.raises(HostFailed, match=r"reversal_pending in its sale.*journaled no reversal"):
+        flows.sale(station, 2_000, CARD)
 
 
 def test_a_scripted_host_is_the_test_s_stimulus(station, host_breaks):
