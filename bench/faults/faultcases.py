@@ -115,7 +115,10 @@ CASES: tuple[Case, ...] = (
     # -- the camera -------------------------------------------------------------------------
     *(_c("camera-lost", p, "camera", "sale", SF, "the camera's stream is gone for good")
       for p in ("start", "printing")),
-    *(_c("camera-frozen", p, "camera", "sale", SF, "the camera's stream stalls: no frames")
+    *(_c("camera-stalled", p, "camera", "sale", SF, "the camera's stream stalls: no frames")
+      for p in ("start", "printing")),
+    *(_c("camera-frozen", p, "camera", "sale", SF,
+         "the camera repeats its last frame, byte for byte (a hung capture device)")
       for p in ("start", "printing")),
     _c("camera-drop-once", "printing", "camera", "sale", PASSED, "the stream dropped once and reopened"),
     # -- the power relay ------------------------------------------------------------------
@@ -314,6 +317,9 @@ def arm(case: Case, station: Any, sim: Any, virtual_lab: Any) -> Injection:
     elif f == "camera-lost":
         action = sim.camera.stop
     elif f == "camera-frozen":
+        undo.append(sim.camera.thaw)
+        action = sim.camera.freeze
+    elif f == "camera-stalled":
         camera = sim.camera
         thaw = threading.Event()
         current = camera._current
