@@ -146,6 +146,9 @@ class MjpegServer:
         self._live: _Live | None = None
         self._last_sent: bytes | None = None
         self._frozen: bytes | None = None  # what every stream repeats while frozen
+        # a stream picks its next frame and records it as the last sent under this lock, so
+        # that freeze() repeats exactly the frame that went out last
+        self._pick_lock = threading.Lock()
 
     def _current(self) -> Shown:
         raise NotImplementedError
@@ -209,8 +212,9 @@ class MjpegServer:
         """Freeze the stream, as a hung capture device or an encoder stuck on its last buffer
         does: frames keep going out at the same rate, every one the last JPEG sent, byte for
         byte, whatever the scene does. ``thaw()`` ends it."""
-        jpeg = self._last_sent
-        self._frozen = jpeg if jpeg is not None else self._current().jpegs[-1]
+        with self._pick_lock:
+            jpeg = self._last_sent
+            self._frozen = jpeg if jpeg is not None else self._current().jpegs[-1]
         events.log(self.source, "frozen: repeating the last frame")
 
     def thaw(self) -> None:
@@ -259,16 +263,17 @@ class MjpegServer:
             seen = self._current()
             step = len(seen.jpegs)
             while not self._stopping.is_set():
-                jpeg = self._frozen
-                if jpeg is None:
-                    shown = self._current()
-                    if shown is not seen:
-                        seen, step = shown, 0
-                    # a change's frames once each, then the scene at rest, live
-                    jpeg = (shown.jpegs[step] if step < len(shown.jpegs) - 1
-                            else self._live_jpeg(shown, step))
-                    step += 1
-                    self._last_sent = jpeg
+                shown = self._current()  # outside the lock: rendering a change takes a while
+                with self._pick_lock:
+                    jpeg = self._frozen
+                    if jpeg is None:
+                        if shown is not seen:
+                            seen, step = shown, 0
+                        # a change's frames once each, then the scene at rest, live
+                        jpeg = (shown.jpegs[step] if step < len(shown.jpegs) - 1
+                                else self._live_jpeg(shown, step))
+                        step += 1
+                        self._last_sent = jpeg
                 head = (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
                         f"Content-Length: {len(jpeg)}\r\n\r\n").encode("ascii")
                 handler.wfile.write(head + jpeg + b"\r\n")
