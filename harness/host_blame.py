@@ -25,11 +25,17 @@ A terminal that says the host is unreachable is also checked from the rig: a hos
 cannot reach either is a station fault at once. A journal the rig cannot read (a lab whose
 host is not the rig's) leaves the terminal's word standing, as before this rule.
 
+In a flow of several messages (a settlement: the 0500, the batch upload, always its end
+message) a claim of no answer is about the terminal's last message: if the last message the
+host journaled is one the terminal had to follow with another (a settlement's 0500), the
+unanswered one is that next message, which the host never journaled -- the host's fault; if
+it ended the exchange (the upload's end), the host answered the last message normally.
+
 Limits: the journal says what the host received, not what the terminal sent, so a terminal
 that never sent its request and blames the host is filed as a station fault too (the bench
-is then checked, and the host's log shows no connection). For a flow of several messages
-(a settlement with its batch upload) the claim is judged on the last message of its kinds
-the host journaled.
+is then checked, and the host's log shows no connection). An unscripted host slower than the
+terminal's host timeout journals a normal answer, so the terminal's "no answer" is filed as
+its defect (the journal does not say when the answer left).
 """
 
 from __future__ import annotations
@@ -139,11 +145,25 @@ def judge(claim: Claim, rows: Iterable[JournalEntry]) -> Finding:
                              "down or hung")
     r = request[-1]
     answered = f"the host journaled its {r.kind} stan {r.stan} at {r.at}, answered rc {r.rc}"
+    if claim.reason in NO_ANSWER and not _ends_exchange(r):
+        return Finding(HOST, f"{answered}, and journaled nothing after it, though the terminal "
+                             f"had to send its next message: the host never received it", r)
     if not claim.refusal:
         return Finding(TERMINAL, f"{answered}, with nothing scripted", r)
     if claim.rc is not None and claim.rc != r.rc:
         return Finding(TERMINAL, f"{answered}, not {claim.rc}, with nothing scripted", r)
     return Finding(AGREED, answered, r)
+
+
+def _ends_exchange(row: JournalEntry) -> bool:
+    """Whether the message in ``row`` may be the terminal's last of its flow: a settlement's
+    0500 never is (the batch upload's end message always follows it, docs/host.md), an upload
+    message only when it is that end (its row's state says how the upload ended)."""
+    if row.kind == "settlement":
+        return row.rc not in (None, "00")  # refused: the terminal stops there
+    if row.kind == "batch_upload":
+        return row.state in ("clean", "discrepancies") or row.rc not in (None, "00")
+    return True
 
 
 @dataclass(frozen=True)

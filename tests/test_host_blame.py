@@ -9,6 +9,8 @@ the journal refutes.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from devices.faults import classify
@@ -80,10 +82,22 @@ def test_a_decline_is_borne_out_by_the_same_code_and_refuted_by_another():
     assert host_blame.judge(signin, [row("sale"), row("signin", rc="96")]).whose == AGREED
 
 
-def test_a_settlement_claim_is_judged_on_its_last_message():
-    claim = Claim("settle", "failed", "no_host_response", None)
-    assert claim.kinds == ("settlement", "batch_upload")
-    assert host_blame.judge(claim, [row("settlement", id=1), row("batch_upload", id=2)]).row.id == 2
+def test_a_settlement_claim_is_judged_on_its_last_message_and_what_had_to_follow_it():
+    silent = Claim("settle", "failed", "no_host_response", None)
+    assert silent.kinds == ("settlement", "batch_upload")
+    settled = row("settlement", id=1)
+    upload = row("batch_upload", id=2)
+    end = dataclasses.replace(row("batch_upload", id=3), state="clean")
+    # the 0500 answered, nothing after it: the upload the terminal had to send never arrived
+    found = host_blame.judge(silent, [settled])
+    assert (found.whose, found.row.id) == (HOST, 1) and "never received it" in found.why
+    assert host_blame.judge(silent, [settled, upload]).whose == HOST
+    # the upload's end answered: the exchange was over, the claim of no answer is false
+    found = host_blame.judge(silent, [settled, upload, end])
+    assert (found.whose, found.row.id) == (TERMINAL, 3)
+    # a bad answer is about the last message journaled, whatever had to follow it
+    bad = Claim("settle", "failed", "bad_host_response", None)
+    assert host_blame.judge(bad, [settled]).whose == TERMINAL
 
 
 def test_breaking_the_host_names_what_it_can_break():
@@ -186,3 +200,14 @@ def test_a_claim_the_host_s_journal_refutes_is_a_terminal_defect(station, host_b
     host_blame.check(station, "sale", refused.status, refused.raw, before)
     with pytest.raises(HostClaimFalse, match="answered rc 55, not 51"):
         host_blame.check(station, "sale", "declined", {**refused.raw, "rc": "51"}, before)
+
+
+def test_a_settlement_the_host_saw_to_its_end_refutes_a_claim_of_no_answer(station, host_breaks):
+    since = host_blame.mark(station)
+    settled = flows.settle(station)
+    assert settled.ok, settled
+    rows = [e for e in flows.journal(station) if e.id > since.last_id]
+    assert rows[0].kind == "settlement" and rows[-1].state in ("clean", "discrepancies"), rows
+    with pytest.raises(HostClaimFalse, match=r"says no_host_response in its settle, but the host "
+                                             r"journaled its batch_upload"):
+        host_blame.check(station, "settle", "failed", {"reason": "no_host_response"}, since)
