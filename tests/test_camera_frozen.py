@@ -156,6 +156,15 @@ def test_a_wait_shorter_than_the_rule_that_saw_one_frame_repeated_is_frozen_not_
         cam.grab_settled(changed_from=empty, timeout=1.5)
 
 
+def test_a_frozen_frame_of_one_flat_colour_also_names_a_covered_lens_or_a_lamp_out():
+    from devices.camera.driver import _frozen_text
+
+    black = np.zeros((48, 64, 3), np.uint8)
+    assert "Every pixel is 0" in _frozen_text(5, 2.0, black) and "lamp out" in _frozen_text(5, 2.0, black)
+    tray = render_scene(None, "L1", 1)
+    assert "Every pixel" not in _frozen_text(5, 2.0, tray)
+
+
 def test_the_check_can_be_turned_off_for_a_codec_that_repeats_still_scenes(sim):
     with OpenCvCamera(sim.url, station="station-1", frozen_after=None) as cam:
         empty = cam.grab()
