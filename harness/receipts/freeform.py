@@ -63,6 +63,7 @@ IMAGE_MIN = 0.75  # correlation of a learnt label's image that finds it on the n
 IMAGE_MARGIN = 0.05  # ... and by how much it must beat the next best box
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
 READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
+LABEL_CACHE = 4096  # texts whose labels a reader remembers
 LEVEL = 0.25  # of the label's box height: a value beside its label this far off level is its
 SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
 # Kinds whose value is in their digits: their confidence is their digits' (a date's separators
@@ -261,6 +262,9 @@ class FreeformReader:
         self.template = template or FreeformTemplate.generic()
         self.engine = engine or shared_engine()
         self.labels = Labels.load(extra=self.template.labels, kinds=self.template.kinds)
+        # a text's labels, as _labels_in found them: a slip's boxes are looked at several times
+        # (as a label, as the value right of one, as the row below one); bounded, cleared when full
+        self._label_cache: dict[str, list[tuple[str, int, int]]] = {}
 
     # -- reading ---------------------------------------------------------------------------
     def read_all(self, frame: np.ndarray) -> list[ReceiptReading]:
@@ -495,6 +499,14 @@ class FreeformReader:
     def _labels_in(self, text: str) -> list[tuple[str, int, int]]:
         """(field, label start, label end) for each label in ``text``: at its start or after
         a space (two columns recognised as one box)."""
+        hits = self._label_cache.get(text)
+        if hits is None:
+            if len(self._label_cache) >= LABEL_CACHE:
+                self._label_cache.clear()
+            hits = self._label_cache[text] = self._find_labels(text)
+        return list(hits)
+
+    def _find_labels(self, text: str) -> list[tuple[str, int, int]]:
         hits: list[tuple[str, int, int]] = []
         starts = [0] + [m.end() for m in re.finditer(r"\s+", text)]
         taken = 0
