@@ -55,6 +55,10 @@ class BenchModel:
         # What faces the terminal's code scanner: a callable giving the image it sees now
         # (a phone's screen held there), or None when the window is empty.
         self._at_scanner: Callable[[], object] | None = None
+        # The customer's phone on its stand: what its screen shows, and where it is (dock,
+        # gripper, scanner); None without a phone on the bench.
+        self._phone_view: Callable[[], object] | None = None
+        self.phone_place: str | None = None
 
     # -- cards --------------------------------------------------------------------------
     def place_of(self, slot: int) -> Place:
@@ -130,7 +134,26 @@ class BenchModel:
 
     def scanner_view(self) -> Callable[[], object] | None:
         with self._cond:
+            if self._at_scanner is None and self.phone_place == "scanner":
+                return self._phone_view
             return self._at_scanner
+
+    def place_phone(self, view: Callable[[], object]) -> None:
+        """A phone showing ``view()`` is put on its dock (the robot can pick it there)."""
+        with self._cond:
+            self._phone_view, self.phone_place = view, "dock"
+            self._cond.notify_all()
+
+    def move_phone(self, place: str) -> None:
+        """The robot moved the phone: ``dock``, ``gripper`` or ``scanner``."""
+        if place not in ("dock", "gripper", "scanner"):
+            raise BenchError(f"{self.station}: a phone is on its dock, in the gripper or at the "
+                             f"scanner, not {place!r}")
+        with self._cond:
+            if self.phone_place is None:
+                raise BenchError(f"{self.station}: there is no phone on this bench")
+            self.phone_place = place
+            self._cond.notify_all()
 
     # -- printer tray ---------------------------------------------------------------------
     def print_slip(self, slip: Slip) -> None:

@@ -47,3 +47,21 @@ def test_the_order_code_is_read_off_the_display_stream_and_paid(bench):
         assert answer.status == "approved" and answer.data["order"] == order, answer
     finally:
         display.stop()
+
+
+def test_the_robot_holds_the_phone_to_the_scanner_and_puts_it_back(bench):
+    from devices.phone import SimulatedPhone
+    from devices.robot.link import RobotError
+    from devices.terminal.sim.qr_scan import decode
+
+    phone = SimulatedPhone(bench.model)
+    phone.show_code(qr.make_code("02", 5))
+    assert bench.model.scanner_view() is None and bench.model.phone_place == "dock"
+    bench.robot.present_phone()
+    assert bench.model.phone_place == "scanner"
+    assert decode(bench.model.scanner_view()()) == qr.make_code("02", 5)
+    with pytest.raises(RobotError, match="holds the phone"):
+        bench.robot.pick(1)
+    bench.robot.return_phone()
+    assert bench.model.phone_place == "dock" and bench.model.scanner_view() is None
+    assert not bench.robot.holding_phone

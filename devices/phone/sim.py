@@ -74,8 +74,10 @@ def render_code_screen(code: str, *, seed: int = 0, angle_deg: float | None = No
 
 
 class SimulatedPhone:
-    """The virtual bench's phone: ``show_code`` draws the wallet's screen, ``present`` holds it
-    to the terminal's scanner window (the bench model), ``withdraw`` takes it away."""
+    """The virtual bench's phone: ``show_code`` draws the wallet's screen. It rests on its dock
+    in the bench model, where the card robot picks it and holds it to the scanner (a profile
+    with ``robot.phone``); on a bench without that stand, ``present`` holds it there by hand
+    and ``withdraw`` takes it away."""
 
     def __init__(self, model: BenchModel, *, seed: int = 0):
         self.model = model
@@ -85,6 +87,7 @@ class SimulatedPhone:
         self._screen: np.ndarray | None = None
         self.code: str | None = None
         self.shown = 0
+        model.place_phone(self.view)
 
     def start(self) -> SimulatedPhone:
         return self

@@ -18,7 +18,7 @@ from devices import events
 from devices.channels import open_serial
 from devices.robot import gcode
 from devices.robot.gcode import Position
-from devices.robot.geometry import RobotGeometry
+from devices.robot.geometry import PhoneStand, RobotGeometry
 from devices.robot.link import GrblLink, RobotError
 
 _SYNC = gcode.dwell(0)
@@ -34,6 +34,7 @@ class GcodeRobot:
         self._homed = False
         self._slot: int | None = None  # the card we took out of the magazine
         self._in_reader = False
+        self._phone = False  # the customer's phone is in the jaws (scan-to-pay)
         self._at: Position | None = None  # where our last queued move ends
         self._queued_s = 0.0  # motion time queued since the last synchronising block
         try:
@@ -76,6 +77,8 @@ class GcodeRobot:
             if self._slot is not None:
                 raise self._refuse(f"it already holds the card of slot {self._slot}",
                                    "return_card() first")
+            if self._phone:
+                raise self._refuse("it holds the phone", "return_phone() first")
             if isinstance(slot, bool) or not isinstance(slot, int) or not 1 <= slot <= magazine.slots:
                 raise self._refuse(f"the magazine has no slot {slot!r} (slots 1..{magazine.slots})",
                                    "pick one of the profile's slots")
@@ -124,6 +127,53 @@ class GcodeRobot:
             self._slot = None
             self._move(z=self.geometry.safe_z)
             self._sync()
+
+    @property
+    def holding_phone(self) -> bool:
+        return self._phone
+
+    def present_phone(self) -> None:
+        """Take the customer's phone from its dock and hold its screen to the terminal's
+        scanner (scan-to-pay); ``return_phone()`` puts it back."""
+        with self._action("present the phone to the scanner"):
+            phone = self._phone_stand()
+            if self._slot is not None:
+                raise self._refuse(f"it holds the card of slot {self._slot}", "return_card() first")
+            if not self._phone:
+                self._travel(*phone.dock)
+                self._gripper(close=False)
+                self._move(z=phone.pick_z, feed=self.geometry.plunge_feed_mm_min)
+                self._gripper(close=True)
+                if self._jaws_empty():
+                    self._gripper(close=False)
+                    self._move(z=self.geometry.safe_z)
+                    self._sync()
+                    raise self._refuse("the gripper closed at the phone's dock but its sensor "
+                                       "reports nothing", "put the phone on its dock")
+                self._phone = True
+                self._move(z=self.geometry.safe_z)
+            self._travel(*phone.scanner)
+            self._move(z=phone.present_z, feed=self.geometry.plunge_feed_mm_min)
+            self._sync()
+
+    def return_phone(self) -> None:
+        """Put the phone back on its dock (nothing to do when the robot does not hold it)."""
+        with self._action("return the phone to its dock"):
+            phone = self._phone_stand()
+            if not self._phone:
+                return
+            self._travel(*phone.dock)
+            self._move(z=phone.pick_z, feed=self.geometry.plunge_feed_mm_min)
+            self._gripper(close=False)
+            self._phone = False
+            self._move(z=self.geometry.safe_z)
+            self._sync()
+
+    def _phone_stand(self) -> PhoneStand:
+        if self.geometry.phone is None:
+            raise self._refuse("the profile's robot section has no phone stand",
+                               "add robot.phone (dock, pick_z, scanner, present_z) to the profile")
+        return self.geometry.phone
 
     def press(self, key: str) -> None:
         with self._action("press key", key=key):

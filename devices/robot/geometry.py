@@ -61,6 +61,17 @@ class Antenna:
 
 
 @dataclass(frozen=True)
+class PhoneStand:
+    """The customer's phone (scan-to-pay): where it rests on the bench (``dock``, picked at
+    ``pick_z``) and where the robot holds its screen to the terminal's scanner window."""
+
+    dock: tuple[float, float]
+    pick_z: float
+    scanner: tuple[float, float]
+    present_z: float
+
+
+@dataclass(frozen=True)
 class Keypad:
     press_z: float
     keys: Mapping[str, tuple[float, float]]
@@ -85,6 +96,7 @@ class RobotGeometry:
     antenna: Antenna
     keypad: Keypad
     source: str = "<dict>"
+    phone: PhoneStand | None = None  # a bench without a phone stand has none
 
     @classmethod
     def from_dict(cls, data: Any, *, source: str = "<dict>") -> RobotGeometry:
@@ -218,6 +230,11 @@ def _build(root: _Node, source: str) -> RobotGeometry:
         raise kp.fail("keys", "at least one key, e.g. \"1\": [140, 160]")
     keypad = Keypad(kp.num("press_z"), keys)
     kp.done()
+    phone = None
+    if root.raw("phone", None) is not None:
+        ph = root.child("phone")
+        phone = PhoneStand(ph.pair("dock"), ph.num("pick_z"), ph.pair("scanner"), ph.num("present_z"))
+        ph.done()
 
     geometry = RobotGeometry(
         homing=root.text("homing", r"G28|\$H", "G28 or $H"),
@@ -232,7 +249,7 @@ def _build(root: _Node, source: str) -> RobotGeometry:
         card_sensor=root.text("card_sensor", r"probe|none", "probe or none", "none"),
         tolerance_mm=root.num("tolerance_mm", 0.5, positive=True),
         magazine=magazine, chip_reader=chip_reader, mag_reader=mag_reader, antenna=antenna,
-        keypad=keypad, source=source,
+        keypad=keypad, source=source, phone=phone,
     )
     root.done()
     _check(geometry, root)
@@ -257,6 +274,9 @@ def _check(geometry: RobotGeometry, root: _Node) -> None:
     points["antenna"] = Position(geometry.antenna.x, geometry.antenna.y, geometry.antenna.tap_z)
     for name, (x, y) in geometry.keypad.keys.items():
         points[f"keypad.keys.{name}"] = Position(x, y, geometry.keypad.press_z)
+    if geometry.phone is not None:
+        points["phone.dock"] = Position(*geometry.phone.dock, geometry.phone.pick_z)
+        points["phone.scanner"] = Position(*geometry.phone.scanner, geometry.phone.present_z)
     for name, point in points.items():
         for label, z in (("", point.z), (" at safe_z", geometry.safe_z)):
             at = Position(point.x, point.y, z)

@@ -25,10 +25,12 @@ class BenchPhysics:
         self.model, self.geometry, self._log = model, geometry, log
         self.closed = False
         self.gripped: int | None = None  # slot of the card between the jaws
+        self.phone_held = False  # the customer's phone between the jaws
 
     @property
     def card_sensed(self) -> bool:
-        return self.gripped is not None
+        # the probe closes on whatever the jaws hold: a card, or the phone's edge
+        return self.gripped is not None or self.phone_held
 
     # -- where the head is ------------------------------------------------------------------
     def _near(self, head: Position, x: float, y: float, z: float) -> bool:
@@ -50,6 +52,14 @@ class BenchPhysics:
         antenna = self.geometry.antenna
         return self._near(head, antenna.x, antenna.y, antenna.tap_z)
 
+    def _at_phone(self, head: Position, where: str) -> bool:
+        phone = self.geometry.phone
+        if phone is None:
+            return False
+        if where == "dock":
+            return self._near(head, *phone.dock, phone.pick_z)
+        return self._near(head, *phone.scanner, phone.present_z)
+
     def _key_at(self, head: Position) -> str | None:
         for key, (x, y) in self.geometry.keypad.keys.items():
             if self._near(head, x, y, self.geometry.keypad.press_z):
@@ -66,7 +76,12 @@ class BenchPhysics:
     # -- the gripper -------------------------------------------------------------------------
     def close_gripper(self, at: Position, *, miss: bool = False) -> None:
         self.closed = True
-        if self.gripped is not None:
+        if self.gripped is not None or self.phone_held:
+            return
+        if self.model.phone_place == "dock" and self._at_phone(at, "dock"):
+            self.phone_held = True
+            self.model.move_phone("gripper")
+            self._log("phone picked from its dock")
             return
         slot = self._slot_at(at)
         if slot is not None and slot in self.model.magazine \
@@ -83,6 +98,14 @@ class BenchPhysics:
 
     def open_gripper(self, at: Position) -> None:
         self.closed = False
+        if self.phone_held:
+            if self._at_phone(at, "dock"):
+                self.phone_held = False
+                self.model.move_phone("dock")
+                self._log("phone put back on its dock")
+            else:
+                self._log(f"jaws opened at {at} with the phone: nothing takes it")
+            return
         slot = self.gripped
         if slot is None:
             return
@@ -102,6 +125,12 @@ class BenchPhysics:
         """A straight move from ``start`` ended (or stopped) at ``end``."""
         if start == end:
             return
+        if self.phone_held:
+            if self._at_phone(end, "scanner"):
+                self.model.move_phone("scanner")
+                self._log("phone held to the terminal's scanner")
+            elif self.model.phone_place == "scanner":
+                self.model.move_phone("gripper")
         slot = self.gripped
         if slot is not None:
             place = self.model.place_of(slot)

@@ -81,11 +81,27 @@ def payment_code(station: Station, wallet: str = "03", outcome: str | None = Non
 
 
 def present_payment_code(station: Station, phone: Phone, code: str) -> None:
-    """The phone shows ``code`` (barcode and QR code) and is held to the terminal's scanner."""
+    """The phone shows ``code`` (barcode and QR code) and is held to the terminal's scanner:
+    by the card robot when the profile gives the phone's stand (``robot.phone``), else by its
+    own holder."""
     with events.step(source(station), "present the payment code to the scanner",
-                     code=qr.mask_code(code)):
+                     code=qr.mask_code(code)) as s:
         phone.show_code(code)
-        phone.present()
+        if station.profile.geometry.phone is not None:
+            station.robot.present_phone()
+            s.result = "held by the robot"
+        else:
+            phone.present()
+            s.result = "held by its stand"
+
+
+def withdraw_phone(station: Station, phone: Phone) -> None:
+    """The phone away from the scanner (back on its dock when the robot holds it)."""
+    if station.profile.geometry.phone is not None:
+        if getattr(station.robot, "holding_phone", False):
+            station.robot.return_phone()
+    else:
+        phone.withdraw()
 
 
 def code_on_screen(station: Station, timeout: float = CODE_ON_SCREEN_S) -> str:
@@ -195,7 +211,7 @@ def qr_sale(station: Station, amount: int, code: str, phone: Phone) -> Transacti
             present_payment_code(station, phone, code)
         return finish(station, started)
     finally:
-        phone.withdraw()
+        withdraw_phone(station, phone)
 
 
 def qr_order(station: Station, amount: int, *, pay: str | None = "approve", after_s: float = 0
@@ -368,4 +384,5 @@ __all__ = [
     "Started", "check_qr_receipt", "check_qr_reversed", "check_qr_witnesses", "code_on_screen",
     "finish", "journaled_payment", "pay_code_on_screen", "payment_code", "present_payment_code",
     "qr_order", "qr_refund", "qr_sale", "qr_void", "start_qr_order", "start_qr_sale",
+    "withdraw_phone",
 ]

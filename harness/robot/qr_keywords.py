@@ -63,7 +63,7 @@ class QrKeywords:
         try:
             return qr.finish(self.session.station(), self._take("qr_sale"))
         finally:
-            self._phone().withdraw()
+            qr.withdraw_phone(self.session.station(), self._phone())
 
     @keyword
     def start_order_by_code(self, amount_fen: int) -> None:
