@@ -214,3 +214,25 @@ def test_bad_qr_messages_are_30(host):
     query_unknown = qr.query_request(t.session, stan=t.next_stan(), batch=t.batch, amount=1,
                                      orig_batch=1, orig_stan=999, orig_mmdd="0101", order=None)
     assert qr.read_response(t.session, query_unknown, t.send(query_unknown)).rc == "25"
+
+
+def test_the_journal_alone_gives_the_settlement_totals_payments_paid_later_included(host, clock):
+    t = signed_in(host)
+    code = qr.make_code("03", 13)
+    wallet(host).wallet("code", code=code, outcome="pending:5:approve")
+    out, first = c2b(t, code, amount=1_100)
+    assert first.rc == "FD"
+    clock.advance(6)
+    assert query(t, out, first).approved
+    order_out, created = order(t, 900)
+    wallet(host).wallet("pay", order=created.order)
+    paid = query(t, order_out, created)
+    void = qr.void_request(t.session, stan=t.next_stan(), batch=t.batch, amount=900,
+                           voucher=paid.voucher, orig_batch=t.batch,
+                           orig_stan=int(order_out.fields["11"]), orig_rrn=None, orig_auth=None)
+    assert qr.read_response(t.session, void, t.send(void)).approved
+    c2b(t, qr.make_code("01", 14), amount=300)
+    expected = Totals(SideTotals(2_300, 3, 900, 1))
+    assert host.journal.totals("10000001", f"{t.batch:06d}") == expected
+    out_settle = t.session.settle_request(stan=t.next_stan(), batch=t.batch, totals=expected)
+    assert t.session.settle_response(out_settle, t.send(out_settle)).balanced

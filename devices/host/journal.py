@@ -323,16 +323,19 @@ class Journal:
     def totals(self, tid: str, batch: str) -> Totals:
         """A batch's totals read off the journal alone (settlement's rule: debit = approved
         sales, voided or not; credit = approved voids and refunds; reversed rows are out)."""
+        # A QR payment paid after an FD keeps its first answer's rc on its row (the query that
+        # brought the 00 has its own row): its state says it was paid (devices/host/qr.py).
         sql = ("SELECT kind, scheme, SUM(amount), COUNT(*) FROM journal WHERE tid = ? AND "
-               "batch = ? AND rc = '00' AND ((kind = 'sale' AND state IN ('approved', "
-               "'voided')) OR (kind IN ('void', 'refund') AND state = 'approved')) "
-               "GROUP BY kind, scheme")
+               "batch = ? AND (rc = '00' OR (entry_mode = 'qr' AND kind IN ('sale', 'qr_order') "
+               "AND rc = 'FD')) AND ((kind IN ('sale', 'qr_order') AND state IN ('approved', "
+               "'voided', 'refunded', 'part_refunded')) OR (kind IN ('void', 'refund') AND "
+               "state = 'approved')) GROUP BY kind, scheme")
         with self._reading() as db:
             rows = db.execute(sql, (tid, batch)).fetchall()
         sides = {True: SideTotals(), False: SideTotals()}
         for kind, scheme, amount, count in rows:
             side = sides[scheme == "CUP"]
-            if kind == "sale":
+            if kind in ("sale", "qr_order"):
                 side = replace(side, debit_amount=side.debit_amount + amount,
                                debit_count=side.debit_count + count)
             else:

@@ -236,7 +236,7 @@ def _start(core: HostCore, ctx: Ctx, tid: str, flow: str, amount: int, **kw: Any
                   order=qr.order_number(ctx.now, tid, ctx.req["11"]),
                   rrn=core.next_rrn(ctx.now), started=ctx.now, **kw)
     book.add(p)
-    ctx.row["qr_order"] = p.order
+    ctx.row.update(qr_order=p.order, scheme="CUP")  # domestic whatever the wallet (§6)
     _bind(ctx, p)
     return p
 
