@@ -132,3 +132,22 @@ def test_refund_then_settlement_balances_with_qr_and_card(bench):
     assert (dom["debit_count"], dom["debit_amount"], dom["credit_count"], dom["credit_amount"]) == (
         2, 3800, 2, 1500)
     assert settled.data["uploaded"] == 1, "the chip sale only: QR items are never uploaded"
+
+
+def test_a_qr_slip_is_reprinted_with_its_own_template(bench):
+    sale = scan_sale(bench, qr.make_code("01", 26))
+    assert sale.status == "approved"
+    again = bench.terminal.call("reprint", trace=sale.data["trace"])
+    lines = again.data["receipt"]
+    assert again.ok and any(sale.data["voucher"] in line for line in lines), lines
+    assert lines[-1] == "重打印 REPRINT" and any("扫码消费" in line for line in lines), lines
+
+
+def test_card_void_and_refund_of_a_qr_payment_are_refused_before_asking_for_a_card(bench):
+    sale = scan_sale(bench, qr.make_code("03", 27))
+    bench.sim.cfg.supervisor_password_over_link = True
+    void = bench.terminal.call("void", trace=sale.data["trace"], supervisor_password="123456")
+    assert (void.status, void.data["reason"]) == ("refused", "qr_payment"), void
+    refund = bench.terminal.call("refund", amount=100, orig_trace=sale.data["trace"],
+                                 supervisor_password="123456")
+    assert (refund.status, refund.data["reason"]) == ("refused", "qr_payment"), refund

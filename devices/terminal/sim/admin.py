@@ -115,6 +115,11 @@ def reprint(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]
             raise Refusal("refused", "trace_not_found", "无此交易 NO SUCH TRANSACTION",
                           trace=int(args["trace"]))
         values = item["slip"]
-    notes = (note_line(terminal.cfg.receipt_template, "reprint"),)
-    lines, printed = print_transaction(terminal, values, notes=notes, copies=("merchant",))
+    if "voucher" in values:  # a QR payment's slip: its own template (devices/terminal/sim/qr.py)
+        from devices.terminal.sim import qr  # qr builds on sale, which builds on this module
+        notes = (note_line(qr.template(terminal), "reprint"),)
+        lines, printed = qr.print_slip(terminal, values, notes=notes, copies=("merchant",))
+    else:
+        notes = (note_line(terminal.cfg.receipt_template, "reprint"),)
+        lines, printed = print_transaction(terminal, values, notes=notes, copies=("merchant",))
     return {"trace": int(values["trace"]), "receipt": lines, "printed": printed}

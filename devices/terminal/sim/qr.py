@@ -336,7 +336,7 @@ def _finish(terminal: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, 
     online.after_answer(terminal, result.base.proc_req, result.rc)
     if approved:
         terminal.display("交易成功 APPROVED", format_amount(amount))
-        data["receipt"], data["printed"] = _print(terminal, slip)
+        data["receipt"], data["printed"] = print_slip(terminal, slip)
         data["status"] = "approved"
         return data
     text = qr.RESPONSE_TEXT.get(result.rc) or _card_text(result.rc)
@@ -354,11 +354,13 @@ def _card_text(rc: str) -> str:
     return m.RESPONSE_TEXT.get(rc, "declined")
 
 
-def _print(terminal: SimulatedTerminal, slip: dict[str, Any]) -> tuple[list[str], bool]:
-    """The QR slip (merchant and customer copies): the QR template's lines, through the
-    printer as any slip, its faults included."""
-    slips = [render_slip(template(terminal), slip, copy) for copy in terminal.cfg.receipt_copies]
+def print_slip(terminal: SimulatedTerminal, slip: dict[str, Any], *, notes: tuple[str, ...] = (),
+               copies: tuple[str, ...] | None = None) -> tuple[list[str], bool]:
+    """The QR slip (the profile's copies, or ``copies``; ``notes`` after the last field, a
+    reprint's mark): the QR template's lines, through the printer as any slip, its faults included."""
+    copies = terminal.cfg.receipt_copies if copies is None else copies
+    slips = [render_slip(template(terminal), slip, copy, notes=notes) for copy in copies]
     return list(slips[0].lines), printer_job(terminal, slips)
 
 
-__all__ = ["qr_order", "qr_refund", "qr_sale", "qr_void"]
+__all__ = ["print_slip", "qr_order", "qr_refund", "qr_sale", "qr_void", "template"]

@@ -35,10 +35,12 @@ def _original(terminal: SimulatedTerminal, args: dict[str, Any], amount: int) ->
             return {"rrn": rrn, "date": date, "item": None}
     else:
         candidates = [i for i in terminal.state.batch_items if i["kind"] == "sale" and not i["voided"]
-                      and i["amount"] >= amount and i.get("rrn")]
+                      and i["amount"] >= amount and i.get("rrn") and "qr" not in i]
         item = candidates[-1] if candidates else None
     if item is None:
         raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND")
+    if "qr" in item:  # no card to present: a QR payment is refunded by its voucher (qr_refund)
+        raise Refusal("refused", "qr_payment", "扫码交易 USE SCAN REFUND", trace=item["trace"])
     if item["voided"]:
         raise Refusal("refused", "already_voided", "原交易已撤销 ALREADY VOIDED", trace=item["trace"])
     return {"rrn": item["rrn"], "date": item["host_date"], "item": item}

@@ -30,7 +30,8 @@ def _original(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, An
     else:
         amount = int(args["amount"])
         candidates = [i for i in terminal.state.batch_items
-                      if i["kind"] == "sale" and not i["voided"] and i["amount"] == amount]
+                      if i["kind"] == "sale" and not i["voided"] and i["amount"] == amount
+                      and "qr" not in i]
         if not candidates:
             raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND")
         trace = candidates[-1]["trace"]
@@ -39,6 +40,8 @@ def _original(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, An
         raise Refusal("refused", "original_not_found", "无原交易 ORIGINAL NOT FOUND", trace=trace)
     if item["kind"] != "sale":
         raise Refusal("refused", "not_a_sale", "非消费交易 NOT A SALE", trace=trace)
+    if "qr" in item:  # no card to present: a QR payment is voided by its voucher (qr_void)
+        raise Refusal("refused", "qr_payment", "扫码交易 USE SCAN VOID", trace=trace)
     if item["voided"]:
         raise Refusal("refused", "already_voided", "原交易已撤销 ALREADY VOIDED", trace=trace)
     if "amount" in args and int(args["amount"]) != item["amount"]:
