@@ -104,8 +104,14 @@ def test_the_slips_total_is_found_where_no_label_names_it_and_only_confirms(read
 def test_a_largest_amount_printed_once_is_not_taken_for_the_total(reader):
     _, reading = read(reader, korean_tail(times=1))
     assert reading.value("amount") is None
-    # and a larger amount printed once above a repeated one leaves the total unknown too
+    # and a larger amount printed once above a repeated one leaves the total unknown too,
+    # however unsurely it was read
     _, reading = read(reader, korean_tail(extra=("50,000",)))
+    assert reading.value("amount") is None
+    unsure = korean_tail(extra=("50,000",))
+    unsure[9] = tok("50,000", 300, 100 + 30 * 4, weak="5")
+    assert unsure[9].text == "50,000"
+    _, reading = read(reader, unsure)
     assert reading.value("amount") is None
 
 

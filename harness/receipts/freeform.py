@@ -64,7 +64,7 @@ IMAGE_MARGIN = 0.05  # ... and by how much it must beat the next best box
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
 READ_MIN = 0.80  # a value read at least this surely is read; below, unreadable
 LABEL_CACHE = 4096  # texts whose labels a reader remembers
-LEVEL = 0.25  # of the label's box height: a value beside its label this far off level is its
+LEVEL = 0.25  # of the label's box height: a value beside its label further off level only confirms
 SAME_TIME_S = 60  # two times on one slip this close are one (print time and approval time)
 # Kinds whose value is in their digits: their confidence is their digits' (a date's separators
 # and a card number's mask are where a recogniser is least sure, and carry nothing checked)
@@ -458,6 +458,7 @@ class FreeformReader:
         terminal that printed its own block wrong could still show right elsewhere."""
         fmt = self.template.formats
         prints: dict[Decimal, list[Candidate]] = {}
+        largest = None  # of every amount printed, however surely read
         for tok in slip.tokens:
             text = tok.text.strip()
             if not _AMOUNT_TOKEN.fullmatch(text):
@@ -466,6 +467,7 @@ class FreeformReader:
                 value = fm.parse_amount(text, fmt)
             except fm.FormatError:
                 continue
+            largest = value if largest is None else max(largest, value)
             conf = _conf(tok.read, 0, len(tok.text), "amount")
             if conf >= READ_MIN:
                 prints.setdefault(value, []).append(Candidate("amount", text, conf, [tok], "pattern",
@@ -473,7 +475,8 @@ class FreeformReader:
         if not prints:
             return None
         top = max(prints)
-        if len(prints[top]) < 2:
+        # a larger amount read unsurely may be the total: then no total is known
+        if len(prints[top]) < 2 or top != largest:
             return None
         return max(prints[top], key=lambda c: c.confidence)
 
@@ -623,14 +626,14 @@ _AMOUNT_TOKEN = re.compile(r"(?:[A-Z]{3}|NT\$|[€$¥￥₩£])?\s*(?:\d{1,3}(?:
 
 
 def _date_then_time(group: list[Candidate], fmt: fm.Formats) -> list[Candidate]:
-    """A date and its time under two labels (Datum: 23.09.2021 / Uhrzeit: 17:53:57): the
-    labelled values that are not a date and time on their own are joined in print order, a
-    date then a time; the pair is one value."""
+    """A date and its time under two labels (Datum: 23.09.2021 / Uhrzeit: 17:53:57): two
+    labelled values that are not a date and time on their own, joined as a date then a time,
+    are one value."""
     alone = [c for c in group if c.by == "label" and c.value is None and c.text]
     out = list(group)
     for a, b in itertools.permutations(alone, 2):
-        if a not in out or b not in out:
-            continue
+        if not any(c is a for c in out) or not any(c is b for c in out):
+            continue  # already joined with another
         joined = f"{a.text} {b.text}"
         try:
             value, lo, hi = fm.find_datetime(joined, fmt)
