@@ -4,6 +4,8 @@ settles; the B2C code it shows is the order the host made."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from devices.host.qr import wallet_call
@@ -151,3 +153,45 @@ def test_card_void_and_refund_of_a_qr_payment_are_refused_before_asking_for_a_ca
     refund = bench.terminal.call("refund", amount=100, orig_trace=sale.data["trace"],
                                  supervisor_password="123456")
     assert (refund.status, refund.data["reason"]) == ("refused", "qr_payment"), refund
+
+
+def _journaled(bench, kind: str, rc: str, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = [r for r in bench.journal(kind) if r.rc == rc]
+        if rows:
+            return rows[-1]
+        bench.model.wait_until(lambda: False, 0.05)  # the host's journal, read as it is written
+    raise AssertionError(f"the host journaled no {kind} answered {rc} within {timeout} s")
+
+
+@pytest.mark.parametrize(("outcome", "booked"), [("pending:60:approve", True), ("pending:forever", False)])
+def test_a_payment_pending_at_a_power_cut_is_queried_before_anything_else(bench, outcome, booked):
+    bench.sim.cfg.qr_c2b_window_s = 60.0
+    code = qr.make_code("01", 29 if booked else 30)
+    wallet(bench, op="code", code=code, outcome=outcome)
+    phone = show(bench, code)
+    bench.terminal.send("qr_sale", amount=4_400)
+    bench.terminal.expect_event(lambda e: e.event == "display" and "WAITING FOR CUSTOMER" in
+                                str(e.data.get("lines")), what="the wait for the customer", timeout=10)
+    pending_row = _journaled(bench, "sale", "FD")
+    bench.power_cut()  # mid-poll: the terminal never answers the ECR
+    phone.withdraw()
+    bench.terminal.abandon_outstanding()
+    assert bench.sim.state.pending_reversal["qr"]["order"] == pending_row.qr_order
+    bench.clock.advance(seconds=61)  # the customer confirms while the terminal is off
+    bench.power_on()
+    bench.sign_in()
+    card = bench.sale(500)  # the next online message: the query goes first
+    assert card.status == "approved"
+    trace = int(pending_row.stan)
+    query = _journaled(bench, "qr_query", "00" if booked else "FD")
+    assert query.orig_stan == pending_row.stan
+    item = bench.sim.state.item(trace, "sale")
+    if booked:
+        assert item is not None and item["qr"]["voucher"] == query.qr_voucher
+        assert not bench.journal("reversal"), "paid: nothing to reverse"
+    else:  # still waiting for the customer: the terminal gives it up (reversal 06)
+        [reversal] = bench.journal("reversal")
+        assert (reversal.orig_stan, reversal.state) == (pending_row.stan, "undone"), reversal
+        assert item is None and bench.journal("sale")[-2].state == "reversed"

@@ -108,6 +108,13 @@ def flush_reversal(terminal: SimulatedTerminal) -> None:
     record = terminal.state.pending_reversal
     if record is None:
         return
+    if record.get("qr") is not None:  # a QR payment a power cut left SENT or PENDING: ask first
+        from devices.terminal.sim import qr  # qr builds on this module
+        if qr.recover(terminal, record):
+            return
+        record = terminal.state.pending_reversal
+        if record is None:
+            return
     fields: dict[str, Any] = dict(record["fields"])
     if str(fields.get("2", "")).startswith("sealed:"):
         fields["2"] = terminal.vault.open(fields["2"][len("sealed:"):])

@@ -68,7 +68,8 @@ def qr_sale(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]
     out = qr.c2b_sale_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
                               code=code, serial=terminal.cfg.serial)
     terminal.display("处理中 PROCESSING")
-    result = _start(terminal, out, "sale", amount)
+    result = _start(terminal, out, "sale", amount, recover={"flow": "c2b",
+                                                             "code_masked": qr.mask_code(code)})
     if result.pending:
         terminal.display("等待用户确认 WAITING FOR CUSTOMER", "请在手机上输入密码 CONFIRM ON PHONE")
         result = _poll(terminal, out, result, amount, terminal.cfg.qr_c2b_window_s)
@@ -84,7 +85,7 @@ def qr_order(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any
     out = qr.order_request(terminal.session, stan=trace, batch=terminal.state.batch, amount=amount,
                            serial=terminal.cfg.serial)
     terminal.display("处理中 PROCESSING")
-    result = _start(terminal, out, "qr_order", amount)
+    result = _start(terminal, out, "qr_order", amount, recover={"flow": "b2c", "code_masked": ""})
     if result.pending:
         if not result.payload:  # an order with nothing to show cannot be paid: undo it
             sent = _reverse_now(terminal)
@@ -178,7 +179,11 @@ def _set_reversal(terminal: SimulatedTerminal, reason: str, order: str | None = 
 
 
 def _reverse_now(terminal: SimulatedTerminal) -> bool:
-    """Send the pending reversal at once; whether it went (else it waits for the next message)."""
+    """Send the pending reversal at once; whether it went (else it waits for the next message).
+    The payment is given up: no query before it any more (REVERSE, not PENDING)."""
+    record = terminal.state.pending_reversal
+    if record is not None and record.pop("qr", None) is not None:
+        terminal.save()
     try:
         online.flush_reversal(terminal)
         return True
@@ -186,9 +191,16 @@ def _reverse_now(terminal: SimulatedTerminal) -> bool:
         return False
 
 
-def _start(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -> qr.QrResult:
-    """The sale, create or void under reversal protection (98 until answered)."""
+def _start(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
+           recover: dict[str, Any] | None = None) -> qr.QrResult:
+    """The sale, create or void under reversal protection (98 until answered). ``recover``:
+    what a query after a power cut needs to finish the payment (kept with the reversal
+    record while the payment is SENT or PENDING; see ``recover``)."""
     online.store_reversal(terminal, qr.reversal_fields(out), kind, amount)
+    if recover is not None:
+        terminal.state.pending_reversal["qr"] = {  # type: ignore[index]
+            **recover, "order": None, "rrn": None, "mmdd": terminal.ram.now().strftime("%m%d")}
+        terminal.save()
     try:
         wire = online.exchange(terminal, out)
     except TimeoutError as exc:
@@ -210,6 +222,10 @@ def _start(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int) -
         raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
                       reversal_pending=True) from exc
     if result.pending:
+        record = terminal.state.pending_reversal
+        if record is not None and "qr" in record:
+            record["qr"].update(order=result.order, rrn=result.base.rrn,
+                                mmdd=result.base.host_date or record["qr"]["mmdd"])
         _set_reversal(terminal, "06", result.order)
     else:
         terminal.state.pending_reversal = None
@@ -259,6 +275,40 @@ def _poll(terminal: SimulatedTerminal, out: Outgoing, first: qr.QrResult, amount
                       reversal_pending=not sent, order=first.order, trace=orig_stan)
     raise Refusal("failed", "qr_timeout", "支付超时 PAYMENT TIMEOUT", reversal_sent=sent,
                   reversal_pending=not sent, order=first.order, trace=orig_stan)
+
+
+def recover(terminal: SimulatedTerminal, record: dict[str, Any]) -> bool:
+    """A QR payment cut by a power loss while SENT or PENDING (its reversal record still
+    says how to ask about it): one query before anything else goes online (§4). Paid: book it
+    under its own trace and print its slip; closed, unknown or declined: nothing to undo.
+    Returns True when nothing is left to reverse; False sends the reversal as stored (06, or
+    98 when the payment itself was never answered; a SENT payment with neither order nor
+    reference goes straight to it)."""
+    info = record.pop("qr")
+    terminal.save()
+    if not (info.get("order") or info.get("rrn")):
+        return False
+    fields = record["fields"]
+    query = qr.query_request(terminal.session, stan=terminal.next_trace(), batch=terminal.state.batch,
+                             amount=int(record["amount"]), orig_batch=int(fields["60"][2:8]),
+                             orig_stan=int(fields["11"]), orig_mmdd=str(info["mmdd"]),
+                             order=info.get("order"))
+    terminal.display("查询中 QUERYING PAYMENT")
+    try:
+        answer = qr.read_response(terminal.session, query, online.exchange(terminal, query))
+    except (TimeoutError, OSError, FramingError, ProtocolError) as exc:
+        terminal.console(f"QR recovery query for trace {int(fields['11']):06d} failed: {exc}")
+        return False
+    terminal.console(f"QR recovery query for trace {int(fields['11']):06d} answered {answer.rc}")
+    if answer.pending:
+        return False
+    terminal.state.pending_reversal = None
+    terminal.save()
+    if answer.approved:
+        _finish(terminal, Outgoing("0200", dict(fields), b"", ""), answer, kind="sale",
+                amount=int(record["amount"]), flow=str(info["flow"]),
+                code_masked=str(info["code_masked"]))
+    return True
 
 
 # -- the outcome: book, print, answer -----------------------------------------------------------
@@ -363,4 +413,4 @@ def print_slip(terminal: SimulatedTerminal, slip: dict[str, Any], *, notes: tupl
     return list(slips[0].lines), printer_job(terminal, slips)
 
 
-__all__ = ["print_slip", "qr_order", "qr_refund", "qr_sale", "qr_void", "template"]
+__all__ = ["print_slip", "qr_order", "qr_refund", "qr_sale", "qr_void", "recover", "template"]
