@@ -236,3 +236,30 @@ def test_the_journal_alone_gives_the_settlement_totals_payments_paid_later_inclu
     assert host.journal.totals("10000001", f"{t.batch:06d}") == expected
     out_settle = t.session.settle_request(stan=t.next_stan(), batch=t.batch, totals=expected)
     assert t.session.settle_response(out_settle, t.send(out_settle)).balanced
+
+
+def test_another_acquirers_qr_codes_are_refused_and_named(host):
+    t = signed_in(host)
+    out = qr.c2b_sale_request(t.session, stan=t.next_stan(), batch=t.batch, amount=100,
+                              code=qr.make_code("03", 15), serial=SN)
+    doc = {k: v for k, v in out.fields.items() if k != "64"}
+    doc["3"] = "710000"
+    variant = t.session._send(doc, mac=True)
+    assert t.session.financial_response(variant, t.send(variant)).rc == "12"
+    row = host.journal.entries(kind="financial")[-1]
+    assert row.rc == "12" and "[P] posp" in row.note
+
+
+def test_a_qr_payment_uploaded_in_a_batch_is_a_discrepancy_not_a_crash(host):
+    from devices.payments.settlement import BatchItem
+
+    t = signed_in(host)
+    out, paid = c2b(t, qr.make_code("03", 16), amount=700)
+    assert paid.approved
+    item = BatchItem(stan=out.fields["11"], pan="6212345678901234567", amount=700)
+    upload = t.session.batch_upload_mag_request(stan=t.next_stan(), batch=t.batch, items=[item])
+    assert t.session.management_response(upload, t.send(upload)).approved
+    end = t.session.batch_upload_end_request(stan=t.next_stan(), batch=t.batch, count=1, balanced=False)
+    assert t.session.management_response(end, t.send(end)).approved
+    closing = host.journal.entries(kind="batch_upload")[-1]
+    assert closing.state == "discrepancies" and "never batch-uploaded" in closing.note

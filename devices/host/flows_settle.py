@@ -142,6 +142,8 @@ def _check_record(core: HostCore, tid: str, batch: str, stan: str, pan: str, amo
     txn = core.ledger.get((tid, batch, stan))
     if txn is None or txn.state != "approved":
         upload.problems.append(f"trace {stan}: no approved transaction")
+    elif txn.account is None:  # devices/host/qr.py books QR payments without a card
+        upload.problems.append(f"trace {stan}: a QR payment, which is never batch-uploaded")
     elif txn.amount != amount:
         upload.problems.append(f"trace {stan}: amount {amount}, host booked {txn.amount}")
     elif txn.account.card.pan != pan:

@@ -555,6 +555,30 @@ def close_pending(core: HostCore, tid: str, batch: str, now: datetime) -> None:
                     close(core, p, "batch settled while pending")
 
 
+# -- other acquirers' QR schemes (QR page §9): recognised, refused, journaled -------------------------
+
+#: Processing codes of QR variants posrig does not speak, and whose they are.
+VARIANTS = {"450000": "[S] jnbank C2B sale", "670000": "[S] jnbank query",
+            "680000": "[S] jnbank void", "690000": "[S] jnbank last-scan query",
+            "710000": "[P] posp C2B (主扫)", "720000": "[P] posp void"}
+
+
+def _variants_first(financial):
+    def dispatch(core: HostCore, ctx: Ctx) -> None:
+        variant = VARIANTS.get(ctx.req.get("3", ""))
+        if variant is None:
+            financial(core, ctx)
+            return
+        ctx.kind = "financial"
+        ctx.echo("3", "4", "11", "41", "42")
+        term = core.require_terminal(ctx)
+        core.verify_mac(ctx, term)
+        raise Decline("12", f"QR variant {variant} (DE3 {ctx.req['3']}): another acquirer's "
+                            "scheme, not spoken here")
+    dispatch.qr_handler = True  # type: ignore[attr-defined]
+    return dispatch
+
+
 # -- registration -------------------------------------------------------------------------------
 
 def _either(qr_handler, card_handler):
@@ -590,6 +614,8 @@ def register() -> None:
     HANDLERS["0220"] = (kind, _refund_or_advice(advice))
     kind, reversal = HANDLERS["0400"]
     HANDLERS["0400"] = (kind, _either(qr_reversal, reversal))
+    kind, financial = HANDLERS["0200"]
+    HANDLERS["0200"] = (kind, _variants_first(financial))
     if close_pending not in flows_settle.BEFORE_TOTALS:
         flows_settle.BEFORE_TOTALS.append(close_pending)
 
