@@ -41,6 +41,7 @@ from harness.receipts import PrintLimits, ReceiptReader, ReceiptTemplate, Witnes
 from harness.receipts.ocr import normalise
 from harness.receipts.qr import read_qr
 from harness.receipts.witness import BLANK
+from harness.screen.witness import check_screen
 from harness.station import Station, StationBroken
 
 QR_TEMPLATE = REPO / "fixtures" / "receipts" / "cup-qr.yaml"
@@ -380,8 +381,20 @@ def check_qr_receipt(station: Station, result: TransactionResult, host: JournalE
                                        f"check the {what} by camera", trace=result.trace), what)
 
 
+def check_qr_payment(station: Station, result: TransactionResult) -> JournalEntry:
+    """Every witness of a QR payment, void or refund: the ECR answer against the host's
+    journal, the slip by camera (approvals print one), and the screen's outcome."""
+    row = check_qr_witnesses(station, result)
+    if result.approved:
+        check_qr_receipt(station, result, row)
+    if station.screen is not None:
+        check_screen(station.screen, result)
+    return row
+
+
 __all__ = [
-    "Started", "check_qr_receipt", "check_qr_reversed", "check_qr_witnesses", "code_on_screen",
+    "Started", "check_qr_payment", "check_qr_receipt", "check_qr_reversed", "check_qr_witnesses",
+    "code_on_screen",
     "finish", "journaled_payment", "pay_code_on_screen", "payment_code", "present_payment_code",
     "qr_order", "qr_refund", "qr_sale", "qr_void", "start_qr_order", "start_qr_sale",
     "withdraw_phone",
