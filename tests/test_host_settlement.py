@@ -81,7 +81,9 @@ def test_signoff_forgets_keys_and_echo_answers(host):
     t = signed_in(host)
     echo = t.session.echo_request(batch=1)
     assert "11" not in echo.fields
-    assert t.session.management_response(echo, t.send(echo)).approved
+    answered = t.session.management_response(echo, t.send(echo))
+    assert answered.approved and not answered.signed_off
+    assert t.session.signed_in  # an echo keeps the working keys
     off = t.session.signoff_request(stan=t.next_stan(), batch=1)
     assert t.session.management_response(off, t.send(off)).approved
     assert not t.session.signed_in

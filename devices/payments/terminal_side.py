@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from devices.masking import mask_pan
-from devices.payments import framing
 from devices.payments import messages as m
+from devices.payments import terminal_admin as admin
 from devices.payments.crypto import CryptoError, Key, encrypt_pin, encrypt_track
-from devices.payments.framing import FramingError
 from devices.payments.keys import KEY_MODES, WorkingKeys, unpack_de62
 from devices.payments.protocol_errors import MacError, ProtocolError
-from devices.payments.spec import MessageFormatError, track_to_z
-from devices.payments.terminal_admin import AdminMixin, ManagementResult, SettleResult
+from devices.payments.settlement import BatchItem, Totals
+from devices.payments.spec import track_to_z
+from devices.payments.terminal_admin import ManagementResult, SettleResult
+from devices.payments.terminal_envelope import Envelope, Outgoing
 
 __all__ = [
     "CardRead", "FinancialResult", "MacError", "ManagementResult", "Outgoing", "ProtocolError",
@@ -80,20 +81,6 @@ class CardRead:
         return f"CardRead({mask_pan(self.pan)}, {self.entry}, exp {self.expiry})"
 
 
-@dataclass
-class Outgoing:
-    """A request as sent; keep it to build a reversal or check the echo."""
-
-    mti: str
-    fields: dict = field(repr=False)  # pyiso8583 dict, "t" and field numbers as str
-    wire: bytes = field(repr=False)  # full bytes incl. length prefix
-    pan_masked: str = ""
-
-    def __repr__(self) -> str:
-        return (f"Outgoing({self.mti}, stan {self.fields.get('11', '-')}, "
-                f"{self.pan_masked or 'no card'})")
-
-
 @dataclass(frozen=True)
 class SigninResult:
     rc: str
@@ -130,14 +117,16 @@ def _clock(doc: dict[str, str]) -> datetime | None:
         raise ProtocolError(f"host clock DE13/DE12 {date}/{time_} is not a valid date") from None
 
 
-class TerminalSession(AdminMixin):
+class TerminalSession:
     """One terminal's protocol state: its configuration and, once signed in, its keys.
 
-    Sign-in, sale, void and reversal are here; settlement, batch upload, sign-off and echo
-    come from :class:`devices.payments.terminal_admin.AdminMixin`."""
+    Sign-in, sale, void, refund and reversal are built here; settlement, batch upload,
+    sign-off and echo, which carry no MAC, in :mod:`devices.payments.terminal_admin`, on the
+    same :class:`Envelope`."""
 
     def __init__(self, cfg: TerminalConfig):
         self.cfg = cfg
+        self.envelope = Envelope(cfg)
         self._tmk = Key(cfg.tmk)
         self._keys: WorkingKeys | None = None
 
@@ -154,47 +143,16 @@ class TerminalSession(AdminMixin):
 
     # -- plumbing ---------------------------------------------------------------------------
     def _base(self, mti: str, stan: int | None) -> dict[str, str]:
-        doc = {"t": mti, "41": self.cfg.tid, "42": self.cfg.mid}
-        if stan is not None:
-            if not 0 < stan <= 999_999:
-                raise ValueError(f"STAN must be 1..999999, got {stan}")
-            doc["11"] = f"{stan:06d}"
-        return doc
+        return self.envelope.base(mti, stan)
 
     def _send(self, doc: dict[str, str], *, mac: bool, pan: str = "") -> Outgoing:
-        header = framing.make_header(self.cfg.header_version)
-        mak = self._require_keys().mak if mac else None
-        wire = m.pack(doc, tpdu=self.cfg.tpdu, header=header, mak=mak, mac_alg=self.cfg.mac_alg)
-        return Outgoing(doc["t"], doc, wire, mask_pan(pan) if pan else "")
+        """``doc`` packed, MAC'd under the session's MAK when ``mac`` (a sign-in first)."""
+        return self.envelope.send(doc, mak=self._require_keys().mak if mac else None, pan=pan)
 
     def _require_keys(self) -> WorkingKeys:
         if self._keys is None:
             raise ProtocolError(f"terminal {self.cfg.tid} is not signed in: sign in first")
         return self._keys
-
-    def _receive(self, out: Outgoing, wire: bytes, *, need_rc: bool = True) -> m.Decoded:
-        try:
-            got = m.unpack(wire)
-        except (FramingError, MessageFormatError) as exc:
-            raise ProtocolError(f"response to {out.mti} is malformed: {exc}") from None
-        if got.frame.tpdu != framing.swap_tpdu(self.cfg.tpdu):
-            raise ProtocolError(
-                f"response TPDU {got.frame.tpdu.hex()} is not the request's "
-                f"{self.cfg.tpdu.hex()} with destination and source swapped")
-        want = m.response_mti(out.mti)
-        if got.mti != want:
-            raise ProtocolError(f"response MTI is {got.mti}, expected {want} for {out.mti}")
-        if need_rc and "39" not in got.doc:
-            raise ProtocolError(f"{got.mti} carries no response code (DE39)")
-        return got
-
-    @staticmethod
-    def _echo(out: Outgoing, got: m.Decoded, fields: tuple[str, ...]) -> None:
-        for f in fields:
-            if f in out.fields and got.doc.get(f) != out.fields[f]:
-                raise ProtocolError(
-                    f"{got.mti} DE{f} is {got.doc.get(f)!r}, the request sent "
-                    f"{out.fields[f]!r}: not the answer to this request", rc=got.doc["39"])
 
     # -- sign-in ----------------------------------------------------------------------------
     def signin_request(self, *, stan: int, batch: int, operator: str) -> Outgoing:
@@ -205,14 +163,14 @@ class TerminalSession(AdminMixin):
         return self._send(doc, mac=False)
 
     def signin_response(self, out: Outgoing, wire: bytes) -> SigninResult:
-        got = self._receive(out, wire)
+        got = self.envelope.receive(out, wire)
         rc = got.doc["39"]
-        self._echo(out, got, ("11", "41"))
+        self.envelope.echo(out, got, ("11", "41"))
         batch = got.doc.get("60", "")[2:8]
         result = SigninResult(rc, batch, _clock(got.doc), got.frame.proc_req)
         if rc != "00":
             return result
-        self._echo(out, got, ("42",))
+        self.envelope.echo(out, got, ("42",))
         nmi = got.doc.get("60", "")[8:11]
         if nmi != self.cfg.key_mode:
             raise ProtocolError(f"0810 60.3 is {nmi!r}, the terminal asked for "
@@ -343,7 +301,7 @@ class TerminalSession(AdminMixin):
         return doc
 
     def financial_response(self, out: Outgoing, wire: bytes) -> FinancialResult:
-        got = self._receive(out, wire)
+        got = self.envelope.receive(out, wire)
         rc = got.doc["39"]
         keys = self._require_keys()
         verified = m.mac_verdict(got, keys.mak, self.cfg.mac_alg)
@@ -352,11 +310,11 @@ class TerminalSession(AdminMixin):
                            f"reversal reason A0 and sign in again", rc=rc)
         if verified is None and rc == "00":
             raise MacError(f"approved {got.mti} carries no MAC (DE64)", rc=rc)
-        self._echo(out, got, ("3", "11", "41"))
+        self.envelope.echo(out, got, ("3", "11", "41"))
         if rc != "10":
-            self._echo(out, got, ("4",))
+            self.envelope.echo(out, got, ("4",))
         if rc == "00":
-            self._echo(out, got, ("42",))
+            self.envelope.echo(out, got, ("42",))
         pan = got.doc.get("2")
         amount = got.doc.get("4") or out.fields.get("4") or "0"
         if not amount.isdigit():
@@ -366,3 +324,39 @@ class TerminalSession(AdminMixin):
             auth_code=got.doc.get("38"), host_date=got.doc.get("13"),
             host_time=got.doc.get("12"), mac_ok=bool(verified), proc_req=got.frame.proc_req,
             pan_masked=mask_pan(pan) if pan else out.pan_masked, amount=int(amount))
+
+    # -- settlement, batch upload, sign-off and echo (devices.payments.terminal_admin) ------
+    def settle_request(self, *, stan: int, batch: int, totals: Totals,
+                       operator: str = "01") -> Outgoing:
+        return admin.settle_request(self.envelope, stan=stan, batch=batch, totals=totals,
+                                    operator=operator)
+
+    def settle_response(self, out: Outgoing, wire: bytes) -> SettleResult:
+        return admin.settle_response(self.envelope, out, wire)
+
+    def batch_upload_mag_request(self, *, stan: int, batch: int,
+                                 items: list[BatchItem]) -> Outgoing:
+        return admin.batch_upload_mag_request(self.envelope, stan=stan, batch=batch, items=items)
+
+    def batch_upload_ic_request(self, *, batch: int, item: BatchItem,
+                                balanced: bool) -> Outgoing:
+        return admin.batch_upload_ic_request(self.envelope, batch=batch, item=item,
+                                             balanced=balanced)
+
+    def batch_upload_end_request(self, *, stan: int, batch: int, count: int,
+                                 balanced: bool) -> Outgoing:
+        return admin.batch_upload_end_request(self.envelope, stan=stan, batch=batch,
+                                              count=count, balanced=balanced)
+
+    def signoff_request(self, *, stan: int, batch: int) -> Outgoing:
+        return admin.signoff_request(self.envelope, stan=stan, batch=batch)
+
+    def echo_request(self, *, batch: int) -> Outgoing:
+        return admin.echo_request(self.envelope, batch=batch)
+
+    def management_response(self, out: Outgoing, wire: bytes) -> ManagementResult:
+        """An approved sign-off forgets the working keys."""
+        result = admin.management_response(self.envelope, out, wire)
+        if result.signed_off:
+            self.sign_out()
+        return result
