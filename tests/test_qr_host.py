@@ -263,3 +263,14 @@ def test_a_qr_payment_uploaded_in_a_batch_is_a_discrepancy_not_a_crash(host):
     assert t.session.management_response(end, t.send(end)).approved
     closing = host.journal.entries(kind="batch_upload")[-1]
     assert closing.state == "discrepancies" and "never batch-uploaded" in closing.note
+
+
+def test_the_customer_cancels_an_order_in_the_wallet(host):
+    t = signed_in(host)
+    out, created = order(t, 800)
+    assert wallet(host).wallet("cancel", order=created.order) == {"ok": True, "state": "CLOSED",
+                                                                   "refused": False}
+    assert query(t, out, created).rc == "FE"
+    assert wallet(host).wallet("cancel", order=created.order)["refused"] is True
+    with pytest.raises(ControlError, match="no order"):
+        wallet(host).wallet("pay", order="PR0")
