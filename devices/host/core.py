@@ -105,7 +105,7 @@ class Ctx:
 
 
 Handler = Callable[["HostCore", Ctx], None]
-#: MTI -> (journal kind, handler); filled by devices.host.flows.
+#: MTI -> (journal kind, handler); filled by devices.host.dispatch.install() (the server calls it).
 HANDLERS: dict[str, tuple[str, Handler]] = {}
 #: Request MTIs of the CUP family this host does not implement: answered 40, not 30.
 UNSUPPORTED = frozenset({"0100", "0120", "0620"})

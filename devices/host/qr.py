@@ -30,9 +30,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from devices.host import flows_settle
+from devices.host import settle_handlers as flows_settle
 from devices.host.core import HANDLERS, Ctx, Decline, HostCore
-from devices.host.flows import FINANCIAL, booking_key, check_amount
 from devices.host.qr_book import (
     ORDER_LIFE,
     REFUND_DAYS,
@@ -42,6 +41,7 @@ from devices.host.qr_book import (
     book_of,
     check_outcome,
 )
+from devices.host.sale_handlers import FINANCIAL, booking_key, check_amount
 from devices.host.state import Txn
 from devices.payments import messages as m
 from devices.payments import qr

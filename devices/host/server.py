@@ -39,13 +39,7 @@ from typing import Any
 
 from devices import events
 from devices.faults import StationFault
-from devices.host import (  # noqa: F401 - register handlers
-    flows,
-    flows_refund,
-    flows_settle,
-    flows_undo,
-)
-from devices.host import qr as qr_flows
+from devices.host import dispatch
 from devices.host.config import HostConfig
 from devices.host.control import start_control
 from devices.host.core import HostCore, Outcome
@@ -55,8 +49,6 @@ from devices.host.workers import MAX_HANDOFF, READ_SIZE, Partition, WorkerPool
 from devices.masking import scrub
 from devices.payments import framing
 from devices.payments.spec import MessageFormatError, decode_message
-
-qr_flows.register()  # QR payments ride on the card flows' codes: dispatched by DE22 (qr.py)
 
 #: Frames one connection may have handled in one event-loop iteration before the others.
 #: 4 frames of ~100 us: a terminal behind three pipelining clients waits ~1.2 ms a turn.
@@ -81,6 +73,7 @@ class AcquirerHost:
         """``core`` and ``partition`` are given by devices.host.workers to each worker of a
         host with ``config.workers > 1``; that host's own object only starts and stops
         them, keeps the script and the control channel, and reads the journal."""
+        dispatch.install()  # which handler answers which request (dispatch.py)
         self.config = config
         self.partition = partition
         self.pool: WorkerPool | None = None

@@ -1,58 +1,27 @@
-"""Sign-in and sale: the host's side of the flows (reference §3.3 and posrig's choices)."""
+"""The 0200 and the sale: the host's side of a card payment (reference §3.3 and posrig's
+choices), and the checks every card transaction shares (sale, void, refund, a QR payment's
+amount and trace): amount, card, PIN, a fresh trace in an open batch, the booking.
+
+Which handler answers which request is set in one place, devices.host.dispatch.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from devices.host.core import HANDLERS, Ctx, Decline, Handler, HostCore
+from devices.host.core import Ctx, Decline, Handler, HostCore
 from devices.host.issuer import Account
 from devices.host.state import TerminalState, Txn
 from devices.masking import mask_pan
 from devices.payments import messages as m
 from devices.payments.crypto import CryptoError, PinBlockError, decrypt_pin, decrypt_track
-from devices.payments.keys import KEY_MODES, WorkingKeys, pack_de62
 from devices.payments.spec import z_to_track
 
-
-def handles(mti: str, kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[mti] = (kind, fn)
-        return fn
-    return register
+#: (DE3, 60.1) -> handler, for 0200; filled by devices.host.dispatch.install().
+FINANCIAL: dict[tuple[str, str], Handler] = {}
 
 
-# -- sign-in (0800 / 0810) ------------------------------------------------------------------
-
-@handles("0800", "signin")
-def signin(core: HostCore, ctx: Ctx) -> None:
-    ctx.echo("11", "41", "42")
-    term = core.require_terminal(ctx)
-    ctx.need("11", "60")
-    de60 = ctx.req["60"]
-    mode = de60[8:11]
-    if de60[:2] != m.TYPE_MANAGEMENT or len(de60) < 11 or mode not in KEY_MODES:
-        raise Decline("30", f"0800 DE60 {de60!r}: expected 00 + batch + 001/003/004")
-    note = f"key mode {mode}"
-    if mode != term.config.key_mode:
-        note += f" (profile says {term.config.key_mode})"
-    if term.batch is None:
-        asked = de60[2:8]
-        term.batch = asked if asked.isdigit() and asked != "000000" else \
-            f"{core.config.first_batch:06d}"
-    keys = WorkingKeys.generate(mode)
-    ctx.resp["37"] = core.next_rrn(ctx.now)
-    ctx.resp["60"] = m.de60_management(term.batch, mode)
-    de62 = pack_de62(term.tmk, keys, mode, term.config.key_layout)
-    ctx.resp["62"] = de62.hex().upper()
-    core.set_keys(term, keys, mode)
-    ctx.row.update(batch=term.batch, note=f"{note}, DE62 {len(de62)} bytes")
-
-
-# -- sale (0200 / 0210, DE3 000000) -----------------------------------------------------------
-
-@handles("0200", "sale")
 def financial(core: HostCore, ctx: Ctx) -> None:
-    """0200 dispatches on DE3 and 60.1: sale here, void in devices.host.flows_more."""
+    """0200 dispatches on DE3 and 60.1 (:data:`FINANCIAL`): the sale here, the void in
+    devices.host.undo_handlers, QR payments in devices.host.qr."""
     pc, tx_type = ctx.req.get("3"), ctx.req.get("60", "")[:2]
     handler = FINANCIAL.get((pc or "", tx_type))
     if handler is None:
@@ -63,9 +32,7 @@ def financial(core: HostCore, ctx: Ctx) -> None:
     handler(core, ctx)
 
 
-#: (DE3, 60.1) -> handler, for 0200.
-FINANCIAL: dict[tuple[str, str], Handler] = {}
-
+# -- sale (0200 / 0210, DE3 000000) -----------------------------------------------------------
 
 def sale(core: HostCore, ctx: Ctx) -> None:
     ctx.kind = "sale"
@@ -85,8 +52,7 @@ def sale(core: HostCore, ctx: Ctx) -> None:
         scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=m.PC_SALE))
 
 
-FINANCIAL[(m.PC_SALE, m.TYPE_SALE)] = sale
-
+# -- checks every card transaction shares -----------------------------------------------------
 
 def booking_key(core: HostCore, ctx: Ctx, term: TerminalState) -> tuple[str, str, str]:
     """TID, batch, trace of a new financial transaction: a trace already used in the batch

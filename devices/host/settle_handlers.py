@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from devices.host.core import HANDLERS, Ctx, Decline, HostCore
+from devices.host.core import Ctx, Decline, HostCore
 from devices.host.state import TerminalState
 from devices.payments import messages as m
 from devices.payments.settlement import (
@@ -20,7 +20,8 @@ from devices.payments.settlement import (
 )
 
 #: Called with (core, TID, batch, now) before a settlement reads the ledger: what must settle
-#: first does (devices.host.qr.register adds the closing of pending QR orders).
+#: first does (devices.host.qr.register, called by devices.host.dispatch.install, adds the
+#: closing of pending QR orders).
 BEFORE_TOTALS: list[Callable[[HostCore, str, str, datetime], None]] = []
 
 
@@ -162,7 +163,3 @@ def management(core: HostCore, ctx: Ctx) -> None:
     else:
         ctx.kind = "echo"
 
-
-HANDLERS["0500"] = ("settlement", settlement)
-HANDLERS["0320"] = ("batch_upload", batch_upload)
-HANDLERS["0820"] = ("management", management)

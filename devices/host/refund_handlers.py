@@ -15,8 +15,8 @@ posrig's choices where the reference is silent (docs/host.md):
 
 from __future__ import annotations
 
-from devices.host.core import HANDLERS, Ctx, Decline, HostCore
-from devices.host.flows import approve, booking_key, check_amount, check_pin, read_card
+from devices.host.core import Ctx, Decline, HostCore
+from devices.host.sale_handlers import approve, booking_key, check_amount, check_pin, read_card
 from devices.host.state import Txn
 from devices.payments import messages as m
 
@@ -71,5 +71,3 @@ def refund(core: HostCore, ctx: Ctx) -> None:
         journal_id=0, ic=card_row["entry_mode"] in ("chip", "contactless"),
         scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=m.PC_VOID))
 
-
-HANDLERS["0220"] = ("refund", advice)

@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from devices.host.core import HANDLERS, Ctx, Decline, HostCore
-from devices.host.flows import (
-    FINANCIAL,
-    approve,
-    booking_key,
-    check_amount,
-    check_pin,
-    read_card,
-)
+from devices.host.core import Ctx, Decline, HostCore
+from devices.host.sale_handlers import approve, booking_key, check_amount, check_pin, read_card
 from devices.host.state import Txn
 from devices.payments import messages as m
 
@@ -63,8 +56,6 @@ def void(core: HostCore, ctx: Ctx) -> None:
     approve(core, ctx, txn)
     ctx.after.append(lambda _id: core.journal.set_state(orig.journal_id, "voided"))
 
-
-FINANCIAL[(m.PC_VOID, m.TYPE_VOID)] = void
 
 
 def reversal(core: HostCore, ctx: Ctx) -> None:
@@ -122,5 +113,3 @@ def undo(core: HostCore, txn: Txn) -> None:
             if original.state == "approved":
                 core.journal.set_state(original.journal_id, "approved")
 
-
-HANDLERS["0400"] = ("reversal", reversal)
