@@ -129,30 +129,31 @@ class Finding:
 def judge(claim: Claim, rows: Iterable[JournalEntry]) -> Finding:
     """The rule, on the journal's rows for the terminal since the flow began (oldest first)."""
     rows = list(rows)
-    scripted = [r for r in rows if r.behaviour]
+    scripted = [row for row in rows if row.behaviour]
     if scripted:
-        r = scripted[-1]
-        return Finding(SCRIPT, f"the test scripted the host ({r.behaviour}) for its {r.kind} "
-                               f"stan {r.stan}", r)
-    faults = [r for r in rows if r.kind == HOST_FAULT]
+        row = scripted[-1]
+        return Finding(SCRIPT, f"the test scripted the host ({row.behaviour}) for its {row.kind} "
+                               f"stan {row.stan}", row)
+    faults = [row for row in rows if row.kind == HOST_FAULT]
     if faults:
-        r = faults[-1]
-        return Finding(HOST, f"the host journaled its own fault on {r.mti} stan {r.stan}: {r.note}", r)
-    request = [r for r in rows if r.kind in claim.kinds]
+        row = faults[-1]
+        return Finding(HOST, f"the host journaled its own fault on {row.mti} stan {row.stan}: "
+                             f"{row.note}", row)
+    request = [row for row in rows if row.kind in claim.kinds]
     if not request:
         return Finding(HOST, f"the host journaled no {' or '.join(claim.kinds)} from this terminal "
                              f"since the {claim.flow} began: it never received the request, or was "
                              "down or hung")
-    r = request[-1]
-    answered = f"the host journaled its {r.kind} stan {r.stan} at {r.at}, answered rc {r.rc}"
-    if claim.reason in NO_ANSWER and not _ends_exchange(r):
+    row = request[-1]
+    answered = f"the host journaled its {row.kind} stan {row.stan} at {row.at}, answered rc {row.rc}"
+    if claim.reason in NO_ANSWER and not _ends_exchange(row):
         return Finding(HOST, f"{answered}, and journaled nothing after it, though the terminal "
-                             f"had to send its next message: the host never received it", r)
+                             f"had to send its next message: the host never received it", row)
     if not claim.refusal:
-        return Finding(TERMINAL, f"{answered}, with nothing scripted", r)
-    if claim.rc is not None and claim.rc != r.rc:
-        return Finding(TERMINAL, f"{answered}, not {claim.rc}, with nothing scripted", r)
-    return Finding(AGREED, answered, r)
+        return Finding(TERMINAL, f"{answered}, with nothing scripted", row)
+    if claim.rc is not None and claim.rc != row.rc:
+        return Finding(TERMINAL, f"{answered}, not {claim.rc}, with nothing scripted", row)
+    return Finding(AGREED, answered, row)
 
 
 def _ends_exchange(row: JournalEntry) -> bool:
@@ -198,7 +199,7 @@ def check(station: Station, flow: str, status: str, data: Mapping[str, Any], sin
         if since.last_id is None:
             step.result = "the host's journal could not be read: the terminal's word stands"
             return
-        rows = [r for r in station.host.entries(station.tid) if r.id > since.last_id]
+        rows = [row for row in station.host.entries(station.tid) if row.id > since.last_id]
         finding = judge(claim, rows)
         step.result = f"{finding.whose}: {finding.why}"
         if finding.whose == HOST:

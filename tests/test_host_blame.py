@@ -151,7 +151,8 @@ def test_a_host_broken_mid_sale_is_a_station_fault(station, host_breaks, mode, r
     verdict = classify(caught.value)
     assert (verdict.status, verdict.category, verdict.quarantine) == ("broken", "Station fault", True)
     # broken, not scripted: nothing the host journaled since says a test asked for it
-    assert not [e.behaviour for e in flows.journal(station) if e.id > since.last_id and e.behaviour]
+    assert not [entry.behaviour for entry in flows.journal(station)
+                if entry.id > since.last_id and entry.behaviour]
 
 
 def test_a_host_hung_on_the_sign_in_is_a_station_fault(station, host_breaks):
@@ -193,7 +194,7 @@ def test_a_claim_the_host_s_journal_refutes_is_a_terminal_defect(station, host_b
     host_blame.check(station, "sale", sale.status, sale.raw, since)
     # and a decline the host really gave (a wrong PIN: 55, nothing scripted) is borne out
     before = host_blame.mark(station)
-    wrong = "".join(str((int(d) + 1) % 10) for d in station.card(CARD).pin)
+    wrong = "".join(str((int(digit) + 1) % 10) for digit in station.card(CARD).pin)
     refused = flows.sale(station, 1_500, CARD, pin=wrong)
     assert (refused.status, refused.rc) == ("declined", "55"), refused
     assert flows.last_journaled(station, "sale").behaviour is None
@@ -206,7 +207,7 @@ def test_a_settlement_the_host_saw_to_its_end_refutes_a_claim_of_no_answer(stati
     since = host_blame.mark(station)
     settled = flows.settle(station)
     assert settled.ok, settled
-    rows = [e for e in flows.journal(station) if e.id > since.last_id]
+    rows = [entry for entry in flows.journal(station) if entry.id > since.last_id]
     assert rows[0].kind == "settlement" and rows[-1].state in ("clean", "discrepancies"), rows
     with pytest.raises(HostClaimFalse, match=r"says no_host_response in its settle, but the host "
                                              r"journaled its batch_upload"):
