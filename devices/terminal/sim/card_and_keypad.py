@@ -15,6 +15,13 @@ magnetic reader. The rules a CUP terminal applies:
 
 Keys arrive from the robot's finger through the model; digits typed are never shown or
 logged, only their count as asterisks.
+
+A chip card must stay seated until the terminal has gone online: the chip computes the
+request's cryptogram (ARQC). One pulled out before that -- during the PIN entry, or before
+the terminal went online -- ends the command at once, ``failed`` / ``card_removed``: nothing
+is sent to the host (not even an earlier reversal), no trace number is taken, no reversal is
+stored, and no ``remove_card`` is prompted (there is no card to remove). One pulled out after
+the request went is ``online.financial``'s case (the approval is reversed).
 """
 
 from __future__ import annotations
@@ -110,6 +117,24 @@ def take_card(terminal: SimulatedTerminal, amount: int) -> Presented:
         return Presented(card, "fallback" if fallback else "swipe")
 
 
+#: The screen of a transaction ended because the chip card left the reader (before or after
+#: going online alike).
+CARD_REMOVED = "卡片已拔出 CARD REMOVED 交易失败 FAILED"
+
+
+def card_removed(**data: object) -> Refusal:
+    return Refusal("failed", "card_removed", CARD_REMOVED, **data)
+
+
+def require_seated(terminal: SimulatedTerminal, presented: Presented) -> None:
+    """Before going online: a chip card must still be in the reader (the chip answers the
+    GENERATE AC); if it is gone the command ends here, before anything goes to the host."""
+    seated = kept(terminal, presented)
+    if seated is not None and not seated():
+        terminal.console("CARD REMOVED before going online: nothing sent to the host")
+        raise card_removed()
+
+
 def kept(terminal: SimulatedTerminal, presented: Presented) -> Callable[[], bool] | None:
     """For a chip read: whether the card is still seated (the chip must finish the
     transaction after the host's answer); None for the other entries."""
@@ -127,14 +152,19 @@ def needs_pin(terminal: SimulatedTerminal, entry: str, amount: int) -> bool:
 
 
 def read_secret(terminal: SimulatedTerminal, *, prompt: str, title: str, timeout: float,
-                min_len: int = 4, max_len: int = 12, timeout_reason: str = "no_pin") -> str:
-    """Digits typed on the keypad until ENTER; CLEAR starts over, CANCEL gives up."""
+                min_len: int = 4, max_len: int = 12, timeout_reason: str = "no_pin",
+                seated: Callable[[], bool] | None = None) -> str:
+    """Digits typed on the keypad until ENTER; CLEAR starts over, CANCEL gives up.
+    ``seated`` (a PIN for a chip card): the entry ends ``card_removed`` as soon as the card
+    leaves the reader, whatever keys come after."""
     terminal.prompt(prompt)
     digits: list[str] = []
     keys: list[str] = []
     deadline = time.monotonic() + timeout
 
     def pressed() -> bool:
+        if seated is not None and not seated():
+            return True
         key = terminal.model.take_key()
         if key is not None:
             keys.append(key)
@@ -143,6 +173,9 @@ def read_secret(terminal: SimulatedTerminal, *, prompt: str, title: str, timeout
     while True:
         if not terminal.wait(pressed, deadline - time.monotonic()):
             raise Refusal("cancelled", timeout_reason, "输入超时 INPUT TIMEOUT")
+        if seated is not None and not seated():
+            terminal.console("CARD REMOVED during the PIN entry: nothing sent to the host")
+            raise card_removed()
         key = keys.pop(0)
         if key == "enter" and len(digits) >= min_len:
             return "".join(digits)
@@ -155,11 +188,15 @@ def read_secret(terminal: SimulatedTerminal, *, prompt: str, title: str, timeout
         terminal.display(title, "*" * len(digits))
 
 
-def ask_pin(terminal: SimulatedTerminal, given: object | None) -> str:
+def ask_pin(terminal: SimulatedTerminal, given: object | None,
+            presented: Presented | None = None) -> str:
+    """The PIN, from the request or the keypad; with ``presented`` a chip card pulled out
+    during the entry ends it (``card_removed``)."""
     if given is not None:
         return str(given)  # over the link, where the profile allows it (checked by the caller)
     return read_secret(terminal, prompt="enter_pin", title="请输入密码 ENTER PIN",
-                       timeout=terminal.cfg.pin_timeout)
+                       timeout=terminal.cfg.pin_timeout,
+                       seated=kept(terminal, presented) if presented is not None else None)
 
 
 def check_supervisor(terminal: SimulatedTerminal, given: object | None) -> None:

@@ -27,6 +27,7 @@ from devices.payments import messages as m
 from devices.payments.framing import DEFAULT_MAX_LEN, FramingError
 from devices.payments.spec import MessageFormatError, describe
 from devices.payments.terminal_side import FinancialResult, MacError, Outgoing, ProtocolError
+from devices.terminal.sim import card_and_keypad
 from devices.terminal.sim.base import Refusal
 
 if TYPE_CHECKING:
@@ -147,9 +148,10 @@ def financial(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int
     reversal record cleared in RAM: the caller saves it with the batch); raises
     ``Refusal`` when there is no acceptable answer (the record stays, with its reason).
 
-    ``card_kept`` says whether a chip card is still seated: one pulled out before the
-    answer cannot finish the transaction on the chip, so an approval is reversed (06, the
-    reference's "EMV processing failed after the online exchange")."""
+    ``card_kept`` says whether a chip card is still seated: one pulled out after the request
+    went, before the answer, cannot finish the transaction on the chip, so an approval is
+    reversed (06, the reference's "EMV processing failed after the online exchange"). One
+    pulled out before never gets here (``card_and_keypad.require_seated``)."""
     store_reversal(terminal, out, kind, amount)
     try:
         wire = exchange(terminal, out)
@@ -172,8 +174,7 @@ def financial(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int
                       reversal_pending=True) from exc
     if result.approved and card_kept is not None and not card_kept():
         _set_reason(terminal, "06", result.auth_code)
-        raise Refusal("failed", "card_removed", "卡片已拔出 CARD REMOVED 交易失败 FAILED",
-                      reversal_pending=True)
+        raise card_and_keypad.card_removed(reversal_pending=True)
     terminal.state.pending_reversal = None
     return result
 

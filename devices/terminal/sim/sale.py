@@ -45,8 +45,9 @@ def sale(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
                       min_amount=terminal.cfg.min_amount, max_amount=terminal.cfg.max_amount)
     terminal.display("消费 SALE", f"金额 AMOUNT {format_amount(amount)}")
     presented = card_and_keypad.take_card(terminal, amount)
-    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"))
+    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"), presented)
            if card_and_keypad.needs_pin(terminal, presented.entry, amount) else None)
+    card_and_keypad.require_seated(terminal, presented)  # the chip must answer before online
     online.flush_reversal(terminal)
     trace = terminal.next_trace()
     read = card_read(presented, amount, atc=trace)

@@ -60,9 +60,10 @@ def void(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
         if presented.entry == "chip":
             terminal.prompt("remove_card")
         raise Refusal("refused", "card_mismatch", "卡号不符 NOT THE ORIGINAL CARD")
-    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"))
+    pin = (card_and_keypad.ask_pin(terminal, args.get("pin"), presented)
            if terminal.cfg.pin_on_void
            and card_and_keypad.needs_pin(terminal, presented.entry, amount) else None)
+    card_and_keypad.require_seated(terminal, presented)  # the chip must answer before online
     online.flush_reversal(terminal)
     trace = terminal.next_trace()
     out = terminal.session.void_request(
