@@ -37,6 +37,9 @@ class Slip:
     lines: tuple[str, ...]
     printed_at: float = field(default_factory=time.time)
     quality: str = "good"  # "good", "faded", "dead_column", "cut_short"
+    # how the printer set it, as (name, value) pairs of devices.camera.render.PrintLayout
+    # (paper_mm, values, font_px, pitch, font); empty: the CUP layout
+    layout: tuple[tuple[str, object], ...] = ()
 
 
 class BenchModel:

@@ -202,9 +202,12 @@ def dead_dot_of(slip: Slip, width_px: int) -> int:
 
 
 def render_slip(slip: Slip, *, width_px: int | None = None, margin_px: int = 40,
-                layout: PrintLayout = CUP_LAYOUT) -> SlipImage:
-    """Render ``slip`` with its layout; ``width_px`` printhead dots (default: the layout's
+                layout: PrintLayout | None = None) -> SlipImage:
+    """Render ``slip`` with ``layout``, else the layout it was printed with (``Slip.layout``,
+    the CUP layout when it names none); ``width_px`` printhead dots (default: the layout's
     paper's), ``margin_px`` paper each side."""
+    if layout is None:
+        layout = PrintLayout(**dict(slip.layout)) if slip.layout else CUP_LAYOUT
     width_px = layout.dots if width_px is None else width_px
     if slip.quality not in QUALITIES:
         raise ValueError(f"unknown slip quality {slip.quality!r}: expected one of {QUALITIES}")
@@ -259,6 +262,6 @@ def render_slip(slip: Slip, *, width_px: int | None = None, margin_px: int = 40,
 
 
 def render_slip_image(slip: Slip, *, width_px: int | None = None, margin_px: int = 40,
-                      layout: PrintLayout = CUP_LAYOUT) -> np.ndarray:
+                      layout: PrintLayout | None = None) -> np.ndarray:
     """The slip as grayscale paper (uint8, H x W), black print on white; see ``render_slip``."""
     return render_slip(slip, width_px=width_px, margin_px=margin_px, layout=layout).image

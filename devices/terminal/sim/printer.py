@@ -1,5 +1,9 @@
 """The simulated printer: slips rendered from the profile's receipt templates, on the tray.
 
+Each slip is set as its template's ``print`` section says (80 mm paper, another font, values
+flush right in two columns); a template without one prints the CUP layout (58 mm, the CJK
+font, ``LABEL: value``). The slip carries its layout to the tray and the camera renders it so.
+
 A transaction prints a merchant copy and a customer copy (``SimTerminalConfig.receipt_copies``),
 a decline one merchant copy with the reason (the template's notes), a settlement its totals
 (the settlement template). Each print job
@@ -33,12 +37,34 @@ def format_amount(fen: int) -> str:
 def render_slip(template: dict[str, Any], values: dict[str, str], copy: str = "merchant",
                 quality: str = "good", notes: tuple[str, ...] = ()) -> Slip:
     """Lines in template order: title, copy marker, one ``LABEL: value`` line per field,
-    then any notes (a decline's reason, REPRINT)."""
+    then any notes (a decline's reason, REPRINT); set as the template's ``print`` section
+    says (print_layout)."""
     lines = [template.get("title", ""), template.get("copies", {}).get(copy, copy)]
     for entry in template.get("fields", []):
         lines.append(f"{entry['label']}: {values.get(entry['key'], '')}")
     lines.extend(notes)
-    return Slip(tuple(lines), quality=quality)
+    return Slip(tuple(lines), quality=quality, layout=print_layout(template))
+
+
+#: What a template's ``print`` section may say: the printer's paper (58 or 80 mm), its font
+#: (a file; the CJK font when none) and size in dots, the line pitch in dots, and where a value
+#: goes: ``after`` its label's ": " or flush ``right`` on the label's row (two columns).
+PRINT_KEYS = ("paper_mm", "font_px", "pitch", "values", "font")
+
+
+def print_layout(template: dict[str, Any]) -> tuple[tuple[str, object], ...]:
+    """The template's ``print`` section as a slip carries it (``Slip.layout``); empty for a
+    template without one (the CUP layout: 58 mm, the CJK font, a value after its label).
+    An unknown key is an error naming the ones there are: a layout is never half applied."""
+    section = template.get("print") or {}
+    if not isinstance(section, dict):
+        raise ValueError(f"receipt template {template.get('name')!r}: print: expected a mapping of "
+                         f"{', '.join(PRINT_KEYS)}, got {section!r}")
+    unknown = sorted(set(section) - set(PRINT_KEYS))
+    if unknown:
+        raise ValueError(f"receipt template {template.get('name')!r}: print: unknown key(s) "
+                         f"{', '.join(unknown)} (expected {', '.join(PRINT_KEYS)})")
+    return tuple((key, section[key]) for key in PRINT_KEYS if key in section)
 
 
 def note_line(template: dict[str, Any], name: str, value: str = "") -> str:
@@ -80,8 +106,10 @@ def print_transaction(terminal: SimulatedTerminal, values: dict[str, Any], *,
     return list(slips[0].lines), _job(terminal, slips, wrong_amount=wrong)
 
 
-def print_lines(terminal: SimulatedTerminal, lines: list[str]) -> bool:
-    return _job(terminal, [Slip(tuple(lines))])
+def print_lines(terminal: SimulatedTerminal, lines: list[str],
+                template: dict[str, Any] | None = None) -> bool:
+    """Print ``lines`` as they are, set as ``template``'s ``print`` section says."""
+    return _job(terminal, [Slip(tuple(lines), layout=print_layout(template or {}))])
 
 
 def _job(terminal: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool = False) -> bool:
@@ -92,7 +120,7 @@ def _job(terminal: SimulatedTerminal, slips: list[Slip], *, wrong_amount: bool =
         return False
     quality = next((q for fault, q in _QUALITY_FAULTS if terminal.faults.fire(fault)), "good")
     for slip in slips:
-        terminal.model.print_slip(Slip(slip.lines, quality=quality))
+        terminal.model.print_slip(Slip(slip.lines, quality=quality, layout=slip.layout))
     terminal.console(f"PRINT {len(slips)} slip(s), {len(slips[0].lines)} lines, quality {quality}"
               + (", amount misprinted (fault)" if wrong_amount else ""))
     terminal.emit(Event("printing", {"state": "done"}))

@@ -78,7 +78,7 @@ def settle(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]:
     terminal.save()
     online.after_answer(terminal, result.proc_req)
     terminal.display("结算成功 SETTLED", f"BATCH {batch:06d}")
-    printed = print_lines(terminal, lines)
+    printed = print_lines(terminal, lines, terminal.cfg.settlement_template)
     d, f = totals.domestic, totals.foreign
     return {"batch": batch, "next_batch": terminal.state.batch, "balanced": balanced,
             "uploaded": plan.count, "receipt": lines, "printed": printed,
