@@ -13,8 +13,7 @@ import pytest
 
 from devices.host import AcquirerHost
 from devices.host.testing import LoopbackTerminal, lab_card, lab_config, terminal_config
-from devices.payments import framing
-from devices.payments import messages as m
+from devices.payments import framing, messages
 from devices.payments.spec import decode_message, encode_message
 from devices.payments.terminal_side import ProtocolError
 
@@ -49,8 +48,8 @@ def closed_by_host(sock: socket.socket) -> bool:
 
 
 def healthy(host: AcquirerHost, tid: str = "10000002") -> bool:
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-    return t.signin().approved and t.sale(CHIP, 100).rc == "00"
+    terminal = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
+    return terminal.signin().approved and terminal.sale(CHIP, 100).rc == "00"
 
 
 def reply_to(sock: socket.socket, body: bytes) -> dict[str, str]:
@@ -85,16 +84,16 @@ def test_fields_outside_the_profile_are_30(host, doc, bit, what):
 
 
 def test_non_bcd_amount_is_30(host):
-    t = LoopbackTerminal(host.port, terminal_config("10000001", host.config.terminals[
+    terminal = LoopbackTerminal(host.port, terminal_config("10000001", host.config.terminals[
         "10000001"]))
-    t.signin()
-    out = t.sale_request(CHIP, 100)
+    terminal.signin()
+    out = terminal.sale_request(CHIP, 100)
     doc = dict(out.fields)
     doc["4"] = "00000000A000"
-    out.wire = m.pack(doc, tpdu=TPDU, header=HEADER, mak=t.session._keys.mak)
+    out.wire = messages.pack(doc, tpdu=TPDU, header=HEADER, mak=terminal.session._keys.mak)
     out.fields = doc
     with pytest.raises(ProtocolError, match="not an amount") as exc:
-        t.session.financial_response(out, t.send(out))
+        terminal.session.financial_response(out, terminal.send(out))
     assert exc.value.rc == "30"
     assert host.journal.entries(kind="sale")[0].note == "DE4 is not BCD digits"
 
@@ -103,7 +102,7 @@ def test_non_bcd_amount_is_30(host):
 def test_unknown_request_mti_is_refused(host, mti, rc):
     with raw(host) as sock:
         doc = reply_to(sock, encode_message({"t": mti, "11": "000001", "41": "10000001"}))
-    assert doc["t"] == m.response_mti(mti) and doc["39"] == rc
+    assert doc["t"] == messages.response_mti(mti) and doc["39"] == rc
 
 
 def test_a_response_mti_sent_to_the_host_closes_the_line(host):

@@ -18,7 +18,7 @@ GOOD = '{id: x, pan: "6212340000000019", expiry: "3012", service_code: "220", pi
 
 def write(tmp_path: Path, *entries: str) -> Path:
     path = tmp_path / "cards.yaml"
-    path.write_text("cards:\n" + "".join(f"  - {e}\n" for e in entries))
+    path.write_text("cards:\n" + "".join(f"  - {entry}\n" for entry in entries))
     return path
 
 
@@ -74,8 +74,8 @@ def test_a_repeated_id_and_an_empty_or_missing_file_are_refused(tmp_path):
 def test_a_file_journal_leaves_wal_checkpoints_to_its_thread_or_its_parent(tmp_path):
     writer = Journal(tmp_path / "j.sqlite", checkpoint="elsewhere")
     assert writer._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
-    for i in range(50):
-        writer.record(at="2026-03-04T05:06:07.000", kind="sale", amount=i)
+    for amount in range(50):
+        writer.record(at="2026-03-04T05:06:07.000", kind="sale", amount=amount)
     writer.flush()
     # Nothing was copied back by the commits: a checkpoint from another connection
     # (what the thread runs) finds every frame still to do, and does them.

@@ -10,7 +10,7 @@ import sys
 from devices.host import dispatch, settle_handlers
 from devices.host.core import HANDLERS
 from devices.host.sale_handlers import FINANCIAL
-from devices.payments import messages as m
+from devices.payments import messages
 
 IMPORT_ONLY = """
 import devices.host, devices.host.server, devices.host.qr
@@ -38,6 +38,6 @@ def test_install_fills_the_tables_once_with_the_qr_flows_on_top():
     for mti, (kind, _) in dispatch.CARD_REQUESTS.items():
         assert HANDLERS[mti][0] == kind
     # the card sale and void are still answered, through the QR flows' wrappers (DE22 decides)
-    for codes in ((m.PC_SALE, m.TYPE_SALE), (m.PC_VOID, m.TYPE_VOID)):
+    for codes in ((messages.PC_SALE, messages.TYPE_SALE), (messages.PC_VOID, messages.TYPE_VOID)):
         assert getattr(FINANCIAL[codes], "qr_handler", None) is not None
     assert set(dispatch.CARD_FINANCIAL) < set(FINANCIAL)  # plus the QR order and query

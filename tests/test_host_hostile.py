@@ -64,9 +64,9 @@ def host_lines() -> tuple[list[str], object]:
     return lines, events.subscribe(keep)
 
 
-def count_frames(sock: socket.socket, n: int) -> list[bytes]:
+def count_frames(sock: socket.socket, count: int) -> list[bytes]:
     """Read ``n`` whole answers off ``sock``."""
-    return [framing.read_frame(sock) for _ in range(n)]
+    return [framing.read_frame(sock) for _ in range(count)]
 
 
 # -- log injection ------------------------------------------------------------------------
@@ -109,23 +109,23 @@ def test_a_terminal_signs_in_between_the_frames_of_a_client_pipelining_thousands
     """One client sends 20,000 echoes at once (it reads its answers meanwhile). Once the
     host has started on them, another terminal signs in: it is served within a few turns,
     not after the socket read of thousands of frames the host used to handle in one step."""
-    n = 20_000
+    echoes = 20_000
     hog = socket.create_connection(("127.0.0.1", host.port), timeout=30)
     answered = []
-    reader = threading.Thread(target=lambda: answered.extend(count_frames(hog, n)), daemon=True)
+    reader = threading.Thread(target=lambda: answered.extend(count_frames(hog, echoes)), daemon=True)
     reader.start()
-    threading.Thread(target=hog.sendall, args=(echo_wire("10000003") * n,), daemon=True).start()
+    threading.Thread(target=hog.sendall, args=(echo_wire("10000003") * echoes,), daemon=True).start()
     deadline = time.monotonic() + 30
     while not host.journal.entries(tid="10000003") and time.monotonic() < deadline:
         time.sleep(0.005)  # polls for the host to have started on the hog's frames
     try:
         signed_in(host, "10000002")
         rows = host.journal.entries()
-        signin = next(i for i, row in enumerate(rows) if row.tid == "10000002")
+        signin = next(index for index, row in enumerate(rows) if row.tid == "10000002")
         echoes_before = sum(row.tid == "10000003" for row in rows[:signin])
         assert echoes_before < 2_000, f"{echoes_before} echoes were handled before the sign-in"
         reader.join(60)
-        assert len(answered) == n  # and the hog lost nothing
+        assert len(answered) == echoes  # and the hog lost nothing
     finally:
         hog.close()
 
@@ -137,7 +137,7 @@ def test_idle_connections_from_one_peer_never_lock_a_terminal_out():
     idle = [socket.create_connection(("127.0.0.1", host.port), timeout=5) for _ in range(40)]
     try:
         signed_in(host, "10000001")  # served at once, not after idle_timeout
-        notes = [e.note for e in host.journal.entries(kind="rejected")]
+        notes = [entry.note for entry in host.journal.entries(kind="rejected")]
         assert any("16 connections from 127.0.0.1" in (note or "") for note in notes), notes
     finally:
         for sock in idle:
@@ -157,8 +157,8 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_first_frame_timeout
 
 
 def test_rejected_connections_are_journaled_per_peer_not_one_row_each(host):
-    n = 200
-    for _ in range(n):
+    connections = 200
+    for _ in range(connections):
         with socket.create_connection(("127.0.0.1", host.port), timeout=5) as sock:
             sock.sendall(b"\xff\xff")
             assert sock.recv(1) == b""
@@ -166,13 +166,13 @@ def test_rejected_connections_are_journaled_per_peer_not_one_row_each(host):
     counted = 0
     while time.monotonic() < deadline:
         rows = host.journal.entries(kind="rejected")
-        counted = sum(int(m.group(1)) if (m := re.match(r"(\d+) more connection", r.note or ""))
-                      else 1 for r in rows)
-        if counted == n:
+        counted = sum(int(match.group(1)) if (match := re.match(r"(\d+) more connection", row.note or ""))
+                      else 1 for row in rows)
+        if counted == connections:
             break
         time.sleep(0.05)
-    assert counted == n, "every rejection is accounted for, in full or in a summary"
-    assert len(rows) < n / 4
+    assert counted == connections, "every rejection is accounted for, in full or in a summary"
+    assert len(rows) < connections / 4
     assert "at most 4096" in rows[0].note and "(from 127.0.0.1)" in rows[0].note
 
 
@@ -184,16 +184,16 @@ def test_the_wal_is_truncated_under_steady_writes_and_gone_after_close(tmp_path,
     journal = Journal(path, checkpoint="thread")
     wal = Path(f"{path}-wal")
     truncated = False
-    for i in range(4_000):  # ~8 KiB of WAL a commit: 30 MiB if nothing truncated it
-        journal.record(at="2026-03-04T05:06:07.000", kind="echo", tid="10000001", stan=str(i))
+    for number in range(4_000):  # ~8 KiB of WAL a commit: 30 MiB if nothing truncated it
+        journal.record(at="2026-03-04T05:06:07.000", kind="echo", tid="10000001", stan=str(number))
         size = wal.stat().st_size if wal.exists() else 0
-        truncated = truncated or (i > 100 and size < 64 * 1024)
+        truncated = truncated or (number > 100 and size < 64 * 1024)
     assert truncated, "the checkpoint thread never truncated the WAL"
     assert journal.wal_max < 16 * 2**20
     journal.close()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.sqlite"]
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["journal.sqlite"]
     assert len(journal.entries(kind="echo")) == 4_000  # still readable after close
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["journal.sqlite"]
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["journal.sqlite"]
 
 
 def test_a_stopped_host_leaves_only_its_journal(tmp_path):
@@ -202,8 +202,8 @@ def test_a_stopped_host_leaves_only_its_journal(tmp_path):
     host.start_in_thread()
     signed_in(host, "10000001")
     host.stop()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["j.sqlite"]
-    assert [e.kind for e in host.journal.entries()] == ["signin"]
+    assert sorted(file.name for file in tmp_path.iterdir()) == ["j.sqlite"]
+    assert [entry.kind for entry in host.journal.entries()] == ["signin"]
 
 
 def test_a_second_host_on_the_same_journal_refuses_naming_the_first(tmp_path):
@@ -242,16 +242,16 @@ def test_two_workers_hand_over_a_line_pipelining_far_more_than_64_kib(tmp_path):
     host = AcquirerHost(lab_config(clock=clock, journal_path=tmp_path / "j.sqlite", workers=2))
     host.start_in_thread()
     try:
-        n = 2_000  # ~100 KiB for each terminal, one of them owned by the other worker
-        wire = echo_wire("10000001") * n + echo_wire("10000002") * n
+        echoes = 2_000  # ~100 KiB for each terminal, one of them owned by the other worker
+        wire = echo_wire("10000001") * echoes + echo_wire("10000002") * echoes
         for _ in range(3):  # whichever worker the kernel picks, one line changes hands
             with socket.create_connection(("127.0.0.1", host.port), timeout=30) as sock:
                 sender = threading.Thread(target=sock.sendall, args=(wire,), daemon=True)
                 sender.start()
-                answers = count_frames(sock, 2 * n)
+                answers = count_frames(sock, 2 * echoes)
                 sender.join(30)
-            tids = [decode_message(framing.decode_wire(a).body)["41"] for a in answers]
-            assert tids == ["10000001"] * n + ["10000002"] * n  # all answered, in order
+            tids = [decode_message(framing.decode_wire(answer).body)["41"] for answer in answers]
+            assert tids == ["10000001"] * echoes + ["10000002"] * echoes  # all answered, in order
         assert host.pool is not None and host.pool.handoffs() >= 1
     finally:
         host.stop()

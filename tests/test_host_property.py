@@ -37,48 +37,49 @@ class Model:
 
     def __init__(self, host: AcquirerHost, tid: str):
         self.host = host
-        self.t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-        assert self.t.signin().approved
+        self.terminal = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
+        assert self.terminal.signin().approved
         self.sales: list[tuple] = []  # (out, result, card) approved and not voided
         self.last_reversal = None
 
     def sale(self, card, amount) -> None:
-        out = self.t.sale_request(card, amount, entry=ENTRY[card.card_id])
-        result = self.t.book(out, card, self.t.session.financial_response(out, self.t.send(out)))
+        out = self.terminal.sale_request(card, amount, entry=ENTRY[card.card_id])
+        answer = self.terminal.session.financial_response(out, self.terminal.send(out))
+        result = self.terminal.book(out, card, answer)
         if result.rc == "00":
             self.sales.append((out, result, card))
 
     def void(self, pick: int) -> None:
         if self.sales:
             out, result, card = self.sales[pick % len(self.sales)]
-            if self.t.void(card, out, result, entry=ENTRY[card.card_id]).rc == "00":
+            if self.terminal.void(card, out, result, entry=ENTRY[card.card_id]).rc == "00":
                 self.sales.remove((out, result, card))
 
     def lost(self, out, how: str) -> None:
-        self.host.script.next(tid=self.t.session.cfg.tid, **{how: True})
+        self.host.script.next(tid=self.terminal.session.cfg.tid, **{how: True})
         try:
-            self.t.session.financial_response(out, self.t.send(out))
+            self.terminal.session.financial_response(out, self.terminal.send(out))
             raise AssertionError("the scripted answer was not lost")
         except (FramingError, MacError) as exc:
             reason = getattr(exc, "reversal_reason", "98")
-        assert self.t.reverse(out, reason).rc == "00"
+        assert self.terminal.reverse(out, reason).rc == "00"
         self.last_reversal = (out, reason)
 
     def lost_void(self, pick: int) -> None:
         if self.sales:
             out, result, card = self.sales[pick % len(self.sales)]
-            self.lost(self.t.void_request(card, out, result, entry=ENTRY[card.card_id]),
+            self.lost(self.terminal.void_request(card, out, result, entry=ENTRY[card.card_id]),
                       "close")
 
     def settle_and_check(self) -> None:
-        t = self.t
-        expected = self.host.journal.totals(t.session.cfg.tid, f"{t.batch:06d}")
-        assert expected == Totals.of(t.items.values())
-        result = t.settle()
+        terminal = self.terminal
+        expected = self.host.journal.totals(terminal.session.cfg.tid, f"{terminal.batch:06d}")
+        assert expected == Totals.of(terminal.items.values())
+        result = terminal.settle()
         assert result.balanced, (result, expected)
-        assert all(a.rc == "00" for a in t.upload(result))
-        t.close_batch()
-        assert t.signin().batch == f"{t.batch:06d}"
+        assert all(reply.rc == "00" for reply in terminal.upload(result))
+        terminal.close_batch()
+        assert terminal.signin().batch == f"{terminal.batch:06d}"
         self.sales.clear()
 
 
@@ -93,13 +94,13 @@ def play(host: AcquirerHost, steps: list[tuple]) -> None:
             elif op == "void":
                 model.void(args[0])
             elif op == "lost_sale":
-                model.lost(model.t.sale_request(CARDS[0], args[1]), args[0])
+                model.lost(model.terminal.sale_request(CARDS[0], args[1]), args[0])
             elif op == "lost_void":
                 model.lost_void(args[0])
             elif op == "repeat_reversal" and model.last_reversal:
-                assert model.t.reverse(*model.last_reversal).rc == "00"
+                assert model.terminal.reverse(*model.last_reversal).rc == "00"
             elif op == "phantom_reversal":
-                assert model.t.reverse(model.t.sale_request(CARDS[1], args[0],
+                assert model.terminal.reverse(model.terminal.sale_request(CARDS[1], args[0],
                                                             entry="swipe")).rc == "00"
             elif op == "settle":
                 model.settle_and_check()

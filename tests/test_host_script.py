@@ -30,108 +30,108 @@ def host(tmp_path) -> Iterator[AcquirerHost]:
 
 def signed_in(host: AcquirerHost, tid: str = "10000001", timeout: float = 10.0):
     assert host.port is not None
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]),
+    terminal = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]),
                          timeout=timeout)
-    assert t.signin().approved
-    return t
+    assert terminal.signin().approved
+    return terminal
 
 
 def test_scripted_rc_is_answered_without_booking(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(rc="05")
-    result = t.sale(LOW, 1000)
+    result = terminal.sale(LOW, 1000)
     assert result.rc == "05" and result.mac_ok  # a scripted decline is MAC'd like a real one
-    assert t.sale(LOW, 1000).rc == "00"  # nothing was debited by the scripted one
+    assert terminal.sale(LOW, 1000).rc == "00"  # nothing was debited by the scripted one
     first = host.journal.entries(kind="sale")[0]
     assert (first.rc, first.behaviour, first.amount) == ("05", "rc 05", 1000)
     assert host.journal.entries(kind="sale")[1].behaviour is None
 
 
 def test_per_terminal_and_per_kind_rules(host):
-    a, b = signed_in(host, "10000001"), signed_in(host, "10000002")
+    terminal_1, terminal_2 = signed_in(host, "10000001"), signed_in(host, "10000002")
     host.script.next(tid="10000002", kind="sale", rc="51")
     host.script.next(kind="signin", rc="97")
-    assert a.sale(CHIP, 100).rc == "00"
-    assert a.signin().rc == "97"
-    assert b.sale(CHIP, 100).rc == "51"
-    assert b.sale(CHIP, 100).rc == "00"
+    assert terminal_1.sale(CHIP, 100).rc == "00"
+    assert terminal_1.signin().rc == "97"
+    assert terminal_2.sale(CHIP, 100).rc == "51"
+    assert terminal_2.sale(CHIP, 100).rc == "00"
     assert host.script.pending() == []
 
 
 def test_always_until_cleared(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.always(tid="10000001", rc="96")
-    assert [t.sale(CHIP, 10).rc for _ in range(3)] == ["96"] * 3
+    assert [terminal.sale(CHIP, 10).rc for _ in range(3)] == ["96"] * 3
     host.script.clear("10000001")
-    assert t.sale(CHIP, 10).rc == "00"
+    assert terminal.sale(CHIP, 10).rc == "00"
 
 
 def test_delay_is_journaled(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(delay_ms=30)
-    assert t.sale(CHIP, 10).rc == "00"
+    assert terminal.sale(CHIP, 10).rc == "00"
     assert host.journal.entries(kind="sale")[0].behaviour == "delay 30 ms"
 
 
 def test_drop_books_the_sale_and_the_98_reversal_undoes_it(host):
-    t = signed_in(host, timeout=0.5)
+    terminal = signed_in(host, timeout=0.5)
     host.script.next(kind="sale", drop=True)
-    out = t.sale_request(LOW, 1000)
+    out = terminal.sale_request(LOW, 1000)
     with pytest.raises(TimeoutError):
-        t.send(out)
+        terminal.send(out)
     row = host.journal.entries(kind="sale")[0]
     assert (row.rc, row.state, row.behaviour) == ("00", "approved", "drop")
-    assert t.reverse(out, "98").rc == "00"
+    assert terminal.reverse(out, "98").rc == "00"
     assert host.journal.entries(kind="sale")[0].state == "reversed"
-    assert t.sale(LOW, 1000).rc == "00"
+    assert terminal.sale(LOW, 1000).rc == "00"
 
 
 def test_close_loses_the_answer(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(close=True)
     with pytest.raises(FramingError, match="closed"):
-        t.sale(CHIP, 10)
+        terminal.sale(CHIP, 10)
     assert host.journal.entries(kind="sale")[0].behaviour == "close"
 
 
 def test_corrupt_mac_makes_the_terminal_reverse_with_a0(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(kind="sale", corrupt_mac=True)
-    out = t.sale_request(LOW, 1000)
+    out = terminal.sale_request(LOW, 1000)
     with pytest.raises(MacError) as exc:
-        t.session.financial_response(out, t.send(out))
+        terminal.session.financial_response(out, terminal.send(out))
     assert exc.value.reversal_reason == "A0"
-    assert t.reverse(out, exc.value.reversal_reason).rc == "00"
-    assert t.sale(LOW, 1000).rc == "00"
+    assert terminal.reverse(out, exc.value.reversal_reason).rc == "00"
+    assert terminal.sale(LOW, 1000).rc == "00"
 
 
 def test_unbalanced_settlement_on_demand(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(kind="settlement", unbalanced=True)
-    result = t.settle()
+    result = terminal.settle()
     assert (result.domestic_flag, result.foreign_flag) == ("2", "2")
     assert host.journal.entries(kind="settlement")[0].state == "unbalanced"
 
 
 def test_order_resign_in_header(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(resign=True)
-    result = t.sale(CHIP, 10)
+    result = terminal.sale(CHIP, 10)
     assert result.rc == "00" and result.proc_req == 3
     assert host.journal.entries(kind="sale")[0].behaviour == "resign"
 
 
 def test_scripted_amount_is_answered_and_journaled_but_not_booked(host):
-    t = signed_in(host)
+    terminal = signed_in(host)
     host.script.next(kind="sale", amount=999)
-    out = t.sale_request(LOW, 500)
+    out = terminal.sale_request(LOW, 500)
     with pytest.raises(ProtocolError, match="DE4 is '000000000999'") as info:
-        t.session.financial_response(out, t.send(out))
+        terminal.session.financial_response(out, terminal.send(out))
     assert info.value.rc == "00"
     row = host.journal.entries(kind="sale")[-1]
     assert (row.amount, row.behaviour, row.state) == (999, "amount 999", "approved")
-    assert t.sale(LOW, 500).rc == "00"  # 500 was debited, not 999: 1000 - 500 left
-    assert t.sale(LOW, 1).rc == "51"
+    assert terminal.sale(LOW, 500).rc == "00"  # 500 was debited, not 999: 1000 - 500 left
+    assert terminal.sale(LOW, 1).rc == "51"
     assert Behaviour(amount=0).to_dict() == {"amount": 0}
 
 
@@ -150,10 +150,10 @@ def test_control_channel_scripts_a_host_in_another_process(host, tmp_path):
     path = tmp_path / "host.ctl"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     ctl = HostControl(path)
-    t = signed_in(host)
+    terminal = signed_in(host)
     ctl.next(tid="10000001", kind="sale", rc="51")
     assert ctl.pending()[0]["behaviour"] == {"rc": "51"}
-    assert t.sale(CHIP, 10).rc == "51"
+    assert terminal.sale(CHIP, 10).rc == "51"
     assert ctl.status()["signed_in"] == ["10000001"]
     [row] = ctl.entries(kind="sale")
     assert row["rc"] == "51" and row["pan_masked"] == "621234******0019"

@@ -9,28 +9,28 @@ CHIP = lab_card("cup-debit-chip")
 MAG = lab_card("cup-magstripe")
 
 
-def busy_batch(t: LoopbackTerminal) -> None:
-    out = t.sale_request(CHIP, 1500)
-    sale = t.book(out, CHIP, t.session.financial_response(out, t.send(out)))
-    assert t.sale(MAG, 700, entry="swipe").rc == "00"
-    assert t.sale(CHIP, 300, entry="contactless", pin=None).rc == "00"
-    assert t.void(CHIP, out, sale).rc == "00"
-    doomed = t.sale_request(MAG, 999, entry="swipe")
-    t.session.financial_response(doomed, t.send(doomed))
-    assert t.reverse(doomed).rc == "00"
+def busy_batch(terminal: LoopbackTerminal) -> None:
+    out = terminal.sale_request(CHIP, 1500)
+    sale = terminal.book(out, CHIP, terminal.session.financial_response(out, terminal.send(out)))
+    assert terminal.sale(MAG, 700, entry="swipe").rc == "00"
+    assert terminal.sale(CHIP, 300, entry="contactless", pin=None).rc == "00"
+    assert terminal.void(CHIP, out, sale).rc == "00"
+    doomed = terminal.sale_request(MAG, 999, entry="swipe")
+    terminal.session.financial_response(doomed, terminal.send(doomed))
+    assert terminal.reverse(doomed).rc == "00"
 
 
 def test_balanced_settlement_then_ic_upload_and_207(host):
-    t = signed_in(host)
-    busy_batch(t)
-    totals = Totals.of(t.items.values())
+    terminal = signed_in(host)
+    busy_batch(terminal)
+    totals = Totals.of(terminal.items.values())
     assert (totals.domestic.debit_count, totals.domestic.debit_amount) == (3, 2500)
     assert (totals.domestic.credit_count, totals.domestic.credit_amount) == (1, 1500)
-    result = t.settle()
+    result = terminal.settle()
     assert result.balanced and result.rc == "00"
     assert host.journal.totals("10000001", "000001") == totals
-    answers = t.upload(result)
-    assert [a.rc for a in answers] == ["00"] * len(answers) and len(answers) == 4  # 3 IC + end
+    answers = terminal.upload(result)
+    assert [answer.rc for answer in answers] == ["00"] * len(answers) and len(answers) == 4  # 3 IC + end
     rows = host.journal.entries(kind="batch_upload")
     assert rows[-1].note.startswith("207 end of upload, 3 records: all records match")
     settle_row = host.journal.entries(kind="settlement")[0]
@@ -38,13 +38,13 @@ def test_balanced_settlement_then_ic_upload_and_207(host):
 
 
 def test_unbalanced_settlement_then_mag_upload_and_202(host):
-    t = signed_in(host)
-    busy_batch(t)
-    t.items["999999"] = BatchItem(stan="999999", pan=MAG.pan, amount=1)  # host never saw it
-    result = t.settle()
+    terminal = signed_in(host)
+    busy_batch(terminal)
+    terminal.items["999999"] = BatchItem(stan="999999", pan=MAG.pan, amount=1)  # host never saw it
+    result = terminal.settle()
     assert (result.domestic_flag, result.foreign_flag) == ("2", "1") and not result.balanced
-    answers = t.upload(result)
-    assert all(a.rc == "00" for a in answers)
+    answers = terminal.upload(result)
+    assert all(answer.rc == "00" for answer in answers)
     end = host.journal.entries(kind="batch_upload")[-1]
     assert end.note.startswith("202 end of upload, 5 records")
     assert "trace 999999: no approved transaction" in end.note
@@ -52,40 +52,40 @@ def test_unbalanced_settlement_then_mag_upload_and_202(host):
 
 
 def test_empty_batch_settles_balanced_and_batch_moves_on(host):
-    t = signed_in(host)
-    result = t.settle()
+    terminal = signed_in(host)
+    result = terminal.settle()
     assert result.balanced
-    assert [a.rc for a in t.upload(result)] == ["00"]  # 207 with count 0000
-    t.close_batch()
-    assert t.signin().batch == "000002"
-    assert t.sale(CHIP, 100).rc == "00"
+    assert [answer.rc for answer in terminal.upload(result)] == ["00"]  # 207 with count 0000
+    terminal.close_batch()
+    assert terminal.signin().batch == "000002"
+    assert terminal.sale(CHIP, 100).rc == "00"
 
 
 def test_sale_in_a_settled_batch_is_refused(host):
-    t = signed_in(host)
-    assert t.settle().balanced
-    assert t.sale(CHIP, 100).rc == "22"
+    terminal = signed_in(host)
+    assert terminal.settle().balanced
+    assert terminal.sale(CHIP, 100).rc == "22"
 
 
 def test_settlement_with_malformed_de48_is_30(host):
-    t = signed_in(host)
-    out = t.session.settle_request(stan=t.next_stan(), batch=1, totals=Totals())
+    terminal = signed_in(host)
+    out = terminal.session.settle_request(stan=terminal.next_stan(), batch=1, totals=Totals())
     out.fields["48"] = "12345"
-    from devices.payments import messages as m
-    out.wire = m.pack(dict(out.fields), tpdu=out.wire[2:7], header=out.wire[7:13])
-    result = t.session.settle_response(out, t.send(out))
+    from devices.payments import messages
+    out.wire = messages.pack(dict(out.fields), tpdu=out.wire[2:7], header=out.wire[7:13])
+    result = terminal.session.settle_response(out, terminal.send(out))
     assert result.rc == "30"
 
 
 def test_signoff_forgets_keys_and_echo_answers(host):
-    t = signed_in(host)
-    echo = t.session.echo_request(batch=1)
+    terminal = signed_in(host)
+    echo = terminal.session.echo_request(batch=1)
     assert "11" not in echo.fields
-    answered = t.session.management_response(echo, t.send(echo))
+    answered = terminal.session.management_response(echo, terminal.send(echo))
     assert answered.approved and not answered.signed_off
-    assert t.session.signed_in  # an echo keeps the working keys
-    off = t.session.signoff_request(stan=t.next_stan(), batch=1)
-    assert t.session.management_response(off, t.send(off)).approved
-    assert not t.session.signed_in
+    assert terminal.session.signed_in  # an echo keeps the working keys
+    off = terminal.session.signoff_request(stan=terminal.next_stan(), batch=1)
+    assert terminal.session.management_response(off, terminal.send(off)).approved
+    assert not terminal.session.signed_in
     assert host.core.terminals["10000001"].working is None
-    assert [r.kind for r in host.journal.entries()][-2:] == ["echo", "signoff"]
+    assert [row.kind for row in host.journal.entries()][-2:] == ["echo", "signoff"]

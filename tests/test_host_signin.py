@@ -30,7 +30,7 @@ def host() -> Iterator[AcquirerHost]:
     host.stop()
 
 
-def terminal(host: AcquirerHost, tid: str, **overrides) -> LoopbackTerminal:
+def make_terminal(host: AcquirerHost, tid: str, **overrides) -> LoopbackTerminal:
     assert host.port is not None
     return LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid],
                                                        **overrides))
@@ -38,61 +38,61 @@ def terminal(host: AcquirerHost, tid: str, **overrides) -> LoopbackTerminal:
 
 @pytest.mark.parametrize("tid", ["10000001", "20000001", "20000004", "20000052", "20000019"])
 def test_signin_installs_working_keys_that_then_work(host, tid):
-    t = terminal(host, tid)
-    result = t.signin()
-    assert result.approved and t.session.signed_in
+    terminal = make_terminal(host, tid)
+    result = terminal.signin()
+    assert result.approved and terminal.session.signed_in
     assert result.host_datetime == CLOCK.replace(year=datetime.now().year)
     # the keys are right if a PIN'd, MAC'd sale goes through
-    sale = t.sale(lab_card("cup-debit-chip"), 100)
+    sale = terminal.sale(lab_card("cup-debit-chip"), 100)
     assert sale.rc == "00" and sale.mac_ok
     entry = host.journal.entries(tid=tid, kind="signin")[0]
     assert entry.rc == "00" and entry.note.startswith("key mode")
 
 
 def test_batch_adopted_then_kept(host):
-    t = terminal(host, "10000002")
-    t.batch = 42
-    assert t.signin().batch == "000042"
-    t.batch = 1  # the terminal lost its batch: the host's stands
-    assert t.signin().batch == "000042"
+    terminal = make_terminal(host, "10000002")
+    terminal.batch = 42
+    assert terminal.signin().batch == "000042"
+    terminal.batch = 1  # the terminal lost its batch: the host's stands
+    assert terminal.signin().batch == "000042"
 
 
 def test_first_signin_with_zero_batch_gets_first_batch(host):
-    t = terminal(host, "10000003")
-    t.batch = 0
-    assert t.signin().batch == "000001"
+    terminal = make_terminal(host, "10000003")
+    terminal.batch = 0
+    assert terminal.signin().batch == "000001"
 
 
 def test_each_signin_gives_fresh_keys(host):
-    t = terminal(host, "10000001")
-    t.signin()
-    first = t.session._keys.mak.reveal()
-    t.signin()
-    assert t.session._keys.mak.reveal() != first
+    terminal = make_terminal(host, "10000001")
+    terminal.signin()
+    first = terminal.session._keys.mak.reveal()
+    terminal.signin()
+    assert terminal.session._keys.mak.reveal() != first
 
 
 def test_unknown_terminal_is_97(host):
     cfg = terminal_config("99999999", TerminalKeys(TMK))
-    t = LoopbackTerminal(host.port, cfg)
-    result = t.signin()
-    assert result.rc == "97" and not t.session.signed_in
+    terminal = LoopbackTerminal(host.port, cfg)
+    result = terminal.signin()
+    assert result.rc == "97" and not terminal.session.signed_in
     assert host.journal.entries(tid="99999999")[0].rc == "97"
 
 
 def test_wrong_merchant_is_03(host):
-    t = terminal(host, "20000042", mid="898100012340001")
-    assert t.signin().rc == "03"
+    terminal = make_terminal(host, "20000042", mid="898100012340001")
+    assert terminal.signin().rc == "03"
 
 
 def test_terminal_with_other_tmk_rejects_keys(host):
     from devices.payments.terminal_side import ProtocolError
-    t = terminal(host, "10000001", tmk=bytes(16))
+    terminal = make_terminal(host, "10000001", tmk=bytes(16))
     with pytest.raises(ProtocolError, match="check value"):
-        t.signin()
-    assert not t.session.signed_in
+        terminal.signin()
+    assert not terminal.session.signed_in
 
 
 def test_key_mode_differing_from_profile_is_served_and_noted(host):
-    t = terminal(host, "10000001", key_mode="004")
-    assert t.signin().approved
+    terminal = make_terminal(host, "10000001", key_mode="004")
+    assert terminal.signin().approved
     assert "profile says 003" in host.journal.entries(tid="10000001")[0].note

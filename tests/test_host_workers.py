@@ -45,9 +45,9 @@ def host(tmp_path) -> Iterator[AcquirerHost]:
 
 def signed_in(host: AcquirerHost, tid: str) -> LoopbackTerminal:
     assert host.port is not None
-    t = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
-    assert t.signin().approved
-    return t
+    terminal = LoopbackTerminal(host.port, terminal_config(tid, host.config.terminals[tid]))
+    assert terminal.signin().approved
+    return terminal
 
 
 def test_terminals_are_dealt_to_both_workers():
@@ -60,8 +60,8 @@ def test_every_terminal_is_served_whichever_worker_a_connection_reaches(host):
     # One connection per exchange: about half of them reach the worker that does not
     # own the terminal and are handed over.
     for _ in range(4):
-        for t in terminals.values():
-            result = t.sale(CHIP, 10)
+        for terminal in terminals.values():
+            result = terminal.sale(CHIP, 10)
             assert result.rc == "00" and result.mac_ok
     assert host.pool is not None and host.pool.handoffs() > 0  # 20 coins all heads: 1e-6
     assert HostControl(host.config.control_path).status()["signed_in"] == sorted(terminals)
@@ -72,41 +72,41 @@ def test_every_terminal_is_served_whichever_worker_a_connection_reaches(host):
 
 
 def test_a_line_kept_open_follows_its_terminal_and_stays_in_order(host):
-    t = signed_in(host, "10000002")
-    outs = [t.sale_request(CHIP, 5 + i) for i in range(3)]
+    terminal = signed_in(host, "10000002")
+    outs = [terminal.sale_request(CHIP, 5 + number) for number in range(3)]
     assert host.port is not None
     with socket.create_connection(("127.0.0.1", host.port), timeout=10) as sock:
         sock.sendall(b"".join(out.wire for out in outs))  # pipelined, then one by one
         replies = [framing.read_frame(sock) for _ in outs]
-        more = t.sale_request(CHIP, 9)
+        more = terminal.sale_request(CHIP, 9)
         sock.sendall(more.wire)
         replies.append(framing.read_frame(sock))
-    results = [t.session.financial_response(o, r) for o, r in zip([*outs, more], replies,
-                                                                   strict=True)]
-    assert [r.rc for r in results] == ["00"] * 4
-    assert [r.amount for r in results] == [5, 6, 7, 9]
+    results = [terminal.session.financial_response(request, reply)
+               for request, reply in zip([*outs, more], replies, strict=True)]
+    assert [result.rc for result in results] == ["00"] * 4
+    assert [result.amount for result in results] == [5, 6, 7, 9]
 
 
 def test_a_card_balance_is_one_across_workers(host):
-    a, b = signed_in(host, "10000003"), signed_in(host, "10000004")  # workers 0 and 1
-    out = a.sale_request(LOW, 600)
-    sale = a.book(out, LOW, a.session.financial_response(out, a.send(out)))
+    on_worker_0, on_worker_1 = signed_in(host, "10000003"), signed_in(host, "10000004")  # workers 0 and 1
+    out = on_worker_0.sale_request(LOW, 600)
+    sale = on_worker_0.book(out, LOW, on_worker_0.session.financial_response(out, on_worker_0.send(out)))
     assert sale.rc == "00"
-    assert b.sale(LOW, 600).rc == "51"  # the other worker sees the debit
-    assert a.void(LOW, out, sale).rc == "00"
-    assert b.sale(LOW, 600).rc == "00"  # and the credit
+    assert on_worker_1.sale(LOW, 600).rc == "51"  # the other worker sees the debit
+    assert on_worker_0.void(LOW, out, sale).rc == "00"
+    assert on_worker_1.sale(LOW, 600).rc == "00"  # and the credit
 
 
 def test_a_void_of_the_other_workers_terminals_sale_is_refused_as_foreign(host):
-    a, b = signed_in(host, "10000001"), signed_in(host, "10000002")  # workers 0 and 1
-    out = b.sale_request(CHIP, 700)
-    sale = b.session.financial_response(out, b.send(out))
+    on_worker_0, on_worker_1 = signed_in(host, "10000001"), signed_in(host, "10000002")  # workers 0 and 1
+    out = on_worker_1.sale_request(CHIP, 700)
+    sale = on_worker_1.session.financial_response(out, on_worker_1.send(out))
     assert sale.rc == "00"
     # Worker 0 holds no ledger of terminal 10000002: the journal says whose sale it was.
-    void = a.session.void_request(stan=a.next_stan(), batch=a.batch, amount=700,
-                                  read=card_read(CHIP), pin=None, orig_batch=a.batch,
+    void = on_worker_0.session.void_request(stan=on_worker_0.next_stan(), batch=on_worker_0.batch, amount=700,
+                                  read=card_read(CHIP), pin=None, orig_batch=on_worker_0.batch,
                                   orig_stan=999_999, orig_rrn=sale.rrn)
-    assert a.session.financial_response(void, a.send(void)).rc == "12"
+    assert on_worker_0.session.financial_response(void, on_worker_0.send(void)).rc == "12"
     assert host.journal.entries(tid="10000001", kind="void")[-1].note.endswith(
         "belongs to terminal 10000002")
 
@@ -119,7 +119,7 @@ def test_a_scripted_behaviour_is_used_once_by_whichever_worker_serves_it(host):
     assert t2.sale(CHIP, 1).rc == "00" and t1.sale(CHIP, 1).rc == "00"
     assert host.script.pending() == []
     rows = host.journal.entries(kind="sale")[-4:]
-    assert [(r.rc, r.behaviour) for r in rows] == [("05", "rc 05"), ("05", "rc 05"),
+    assert [(row.rc, row.behaviour) for row in rows] == [("05", "rc 05"), ("05", "rc 05"),
                                                    ("00", None), ("00", None)]
 
 
