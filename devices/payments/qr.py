@@ -24,7 +24,7 @@ from datetime import datetime
 
 from devices.faults import TerminalDefect
 from devices.payments import messages as m
-from devices.payments.crypto import compute_mac
+from devices.payments.crypto import Key, compute_mac
 from devices.payments.terminal_side import FinancialResult, Outgoing, TerminalSession
 
 # -- codes ------------------------------------------------------------------------------------
@@ -163,13 +163,12 @@ def a2_value(session: TerminalSession, *, serial: str, random_factor: str,
     """``A2``'s sub-items: device type, hardware SN, random factor, SN cipher (the MAC
     algorithm over SN + random factor under the session MAK, as 8 hex characters), app
     version (8, space-padded)."""
-    keys = session._require_keys()
-    cipher = sn_cipher(keys.mak, session.cfg.mac_alg, serial, random_factor)
+    cipher = sn_cipher(_mak(session), session.cfg.mac_alg, serial, random_factor)
     return encode_tlv([("01", device_type), ("02", serial[:50]), ("03", random_factor[-10:]),
                        ("04", cipher), ("05", f"{app_version:<8}"[:8])])
 
 
-def sn_cipher(mak, mac_alg: str, serial: str, random_factor: str) -> str:
+def sn_cipher(mak: Key, mac_alg: str, serial: str, random_factor: str) -> str:
     mac = compute_mac(mac_alg, mak, (serial + random_factor).encode("ascii"))
     text = mac.decode("ascii") if mac_alg == "cup-ecb" else mac.hex().upper()
     return text[:8]
@@ -177,9 +176,15 @@ def sn_cipher(mak, mac_alg: str, serial: str, random_factor: str) -> str:
 
 # -- requests ---------------------------------------------------------------------------------
 
+def _mak(session: TerminalSession) -> Key:
+    """The session's MAC key; a terminal not signed in cannot send a QR message (every one
+    carries a MAC): ``ProtocolError``, as for a card sale."""
+    return session._require_keys().mak
+
+
 def _qr_doc(session: TerminalSession, mti: str, *, stan: int, pc: str, amount: int,
             tx_type: str, batch: int) -> dict[str, str]:
-    doc = session._base(mti, stan)
+    doc = session.envelope.base(mti, stan)
     doc["3"] = pc
     doc["4"] = m.fmt_amount(amount)
     doc["22"] = ENTRY_QR
@@ -198,7 +203,7 @@ def c2b_sale_request(session: TerminalSession, *, stan: int, batch: int, amount:
                   batch=batch)
     doc["59"] = encode_tlv([("A2", a2_value(session, serial=serial, random_factor=code[-6:])),
                             ("A3", code)])
-    out = session._send(doc, mac=True)
+    out = session.envelope.send(doc, mak=_mak(session))
     out.pan_masked = mask_code(code)
     return out
 
@@ -211,7 +216,7 @@ def order_request(session: TerminalSession, *, stan: int, batch: int, amount: in
     doc = _qr_doc(session, "0200", stan=stan, pc=PC_QR_ORDER, amount=amount, tx_type=TYPE_QR,
                   batch=batch)
     doc["59"] = encode_tlv([("A2", a2_value(session, serial=serial, random_factor=f"{stan:06d}"))])
-    return session._send(doc, mac=True)
+    return session.envelope.send(doc, mak=_mak(session))
 
 
 def query_request(session: TerminalSession, *, stan: int, batch: int, amount: int,
@@ -222,7 +227,7 @@ def query_request(session: TerminalSession, *, stan: int, batch: int, amount: in
     if order:
         doc["59"] = encode_tlv([("Q1", order)])
     doc["61"] = f"{orig_batch:06d}{orig_stan:06d}{orig_mmdd}"
-    return session._send(doc, mac=True)
+    return session.envelope.send(doc, mak=_mak(session))
 
 
 def void_request(session: TerminalSession, *, stan: int, batch: int, amount: int, voucher: str,
@@ -236,7 +241,7 @@ def void_request(session: TerminalSession, *, stan: int, batch: int, amount: int
         doc["38"] = orig_auth
     doc["59"] = encode_tlv([("A4", voucher)])
     doc["61"] = f"{orig_batch:06d}{orig_stan:06d}"
-    return session._send(doc, mac=True)
+    return session.envelope.send(doc, mak=_mak(session))
 
 
 def refund_request(session: TerminalSession, *, stan: int, batch: int, amount: int,
@@ -255,7 +260,7 @@ def refund_request(session: TerminalSession, *, stan: int, batch: int, amount: i
     doc["59"] = encode_tlv([("A4", voucher)])
     doc["61"] = "0" * 12 + orig_mmdd
     doc["63"] = m.CARD_ORG_UNKNOWN
-    return session._send(doc, mac=True)
+    return session.envelope.send(doc, mak=_mak(session))
 
 
 def reversal_fields(out: Outgoing, *, order: str | None = None) -> Outgoing:
