@@ -13,7 +13,8 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from harness.receipts.freeform import FreeformReader, Token, _rows
+from harness.receipts import formats as fm
+from harness.receipts.freeform import FreeformReader, Token, _rows, find_value
 from harness.receipts.freeform_check import SIGHTED, judge, parse_expectation
 from harness.receipts.ocr import LineRead
 
@@ -152,3 +153,7 @@ def test_a_card_number_followed_by_its_sequence_number_is_the_card_number(reader
     # four groups of four are one number, not a number and its sequence number
     _, reading = read(reader, [tok("x", 10, 100), tok("4000 12** **** 9010", 10, 140), tok("y", 10, 180)])
     assert check(reader, reading, card_number="400012******9010")["card_number"][0] == "ok"
+
+    # and where a learnt template looks for it (receipt learn, a learnt place): the same
+    found = find_value("pan", "card_number", "Nr. ###############8203 0000", fm.Formats())
+    assert [(v.tail, text_at) for v, text_at, _ in found] == [("8203", 4)]

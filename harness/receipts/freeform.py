@@ -712,6 +712,10 @@ def find_value(kind: str, key: str, text: str, fmt: fm.Formats) -> list[tuple[An
         part = m.group(0).rstrip(" ,.-")
         if not part.strip() or not _plausible(kind, part, text[m.start() + len(part):]):
             continue
+        if kind == "pan":
+            groups = part.split()
+            if len(groups) == 2 and len(groups[1]) <= 4 and not _grouped(part):
+                part = groups[0]  # a card number and its sequence number (####8203 0000)
         try:
             out.append((parse_value(key, kind, part, fmt), m.start(), m.start() + len(part)))
         except fm.FormatError:
