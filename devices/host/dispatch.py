@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from devices.host import qr, refund_handlers, sale_handlers, settle_handlers, signin_handlers, undo_handlers
 from devices.host.core import HANDLERS, Handler
-from devices.payments import messages as m
+from devices.payments import messages
 
 #: Request MTI -> (journal kind, handler) of the card flows.
 CARD_REQUESTS: dict[str, tuple[str, Handler]] = {
@@ -27,8 +27,8 @@ CARD_REQUESTS: dict[str, tuple[str, Handler]] = {
 
 #: (DE3, 60.1) of a 0200 -> handler, for cards.
 CARD_FINANCIAL: dict[tuple[str, str], Handler] = {
-    (m.PC_SALE, m.TYPE_SALE): sale_handlers.sale,
-    (m.PC_VOID, m.TYPE_VOID): undo_handlers.void,
+    (messages.PC_SALE, messages.TYPE_SALE): sale_handlers.sale,
+    (messages.PC_VOID, messages.TYPE_VOID): undo_handlers.void,
 }
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 from devices.host.core import Ctx, Decline, HostCore
 from devices.host.sale_handlers import approve, booking_key, check_amount, check_pin, read_card
 from devices.host.state import Txn
-from devices.payments import messages as m
+from devices.payments import messages
 
 
 def advice(core: HostCore, ctx: Ctx) -> None:
     """0220 dispatches on DE3 and 60.1: refunds here; other advices (offline sale,
     completion advice, adjustments) are not implemented: 40, after the MAC check."""
-    if (ctx.req.get("3"), ctx.req.get("60", "")[:2]) == (m.PC_VOID, m.TYPE_REFUND):
+    if (ctx.req.get("3"), ctx.req.get("60", "")[:2]) == (messages.PC_VOID, messages.TYPE_REFUND):
         refund(core, ctx)
         return
     ctx.echo("3", "4", "11", "41", "42")
@@ -69,5 +69,5 @@ def refund(core: HostCore, ctx: Ctx) -> None:
     approve(core, ctx, Txn(
         key=key, kind="refund", amount=amount, account=account, rrn="", auth_code="",
         journal_id=0, ic=card_row["entry_mode"] in ("chip", "contactless"),
-        scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=m.PC_VOID))
+        scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=messages.PC_VOID))
 

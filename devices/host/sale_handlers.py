@@ -11,7 +11,7 @@ from devices.host.core import Ctx, Decline, Handler, HostCore
 from devices.host.issuer import Account
 from devices.host.state import TerminalState, Txn
 from devices.masking import mask_pan
-from devices.payments import messages as m
+from devices.payments import messages
 from devices.payments.crypto import CryptoError, PinBlockError, decrypt_pin, decrypt_track
 from devices.payments.spec import z_to_track
 
@@ -49,7 +49,7 @@ def sale(core: HostCore, ctx: Ctx) -> None:
     approve(core, ctx, Txn(
         key=key, kind="sale", amount=amount, account=account, rrn="", auth_code="",
         journal_id=0, ic=card_row["entry_mode"] in ("chip", "contactless"),
-        scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=m.PC_SALE))
+        scheme=account.card.scheme, pan_masked=str(card_row["pan_masked"]), pc=messages.PC_SALE))
 
 
 # -- checks every card transaction shares -----------------------------------------------------
@@ -85,7 +85,7 @@ def check_amount(ctx: Ctx) -> int:
         raise Decline("30", "DE4 is not BCD digits")
     if len(de60) not in (13, 14) or not de60.isdigit():
         raise Decline("30", f"financial DE60 must be 13 or 14 digits, got {len(de60)}")
-    if ctx.req["49"] != m.CURRENCY_CNY:
+    if ctx.req["49"] != messages.CURRENCY_CNY:
         raise Decline("30", f"currency {ctx.req['49']!r}: this host settles in 156 (CNY)")
     amount = int(de4)
     if amount == 0:
@@ -100,7 +100,7 @@ def read_card(core: HostCore, ctx: Ctx, term: TerminalState) -> tuple[Account, d
     falling back) and the expiry against the host's clock."""
     req = ctx.req
     de22 = req["22"]
-    entry = m.ENTRY_NAMES.get(de22[:2])
+    entry = messages.ENTRY_NAMES.get(de22[:2])
     if entry is None or len(de22) != 3:
         raise Decline("30", f"DE22 {de22!r}: PAN entry mode must be 01, 02, 05 or 07")
     fallback = req["60"][12:13] == "2"
@@ -109,21 +109,21 @@ def read_card(core: HostCore, ctx: Ctx, term: TerminalState) -> tuple[Account, d
     row: dict[str, object] = {"entry_mode": entry}
     pan, expiry, service = req.get("2"), req.get("14"), None
     if "35" in req:
-        z = req["35"]
+        de35 = req["35"]
         encrypted = term.working is not None and term.working.tdk is not None
         check_de53_tracks(ctx, encrypted)
         if encrypted:
             try:
-                z = decrypt_track(term.working.tdk, z)  # type: ignore[union-attr]
+                de35 = decrypt_track(term.working.tdk, de35)  # type: ignore[union-attr]
             except CryptoError:
                 raise Decline("30", "DE35 is not hex digits") from None
-        track = z_to_track(z)
-        t_pan, sep, rest = track.partition("=")
-        if not sep or not t_pan.isdigit() or len(rest) < 7 or not rest[:7].isdigit():
+        track = z_to_track(de35)
+        track_pan, sep, rest = track.partition("=")
+        if not sep or not track_pan.isdigit() or len(rest) < 7 or not rest[:7].isdigit():
             raise Decline("14", "track 2 does not read as PAN=YYMM+service code")
-        if pan is not None and pan != t_pan:
+        if pan is not None and pan != track_pan:
             raise Decline("14", "DE2 and the PAN in track 2 differ")
-        pan = t_pan
+        pan = track_pan
         expiry = expiry or rest[:4]
         service = rest[4:7]
     elif entry in ("swipe", "fallback"):

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from devices.host.core import Ctx, Decline, HostCore
 from devices.host.state import TerminalState
-from devices.payments import messages as m
+from devices.payments import messages
 from devices.payments.settlement import (
     FLAG_BALANCED,
     FLAG_UNBALANCED,
@@ -58,7 +58,7 @@ def settlement(core: HostCore, ctx: Ctx) -> None:
     ctx.echo("11", "41", "42", "49", "60")
     term = core.require_terminal(ctx)
     ctx.need("11", "48")
-    batch, _ = _management_de60(ctx, (m.NMI_SETTLE,))
+    batch, _ = _management_de60(ctx, (messages.NMI_SETTLE,))
     try:
         claimed, _, _ = Totals.from_de48(ctx.req["48"])
     except SettlementFormatError as exc:
@@ -66,8 +66,9 @@ def settlement(core: HostCore, ctx: Ctx) -> None:
     for before in BEFORE_TOTALS:
         before(core, term.tid, batch, ctx.now)
     ours = host_totals(core, term.tid, batch)
-    flags = [FLAG_BALANCED if a == b else FLAG_UNBALANCED
-             for a, b in ((claimed.domestic, ours.domestic), (claimed.foreign, ours.foreign))]
+    sides = ((claimed.domestic, ours.domestic), (claimed.foreign, ours.foreign))
+    flags = [FLAG_BALANCED if terminal_side == host_side else FLAG_UNBALANCED
+             for terminal_side, host_side in sides]
     if ctx.behaviour is not None and ctx.behaviour.unbalanced:
         flags = [FLAG_UNBALANCED, FLAG_UNBALANCED]
     ctx.resp["48"] = claimed.to_de48(*flags)
@@ -121,8 +122,8 @@ def batch_upload(core: HostCore, ctx: Ctx) -> None:
             records = parse_mag_records(ctx.req["48"])
         except SettlementFormatError as exc:
             raise Decline("30", str(exc)) from None
-        for r in records:
-            _check_record(core, term.tid, batch, r.stan, r.pan, r.amount, upload)
+        for record in records:
+            _check_record(core, term.tid, batch, record.stan, record.pan, record.amount, upload)
         upload.records += len(records)
         ctx.row["note"] = f"201: {len(records)} magstripe records"
         return
@@ -155,8 +156,8 @@ def management(core: HostCore, ctx: Ctx) -> None:
     """0820: sign-off (002) forgets the working keys; echo (301) only answers."""
     ctx.echo("11", "41", "42", "60")
     term = core.require_terminal(ctx)
-    _, nmi = _management_de60(ctx, (m.NMI_SIGNOFF, m.NMI_ECHO))
-    if nmi == m.NMI_SIGNOFF:
+    _, nmi = _management_de60(ctx, (messages.NMI_SIGNOFF, messages.NMI_ECHO))
+    if nmi == messages.NMI_SIGNOFF:
         ctx.kind = "signoff"
         ctx.need("11")
         core.set_keys(term, None)

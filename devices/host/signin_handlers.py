@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from devices.host.core import Ctx, Decline, HostCore
-from devices.payments import messages as m
+from devices.payments import messages
 from devices.payments.keys import KEY_MODES, WorkingKeys, pack_de62
 
 
@@ -16,7 +16,7 @@ def signin(core: HostCore, ctx: Ctx) -> None:
     ctx.need("11", "60")
     de60 = ctx.req["60"]
     mode = de60[8:11]
-    if de60[:2] != m.TYPE_MANAGEMENT or len(de60) < 11 or mode not in KEY_MODES:
+    if de60[:2] != messages.TYPE_MANAGEMENT or len(de60) < 11 or mode not in KEY_MODES:
         raise Decline("30", f"0800 DE60 {de60!r}: expected 00 + batch + 001/003/004")
     note = f"key mode {mode}"
     if mode != term.config.key_mode:
@@ -27,7 +27,7 @@ def signin(core: HostCore, ctx: Ctx) -> None:
             f"{core.config.first_batch:06d}"
     keys = WorkingKeys.generate(mode)
     ctx.resp["37"] = core.next_rrn(ctx.now)
-    ctx.resp["60"] = m.de60_management(term.batch, mode)
+    ctx.resp["60"] = messages.de60_management(term.batch, mode)
     de62 = pack_de62(term.tmk, keys, mode, term.config.key_layout)
     ctx.resp["62"] = de62.hex().upper()
     core.set_keys(term, keys, mode)

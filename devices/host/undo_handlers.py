@@ -5,7 +5,7 @@ from __future__ import annotations
 from devices.host.core import Ctx, Decline, HostCore
 from devices.host.sale_handlers import approve, booking_key, check_amount, check_pin, read_card
 from devices.host.state import Txn
-from devices.payments import messages as m
+from devices.payments import messages
 
 REVERSAL_REASONS = {"98": "no response", "A0": "MAC failure", "06": "other"}
 
@@ -51,7 +51,7 @@ def void(core: HostCore, ctx: Ctx) -> None:
     core.issuer.credit(account, amount)
     txn = Txn(key=key, kind="void", amount=amount, account=account, rrn="", auth_code="",
               journal_id=0, ic=orig.ic, scheme=orig.scheme, pan_masked=orig.pan_masked,
-              pc=m.PC_VOID, original=orig_key)
+              pc=messages.PC_VOID, original=orig_key)
     orig.voided_by = key
     approve(core, ctx, txn)
     ctx.after.append(lambda _id: core.journal.set_state(orig.journal_id, "voided"))
