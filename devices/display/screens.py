@@ -41,4 +41,9 @@ SCREENS: tuple[tuple[str, Content, dict[str, str]], ...] = (
     ("void", Content(("消费撤销 VOID", "原凭证号 TRACE 000007", "43.21")), {}),
     ("refund", Content(("退货 REFUND", "43.21", "原参考号 RRN 123456789012")), {}),
     ("settled", Content(("结算成功 SETTLED", "BATCH 000001")), {}),
+    # scan-to-pay (devices/terminal/sim/qr.py)
+    ("scan_code", Content(("扫码消费 SCAN SALE", "金额 AMOUNT RMB 12.34", "请出示付款码 SHOW PAY CODE")), {}),
+    ("waiting_customer", Content(("等待用户确认 WAITING FOR CUSTOMER",
+                                  "请在手机上输入密码 CONFIRM ON PHONE")), {}),
+    ("order_closed", Content(("订单已关闭 ORDER CLOSED", "RC FE order closed")), {}),
 )

@@ -32,7 +32,10 @@ Paid Order
 A Scanned Payment Code Is Approved
     [Tags]    case:CUP-QR-C2B-001
     ${code}=    Payment Code    wallet=01
-    ${sale}=    Scan Sale    2345    ${code}
+    Start Scan Sale    2345
+    Screen Should Show    scan_code
+    Present Payment Code    ${code}
+    ${sale}=    Scan Sale Answer
     Should Be Equal    ${sale.status}    approved
     Should Be Equal    ${sale.raw}[wallet]    01
     QR Payment Should Be Witnessed    ${sale}
