@@ -196,6 +196,9 @@ ACTIONS = [
     (r"the robot types (\d+), then ENTER",
      lambda bench, m: bench.robot.press_keys([*m[1], "enter"], secret=True)),
     (r"the robot returns the card to its slot", lambda bench, m: bench.robot.return_card()),
+    (r"the robot types (\d+)", lambda bench, m: bench.robot.press_keys([*m[1]], secret=True)),
+    (r"the robot takes the card out of the chip reader", lambda bench, m: bench.robot.remove()),
+    (r"the robot presses ENTER", lambda bench, m: bench.robot.press_keys(["enter"], secret=True)),
 ]
 
 
