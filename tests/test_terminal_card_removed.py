@@ -119,3 +119,25 @@ def test_card_pulled_after_the_request_went_still_reverses_and_prompts_remove_ca
     tail = [(e.event, e.data.get("prompt") or e.data.get("lines")) for e in events_of(bench, start)][-3:]
     assert tail == [("display", ["处理中 PROCESSING"]), ("prompt", "remove_card"),
                     ("display", [CARD_REMOVED])]
+
+
+def test_a_void_whose_card_is_pulled_during_its_pin_entry_leaves_the_sale_as_it_was(bench):
+    bench.sim.cfg.pin_on_void = True  # the reference's terminals ask none; this profile option does
+    sale = bench.sale(4_200)
+    assert sale.status == "approved"
+    start = len(bench.terminal.received)
+    pending = bench.terminal.send("void", trace=sale.data["trace"])
+    bench.type_supervisor_password()
+    bench.terminal.expect_prompt("insert_card", timeout=10)
+    bench.present("cup-debit-chip")
+    bench.terminal.expect_prompt("enter_pin", timeout=10)
+    bench.robot.press_keys(list(bench.card("cup-debit-chip").pin[:3]), secret=True)
+    bench.robot.remove()
+    failed = pending.result(20)
+    bench.robot.return_card()
+    assert (failed.status, failed.data["reason"]) == ("failed", "card_removed")
+    assert "reversal_pending" not in failed.data
+    assert kinds(bench) == ["sale"], "the void never reached the host"
+    assert not [e for e in events_of(bench, start) if e.data.get("prompt") == "remove_card"]
+    assert bench.journal("sale")[-1].state == "approved"
+    assert bench.terminal.call("status").data["batch_items"] == 1
