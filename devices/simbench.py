@@ -34,15 +34,17 @@ class SimulatedBench:
     def __init__(self, name: str, profile: TerminalProfile, magazine: Mapping[int, Card], *,
                  tid: str, tmk: bytes, host: tuple[str, int], state_dir: Path,
                  instant: bool = True, camera: bool = False, seed: int = 0,
-                 camera_bind: str | None = None, display: bool = False, **terminal_settings: Any):
+                 camera_bind: str | None = None, display: bool = False,
+                 phone_control: Path | None = None, **terminal_settings: Any):
         self.name = name
         self.model = BenchModel(name, dict(magazine))
         self.terminal = SimulatedTerminal(self.model, sim_config(  # all the profile says
             profile, tid=tid, tmk=tmk, host=host, state_dir=state_dir, **terminal_settings))
         self.robot = SimulatedRobot(self.model, profile.geometry, instant=instant)
         self.power = SimulatedPowerRelay(self.model)
-        # the customer's phone, for the terminal's code scanner (scan-to-pay)
-        self.phone = SimulatedPhone(self.model, seed=seed)
+        # the customer's phone, for the terminal's code scanner (scan-to-pay); with
+        # ``phone_control`` another process tells it what to show (devices/phone/control.py)
+        self.phone = SimulatedPhone(self.model, seed=seed, control=phone_control)
         camera_args: dict[str, Any] = {} if camera_bind is None else {"bind": camera_bind}
         self.camera = (SimulatedCamera(self.model, level=profile.camera_level, seed=seed, **camera_args)
                        if camera else None)
@@ -56,7 +58,7 @@ class SimulatedBench:
 
     @property
     def devices(self) -> list:
-        return [d for d in (self.terminal, self.robot, self.power, self.camera, self.display)
+        return [d for d in (self.terminal, self.robot, self.power, self.phone, self.camera, self.display)
                 if d is not None]
 
     def start(self) -> SimulatedBench:

@@ -50,6 +50,7 @@ class StationSpec:
     place: str | None = None  # a labgrid place holds its devices (harness/labgrid)
     tags: dict[str, str] | None = None  # or any labgrid place with these tags
     display: str | None = None  # the display camera: any OpenCV source, or sim://display
+    phone: str | None = None  # the simulated phone's control socket (a live inventory; docs/qr.md)
 
     def slot_of(self, card_id: str) -> int:
         for slot, cid in self.magazine.items():
@@ -131,7 +132,8 @@ def _parse_listen(node: Node, key: str) -> tuple[str, int]:
 INVENTORY_KEYS = ("name", "host", "stations", "cards", "keys", "coordinator",
                   "source")  # source: the inventory a live one (`posrig lab up`) was made from
 HOST_KEYS = ("listen", "journal", "managed", "control")
-STATION_KEYS = ("name", "terminal", "robot", "magazine", "power", "camera", "place", "tags", "display")
+STATION_KEYS = ("name", "terminal", "robot", "magazine", "power", "camera", "place", "tags", "display",
+                "phone")
 TERMINAL_KEYS = ("profile", "tid", "ecr", "console")
 ROBOT_KEYS = ("url",)
 
@@ -219,6 +221,7 @@ def _station(st: Node, here: Path) -> StationSpec:
         power=st.str("power", None, pattern=URL_PATTERN, expected=URL_EXPECTED),
         camera=st.str("camera", None),
         display=st.str("display", None),
+        phone=st.str("phone", None),
     )
 
 

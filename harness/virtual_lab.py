@@ -51,6 +51,13 @@ def control_socket(workdir: Path) -> Path | None:
     return path if len(str(path).encode()) <= MAX_SOCKET_PATH else None
 
 
+def phone_socket(workdir: Path, station: str) -> Path | None:
+    """The control socket of a station's simulated phone (docs/qr.md), beside the host's;
+    None where the path is too long for a Unix socket: the phone is then driven in-process only."""
+    path = workdir.resolve() / f"phone-{station}.sock"
+    return path if len(str(path).encode()) <= MAX_SOCKET_PATH else None
+
+
 def start_host(inventory: LabInventory, workdir: Path) -> tuple[AcquirerHost, HostSpec]:
     """The rig's acquirer host in its own thread; the spec names the port it took."""
     config = host_config(inventory, workdir)
@@ -74,7 +81,8 @@ class VirtualStation(SimulatedBench):
         super().__init__(spec.name, profile, {slot: cards[cid] for slot, cid in spec.magazine.items()},
                          tid=spec.terminal.tid, tmk=tmk, host=host, state_dir=workdir / "terminals",
                          instant=instant, camera=is_sim(spec.camera), seed=seed,
-                         camera_bind=camera_bind, display=is_sim(spec.display))
+                         camera_bind=camera_bind, display=is_sim(spec.display),
+                         phone_control=phone_socket(workdir, spec.name))
         self.spec = spec
 
     def start(self) -> StationSpec:  # type: ignore[override]
@@ -87,7 +95,8 @@ class VirtualStation(SimulatedBench):
                        robot=RobotSpec(self.robot.url),
                        power=self.power.url if (spec.power is None or is_sim(spec.power)) else spec.power,
                        camera=self.camera.url if self.camera is not None else spec.camera,
-                       display=self.display.url if self.display is not None else spec.display)
+                       display=self.display.url if self.display is not None else spec.display,
+                       phone=str(self.phone.control) if self.phone.control is not None else spec.phone)
 
 
 class VirtualLab:

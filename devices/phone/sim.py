@@ -11,6 +11,7 @@ scanner's window shows the phone's screen); only then can the terminal read it.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import Protocol
 
 import cv2
@@ -77,12 +78,15 @@ class SimulatedPhone:
     """The virtual bench's phone: ``show_code`` draws the wallet's screen. It rests on its dock
     in the bench model, where the card robot picks it and holds it to the scanner (a profile
     with ``robot.phone``); on a bench without that stand, ``present`` holds it there by hand
-    and ``withdraw`` takes it away."""
+    and ``withdraw`` takes it away. With ``control`` (a Unix socket path) ``start()`` serves it
+    there, so a process outside the rig's tells it what to show (devices/phone/control.py)."""
 
-    def __init__(self, model: BenchModel, *, seed: int = 0):
+    def __init__(self, model: BenchModel, *, seed: int = 0, control: Path | None = None):
         self.model = model
         self.seed = seed
         self.source = f"{model.station}/phone-sim"
+        self.control = control
+        self._server = None
         self._lock = threading.Lock()
         self._screen: np.ndarray | None = None
         self.code: str | None = None
@@ -90,10 +94,22 @@ class SimulatedPhone:
         model.place_phone(self.view)
 
     def start(self) -> SimulatedPhone:
+        if self.control is not None and self._server is None:
+            from devices.phone.control import PhoneControlServer  # the socket only when asked
+
+            self._server = PhoneControlServer(self, self.control).start()
         return self
 
     def stop(self) -> None:
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
         self.withdraw()
+
+    @property
+    def at_scanner(self) -> bool:
+        """Whether the scanner's window faces this phone now (held by hand or by the robot)."""
+        return self.model.scanner_view() == self.view
 
     def show_code(self, code: str) -> None:
         if not code or len(code) > 350 or not code.isascii():
