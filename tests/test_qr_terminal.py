@@ -215,3 +215,70 @@ def test_a_wallet_that_declines_after_the_password_is_a_decline(bench):
     assert (answer.status, answer.data["rc"]) == ("declined", "55"), answer
     assert bench.sim.state.pending_reversal is None and not bench.journal("reversal")
     assert bench.journal("sale")[-1].state == "declined"
+
+
+def _displays(bench) -> list[list[str]]:
+    """The lines of every ``display`` event the link received, in order."""
+    return [list(e.data["lines"]) for e in bench.terminal.received if e.event == "display"]
+
+
+def test_cancel_at_scan_code_shows_cancelled_and_a_timeout_its_own_screen(bench):
+    pending = bench.terminal.send("qr_sale", amount=100)
+    bench.terminal.expect_prompt("scan_code", timeout=10)
+    bench.robot.press("cancel")
+    answer = pending.result(10)
+    assert (answer.status, answer.data["reason"]) == ("cancelled", "no_code"), answer
+    assert _displays(bench)[-1] == ["交易取消 CANCELLED"]
+    bench.sim.cfg.card_timeout = 0.5
+    answer = bench.terminal.call("qr_sale", amount=100, timeout=10)
+    assert (answer.status, answer.data["reason"]) == ("cancelled", "no_code"), answer
+    assert _displays(bench)[-1] == ["交易超时 TIMEOUT 未扫到付款码 NO CODE"]
+    assert not bench.journal("sale"), "nothing went online"
+
+
+def test_a_refund_above_the_payment_says_its_limits(bench):
+    sale = scan_sale(bench, qr.make_code("01", 32), amount=2_000)
+    by_trace = bench.terminal.call("qr_refund", amount=2_001, orig_trace=sale.data["trace"])
+    by_voucher = bench.terminal.call("qr_refund", amount=2_001, voucher=sale.data["voucher"],
+                                     orig_date=sale.data["host_date"])
+    for answer in (by_trace, by_voucher):
+        assert (answer.status, answer.data["reason"], answer.data["min_amount"],
+                answer.data["max_amount"]) == ("refused", "amount_out_of_range", 1, 2_000), answer
+    elsewhere = bench.terminal.call("qr_refund", amount=0, voucher="20261204000000000099",
+                                    orig_date=sale.data["host_date"])
+    assert (elsewhere.data["reason"], elsewhere.data["min_amount"], elsewhere.data["max_amount"]) == (
+        "amount_out_of_range", 1, bench.sim.cfg.max_amount), elsewhere
+
+
+def test_a_refund_by_voucher_of_a_payment_the_terminal_holds_names_it(bench):
+    code = qr.make_code("02", 33)
+    sale = scan_sale(bench, code, amount=1_800)
+    refund = bench.terminal.call("qr_refund", amount=300, voucher=sale.data["voucher"],
+                                 orig_date=sale.data["host_date"], timeout=20)
+    assert refund.status == "approved", refund
+    assert (refund.data["flow"], refund.data["card"], refund.data["order"], refund.data["wallet"]) == (
+        "c2b", qr.mask_code(code), sale.data["order"], "02"), refund.data
+
+
+def test_a_declined_qr_payment_prints_nothing(bench):
+    code = qr.make_code("03", 34)
+    wallet(bench, op="code", code=code, outcome="decline:51")
+    slips = len(bench.model.tray)
+    answer = scan_sale(bench, code)
+    assert (answer.status, answer.data["rc"]) == ("declined", "51"), answer
+    assert "decline_receipt" not in answer.data and "receipt" not in answer.data, answer.data
+    assert len(bench.model.tray) == slips, "no slip for a QR decline (docs/posrig-ecr-1.md)"
+    assert _displays(bench)[-1][0] == "交易拒绝 DECLINED"
+
+
+def test_a_cancelled_order_says_what_became_of_it(bench):
+    pending = bench.terminal.send("qr_order", amount=1_400)
+    bench.terminal.expect_event(lambda e: e.event == "display" and bool(e.data.get("qr")),
+                                what="the order's code", timeout=10)
+    bench.robot.press("cancel")
+    answer = pending.result(20)
+    [row] = bench.journal("qr_order")
+    assert (answer.status, answer.data["reason"], answer.data["reversal_sent"],
+            answer.data["reversal_pending"], answer.data["order"], answer.data["trace"]) == (
+        "cancelled", "cancelled_by_user", True, False, row.qr_order, int(row.stan)), answer
+    assert _displays(bench)[-2:] == [["冲正中 SENDING REVERSAL"], ["交易取消 CANCELLED"]]

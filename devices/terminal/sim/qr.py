@@ -58,7 +58,7 @@ def qr_sale(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, Any]
     terminal.display("扫码消费 SCAN SALE", f"金额 AMOUNT {format_amount(amount)}",
                      "请出示付款码 SHOW PAY CODE")
     terminal.prompt("scan_code")
-    code = qr_scan.scan(terminal, terminal.cfg.card_timeout)
+    code = qr_scan.scan(terminal, terminal.cfg.card_timeout)  # CANCEL: cancelled / no_code
     if code is None:
         raise Refusal("cancelled", "no_code", "交易超时 TIMEOUT 未扫到付款码 NO CODE")
     if not (code.isdigit() and 1 <= len(code) <= 350):
@@ -119,14 +119,18 @@ def qr_refund(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, An
     check_can_transact(terminal, args)
     amount = int(args["amount"])
     original: dict[str, Any] | None = None
+    held: dict[str, Any] | None = None  # the payment, when this terminal's batch still holds it
     if args.get("orig_trace") is not None:
-        original = _original(terminal, {"trace": args["orig_trace"]}, voided_ok=False)
+        original = held = _original(terminal, {"trace": args["orig_trace"]}, voided_ok=False)
         voucher = original["qr"]["voucher"]
         mmdd = original["host_date"] or terminal.ram.now().strftime("%m%d")
     else:
         voucher, mmdd = str(args["voucher"]), str(args["orig_date"])
-    if not 0 < amount <= (original["amount"] if original else terminal.cfg.max_amount):
-        raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID")
+        held = _held_by_voucher(terminal, voucher)
+    top = held["amount"] if held else terminal.cfg.max_amount
+    if not terminal.cfg.min_amount <= amount <= top:  # never more than the payment, when known
+        raise Refusal("refused", "amount_out_of_range", "金额超限 AMOUNT INVALID",
+                      min_amount=terminal.cfg.min_amount, max_amount=top)
     terminal.display("扫码退货 SCAN REFUND", format_amount(amount), f"付款凭证号 {voucher}")
     online.flush_reversal(terminal)
     trace = terminal.next_trace()
@@ -150,9 +154,9 @@ def qr_refund(terminal: SimulatedTerminal, args: dict[str, Any]) -> dict[str, An
     if result is None:
         raise Refusal("failed", "no_host_response", "通讯超时 NO HOST RESPONSE")
     stub = {"trace": trace, "voucher": voucher, "orig_date": mmdd, "orig_trace":
-            original["trace"] if original else None, "card": original["card"] if original else "",
-            "qr": original["qr"] if original else {"voucher": voucher, "flow": "", "order": None,
-                                                    "wallet": result.wallet}}
+            original["trace"] if original else None, "card": held["card"] if held else "",
+            "qr": held["qr"] if held else {"voucher": voucher, "flow": "", "order": None,
+                                            "wallet": result.wallet}}
     return _finish(terminal, out, result, kind="refund", amount=amount, flow=stub["qr"]["flow"],
                    code_masked=stub["card"], original=original, refund_of=stub)
 
@@ -313,6 +317,15 @@ def recover(terminal: SimulatedTerminal, record: dict[str, Any]) -> bool:
 
 # -- the outcome: book, print, answer -----------------------------------------------------------
 
+def _held_by_voucher(terminal: SimulatedTerminal, voucher: str) -> dict[str, Any] | None:
+    """The QR payment of the open batch whose voucher this is (a refund by voucher of a
+    payment the terminal still holds answers with its flow, code, order and wallet)."""
+    for item in terminal.state.batch_items:
+        if item["kind"] == "sale" and item.get("qr", {}).get("voucher") == voucher:
+            return item
+    return None
+
+
 def _original(terminal: SimulatedTerminal, args: dict[str, Any], *,
               voided_ok: bool = False) -> dict[str, Any]:
     trace = int(args["trace"])
@@ -351,7 +364,7 @@ def _finish(terminal: SimulatedTerminal, out: Outgoing, result: qr.QrResult, *, 
             flow: str, code_masked: str, original: dict[str, Any] | None = None,
             refund_of: dict[str, Any] | None = None) -> dict[str, Any]:
     trace = int(out.fields["11"])
-    base = (original or {}).get("qr", {}) if kind != "sale" else {}
+    base = (original or refund_of or {}).get("qr", {}) if kind != "sale" else {}
     order = result.order or base.get("order")
     voucher = result.voucher or base.get("voucher")
     wallet = result.wallet or base.get("wallet")

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import zxingcpp
 
+from devices.terminal.sim.base import Refusal
+
 if TYPE_CHECKING:
     from devices.terminal.sim.terminal import SimulatedTerminal
 
@@ -33,13 +35,14 @@ def decode(image: object) -> str | None:
 
 def scan(terminal: SimulatedTerminal, timeout: float) -> str | None:
     """Look through the window until a code is read (its text) or ``timeout`` passes (None).
-    The cancel key ends the wait too (None)."""
+    The cancel key ends the wait: the cashier gave up (``cancelled`` / ``no_code``, the
+    screen CANCELLED as any command CANCEL ends; a timeout shows its own screen)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         terminal.alive()
         key = terminal.model.take_key()
         if key == "cancel":
-            return None
+            raise Refusal("cancelled", "no_code", "交易取消 CANCELLED")
         view = terminal.model.scanner_view()
         if view is not None:
             text = decode(view())
