@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devices import events
-from devices.faults import StationFault
+from devices.faults import RigDefect, StationFault
 from devices.host.qr_book import WalletError
 from devices.host.script import Behaviour, ScriptError
 from devices.text import printable
@@ -82,9 +82,10 @@ _JSON_TYPE = {str: "a string", int: "an integer", float: "a number", bool: "true
               dict: "an object", list: "an array", type(None): "null"}
 
 
-class BadRequest(ValueError):
+class BadRequest(RigDefect, ValueError):
     """A control request the host cannot take; the message says what was wrong and what to
-    send. Answered, never raised out of the server."""
+    send. Answered, never raised out of the server; like ScriptError, a request the host
+    cannot take is its writer's bug (a rig defect), never the terminal's."""
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from devices import events
-from devices.faults import StationFault
+from devices.faults import RigDefect, StationFault
 from devices.payments.qr import mask_code
 from devices.phone.sim import PhoneError
 
@@ -54,8 +54,9 @@ class PhoneControlError(StationFault):
     """The phone's control socket cannot be reached, or refused what it was asked."""
 
 
-class _BadRequest(ValueError):
-    pass
+class _BadRequest(RigDefect, ValueError):
+    """A request the phone cannot take: answered with what to send, never raised out of the
+    server; its writer's bug (a rig defect), never the terminal's."""
 
 
 def _json_type(value: object) -> str:
