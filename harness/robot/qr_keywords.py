@@ -34,10 +34,14 @@ class QrKeywords:
     def _phone(self) -> Phone:
         station = self.session.station()
         lab = self.session.running_lab()
-        if lab.virtual is None or station.name not in lab.virtual.stations:
-            raise StationBroken(f"{station.name}: no phone the rig drives on this bench (the "
-                                "virtual lab's stations have one)")
-        return lab.virtual.stations[station.name].phone
+        if lab.virtual is not None and station.name in lab.virtual.stations:
+            return lab.virtual.stations[station.name].phone
+        if station.spec.phone:  # a live inventory's simulated phone, by its socket (docs/qr.md)
+            from devices.phone.control import PhoneControl
+
+            return PhoneControl(station.spec.phone)
+        raise StationBroken(f"{station.name}: no phone the rig drives on this bench (the "
+                            "virtual lab's stations have one)")
 
     @keyword
     def payment_code(self, wallet: str = "03", outcome: str | None = None) -> str:
