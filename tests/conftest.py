@@ -62,7 +62,9 @@ class MainRun:
     suites, the report. It is the only run of the scenario suite in the test command
     (testpaths leaves scenarios/ out), and the report tests and the scan for clear card data
     read what it wrote. It mostly waits on simulated devices, so it runs in the background
-    while the session's other tests run.
+    while the session's other tests run, and on two stations (a pytest-xdist worker and a
+    pabot process each): the suite's waits (a customer who never pays, a power cycle) then
+    overlap, and the test command exercises the lab of several stations a nightly job uses.
 
     One per session, whichever process asks first: under pytest-xdist every worker shares
     ``root`` (the session's base temp directory) and the first to get there starts it; a file
@@ -74,7 +76,8 @@ class MainRun:
         self._start_lock = FileLock(root / "main-run.start.lock")
         self._running = root / "main-run.running.lock"
         self._status = root / "main-run.status"  # its exit status, written once it has ended
-        self._command = [sys.executable, "-m", "harness.cli", "run", "--out", str(self.where.out)]
+        self._command = [sys.executable, "-m", "harness.cli", "run", "--stations", "2",
+                         "--out", str(self.where.out)]
         self.process: subprocess.Popen | None = None  # only in the process that started it
         self._done: subprocess.CompletedProcess | None = None
 
