@@ -144,11 +144,18 @@ class MainRun:
                 self.process.wait()
 
 
+def _reads_the_main_run(item: pytest.Item) -> bool:
+    return "main_run" in getattr(item, "fixturenames", ())
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "main_run" in getattr(item, "fixturenames", ()):
+        if _reads_the_main_run(item):
             # the first of them may wait for the whole run
             item.add_marker(pytest.mark.timeout(MAIN_RUN_TIMEOUT_S + 60))
+    # The tests that read the run go last (a stable sort: every xdist worker collects the same
+    # order), so no worker sits waiting for the run while other tests are left to do.
+    items.sort(key=_reads_the_main_run)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -165,6 +165,7 @@ def test_a_frozen_frame_of_one_flat_colour_also_names_a_covered_lens_or_a_lamp_o
     assert "Every pixel" not in _frozen_text(5, 2.0, tray)
 
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_the_check_can_be_turned_off_for_a_codec_that_repeats_still_scenes(sim):
     with OpenCvCamera(sim.url, station="station-1", frozen_after=None) as cam:
         empty = cam.grab()
@@ -182,6 +183,7 @@ def screen_profile():
     return load_profile(FIXTURES / "terminals" / "posrig-sim.yaml").screen
 
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_a_frozen_display_camera_is_a_station_fault_and_a_live_unchanging_one_a_terminal_defect(
         model, screen_profile):
     with SimulatedDisplay(model, level="L1", seed=5) as display:
@@ -202,6 +204,7 @@ def test_a_frozen_display_camera_is_a_station_fault_and_a_live_unchanging_one_a_
 
 # -- a sale's slip check on the virtual lab ----------------------------------------------------------
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_a_sale_whose_tray_camera_froze_is_broken_under_station_fault_and_the_station_latched(
         station, lab, monkeypatch):
     monkeypatch.setattr(receipt, "SLIP_SETTLE_S", WAIT_S)

@@ -155,6 +155,7 @@ def test_a_host_broken_mid_sale_is_a_station_fault(station, host_breaks, mode, r
                 if entry.id > since.last_id and entry.behaviour]
 
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_a_host_hung_on_the_sign_in_is_a_station_fault(station, host_breaks):
     host_breaks("hang")
     with pytest.raises(HostFailed, match=r"no_host_response in its signin.*journaled no signin"):

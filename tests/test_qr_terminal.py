@@ -77,6 +77,7 @@ def test_c2b_password_then_approved_by_polling(bench):
     assert bench.sim.state.pending_reversal is None
 
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_c2b_password_never_given_is_reversed_at_the_window_end(bench):
     code = qr.make_code("02", 23)
     wallet(bench, op="code", code=code, outcome="pending:forever")
@@ -112,6 +113,7 @@ def test_b2c_order_shown_paid_by_the_wallet_then_voided(bench):
     assert bench.journal("qr_order")[-1].state == "voided"
 
 
+@pytest.mark.heavy  # waits out real timers: in the heavy set .ci/run runs
 def test_b2c_order_unpaid_until_the_window_ends_is_reversed(bench):
     answer = bench.terminal.call("qr_order", amount=700, timeout=30)
     assert (answer.status, answer.data["reason"]) == ("failed", "qr_timeout"), answer
