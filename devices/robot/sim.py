@@ -178,15 +178,25 @@ class SimulatedRobot:
     def _state(self) -> str:
         if self._latched or (not self._homed and not self._unlocked):
             return "Alarm"
-        if self._current is not None and self._current.kind == "home":
+        block = self._running_block()
+        if block is not None and block.kind == "home":
             return "Home"
-        return "Run" if self._current is not None or self._planner else "Idle"
+        return "Run" if block is not None else "Idle"
+
+    def _running_block(self) -> _Block | None:
+        """The block the machine is executing: the current one, else the first planned one (a
+        question between a move's ``ok`` and the loop's next turn finds it queued, not yet
+        started; GRBL reports it running, with its feed)."""
+        if self._current is not None:
+            return self._current
+        return self._planner[0] if self._planner else None
 
     def _status(self) -> str:
-        moving = self._current is not None and self._current.kind != "dwell"
+        block = self._running_block()
+        moving = block is not None and block.kind != "dwell"
         sensor = self.geometry.card_sensor == "probe" and self._physics.card_sensed
         return gcode.status_report(self._state(), self._machine(self._now_head()),
-                                   feed_mm_min=self._current.feed_mm_min if moving else 0.0,
+                                   feed_mm_min=block.feed_mm_min if moving else 0.0,
                                    pins="P" if sensor else "")
 
     def _soft_reset(self) -> None:
