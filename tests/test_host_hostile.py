@@ -105,6 +105,7 @@ def test_every_host_log_line_is_one_line_whatever_a_field_holds():
 
 
 # -- fairness -------------------------------------------------------------------------------
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_a_terminal_signs_in_between_the_frames_of_a_client_pipelining_thousands(host):
     """One client sends 20,000 echoes at once (it reads its answers meanwhile). Once the
     host has started on them, another terminal signs in: it is served within a few turns,
@@ -238,6 +239,7 @@ def test_a_second_host_on_the_same_control_socket_refuses(tmp_path):
 
 
 # -- two workers ----------------------------------------------------------------------------
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_two_workers_hand_over_a_line_pipelining_far_more_than_64_kib(tmp_path):
     host = AcquirerHost(lab_config(clock=clock, journal_path=tmp_path / "j.sqlite", workers=2))
     host.start_in_thread()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +121,7 @@ def test_journal_totals_always_equal_settlement(steps):
     play(AcquirerHost(lab_config(clock=clock, log_exchanges=False)), steps)
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(ops, max_size=25))
 def test_journal_totals_always_equal_settlement_with_two_workers(tmp_path_factory, steps):

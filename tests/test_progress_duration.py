@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.paths import REPO
 from harness.progress import DURATION_LABEL, Ended
 
@@ -49,6 +51,7 @@ def test_the_line_takes_the_whole_time_from_the_label_else_the_body_s():
     assert Ended.from_result(odd).duration_s == 0.2
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_the_run_plugin_labels_a_result_with_its_setup_and_teardown(tmp_path: Path):
     (tmp_path / "test_scenario.py").write_text(SCENARIO, encoding="utf-8")
     results = tmp_path / "allure-results"

@@ -51,6 +51,7 @@ def test_a_print_section_the_printer_cannot_follow_is_an_error_that_names_the_ke
         print_layout({"name": "x", "print": "80mm"})
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_a_sale_printed_in_the_taiwanese_layout_is_read_layout_free(bench):
     bench.sim.cfg.receipt_template = TW
     before = len(bench.model.tray)

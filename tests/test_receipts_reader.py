@@ -187,6 +187,7 @@ def test_check_attaches_evidence_and_raises_by_whose_fault_it_is(reader):
     assert len(crops[0].body) < 10_000 and len(frame.body) < 200_000
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_the_reader_needs_no_network(monkeypatch):
     def refuse(*_args, **_kw):
         raise OSError("network is blocked in this test")
@@ -203,6 +204,7 @@ def test_the_reader_needs_no_network(monkeypatch):
     assert any(s.values["card_number"][-4:] in line.text for line in lines)
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_the_cli_checks_a_photo_taken_by_hand(tmp_path, capsys):
     from harness.cli import main
 

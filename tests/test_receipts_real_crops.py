@@ -26,6 +26,7 @@ def expected(reader: FreeformReader, **given: str) -> dict:
     return {k: parse_expectation(reader, k, v) for k, v in given.items()}
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_a_girocard_slip_with_its_labels_in_a_column_passes_and_a_wrong_amount_fails(reader):
     frame = cv2.imread(str(CORPUS / "de-07-block.jpg"))
     given = expected(reader, datetime="2020-05-14 16:14:45", trace="516813", merchant_id="0847421895",
@@ -36,6 +37,7 @@ def test_a_girocard_slip_with_its_labels_in_a_column_passes_and_a_wrong_amount_f
     assert wrong.status == "fail" and wrong.faults == ("mismatch:amount",), wrong.explain()
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_a_date_with_a_two_digit_year_is_read_and_an_unlabelled_amount_is_flagged(reader):
     # Datum 23.09.16 14:05 Uhr: the example of a date once taken for 2309-01-06
     frame = cv2.imread(str(CORPUS / "de-05-block.jpg"))

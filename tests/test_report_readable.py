@@ -327,6 +327,7 @@ def _dynamics(index: Path) -> dict[str, list[dict]]:
     return out
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_each_terminal_model_and_firmware_has_its_own_trend_across_nights(tmp_path: Path):
     needs(ALLURE, "the report builder (npm ci --prefix reports)")
     where = Layout(tmp_path / "out")

@@ -64,6 +64,7 @@ def test_a_dark_screen_shows_no_state_even_with_glare_on_its_glass(reader, level
         assert not reading.lit and reading.states == () and "no lit screen" in reading.text
 
 
+@pytest.mark.heavy  # CPU-heavy (OCR, worker processes, a whole run): the heavy set .ci/run runs
 def test_the_whole_frame_baseline_reads_the_same_states(reader):
     for state, content, _groups in SCREENS[:3]:
         reading = reader.read_page(render_display(content, "L0", 5).frame)
