@@ -257,3 +257,13 @@ def test_the_first_merchant_copy_after_customer_copies_is_read_right():
     verdict = fresh.verify(photo(scan(s), "L1", seed=0), s.witnesses)
     assert verdict.status == "pass", verdict.explain()
     assert verdict.reading.copy == "merchant"
+
+
+def test_whole_frame_reading_after_detection_alone_still_recognises():
+    """RapidOCR keeps the last call's use_* flags: detect() turns recognition off, and a
+    whole-frame read after it must still return text (the screen baseline lost it)."""
+    engine = OcrEngine()
+    page = scan(sample(3))
+    assert engine.detect(page), "the detector finds the slip's rows"
+    lines = engine.read_page(page)
+    assert lines and any(line.text.strip() for line in lines), "read_page returned boxes without text"

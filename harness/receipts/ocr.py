@@ -232,7 +232,9 @@ class OcrEngine:
         with self._lock:
             if self._page is None:
                 self._page = self._load_page()
-            out = self._page(image)
+            # every step named: RapidOCR keeps the last call's use_* (detect() turns
+            # recognition off), so a bare call after detect() returns boxes without text
+            out = self._page(image, use_det=True, use_cls=True, use_rec=True)
         if out.boxes is None or out.txts is None:
             return []
         return [PageLine(str(t), float(s), np.asarray(b, dtype=np.float32))
