@@ -111,6 +111,12 @@ def acquired(lab: NetnsLab) -> dict[str, str | None]:
         return {name: place.acquired for name, place in session.places().items()}
 
 
+
+def ran_or_needs_a_phone(result: dict) -> bool:
+    """Passed, or a scan-to-pay case skipped because a labgrid place exports no phone yet."""
+    return result["status"] == "passed" or (
+        result["status"] == "skipped" and "no phone the rig drives" in (result.get("message") or ""))
+
 def test_four_places_on_two_lab_hosts_wait_for_a_held_one_then_run(lab: NetnsLab, tmp_path: Path):
     assert sorted(places(lab)) == ["labhost-a-station-1", "labhost-a-station-2",
                                    "labhost-b-station-3", "labhost-b-station-4"]
@@ -129,7 +135,7 @@ def test_four_places_on_two_lab_hosts_wait_for_a_held_one_then_run(lab: NetnsLab
     assert status == 0, "\n".join(run.seen[-60:])
     results = run.results()
     assert {r["station"] for r in results} == set(places(lab)), results
-    assert all(r["status"] == "passed" for r in results), [r for r in results if r["status"] != "passed"]
+    assert all(ran_or_needs_a_phone(r) for r in results), [r for r in results if not ran_or_needs_a_phone(r)]
     assert not any(acquired(lab).values()), "a place stayed acquired after the run"
     environment = (tmp_path / "out" / "allure-results" / "environment.properties").read_text()
     assert "labhost-b-station-3.lab host=labhost-b (place labhost-b-station-3)" in environment.splitlines()
@@ -151,7 +157,8 @@ def test_a_lab_host_dying_mid_run_breaks_its_stations_while_the_others_finish(la
     on_a = [r for r in results if r["station"].startswith("labhost-a-")]
     on_b = [r for r in results if r["station"].startswith("labhost-b-")]
     assert len(on_a) + len(on_b) == len(results), [r for r in results if not r["station"]]
-    assert on_b and all(r["status"] == "passed" for r in on_b), [r for r in on_b if r["status"] != "passed"]
+    assert on_b and all(ran_or_needs_a_phone(r) for r in on_b), \
+        [r for r in on_b if not ran_or_needs_a_phone(r)]
     broken = [r for r in on_a if r["status"] == "broken"]
     assert broken, on_a
     assert all(r["status"] in ("passed", "broken", "skipped") for r in on_a), on_a  # never "failed"
