@@ -130,6 +130,7 @@ def _results(directory: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+@pytest.mark.heavy  # CPU-heavy (a browser; two whole runs): the heavy set .ci/run runs
 def test_a_rig_without_its_font_is_broken_in_both_runners_never_failed(tmp_path: Path):
     """The acceptance's missing-font case, on one module and one Robot suite: every result
     broken under "Rig defect", none failed, in pytest and in Robot alike."""

@@ -73,6 +73,7 @@ def _all_steps(steps: list[dict]) -> list[dict]:
     return [s for step in steps for s in (step, *_all_steps(step.get("steps", [])))]
 
 
+@pytest.mark.heavy  # CPU-heavy (a browser; two whole runs): the heavy set .ci/run runs
 def test_report_opens_from_disk_and_shows_every_scenario(main_run):
     where, _ = main_run
     index = where.report / "index.html"
