@@ -21,7 +21,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from devices.payments import messages as m
 from devices.payments.framing import DEFAULT_MAX_LEN, FramingError
@@ -104,6 +104,25 @@ def _set_reason(terminal: SimulatedTerminal, reason: str, auth_code: str | None 
         terminal.save()
 
 
+T = TypeVar("T")
+
+
+def read_answer(terminal: SimulatedTerminal, read: Callable[[], T]) -> T:
+    """The host's answer to a financial request, read by ``read``: a bad MAC or a malformed
+    answer fails the transaction with its reversal reason stored (card and QR flows alike)."""
+    try:
+        return read()
+    except MacError as exc:
+        _set_reason(terminal, "A0")
+        terminal.session.sign_out()  # keys in doubt: sign in again (reference: A0)
+        raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
+                      reversal_pending=True) from exc
+    except ProtocolError as exc:
+        _set_reason(terminal, exc.reversal_reason)
+        raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
+                      reversal_pending=True) from exc
+
+
 def flush_reversal(terminal: SimulatedTerminal) -> None:
     """Send the pending reversal, if any, before anything else goes online."""
     record = terminal.state.pending_reversal
@@ -161,17 +180,7 @@ def financial(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int
     except (OSError, FramingError) as exc:
         raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR",
                       reversal_pending=True) from exc
-    try:
-        result = terminal.session.financial_response(out, wire)
-    except MacError as exc:
-        _set_reason(terminal, "A0")
-        terminal.session.sign_out()  # keys in doubt: sign in again (reference: A0)
-        raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
-                      reversal_pending=True) from exc
-    except ProtocolError as exc:
-        _set_reason(terminal, exc.reversal_reason)
-        raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
-                      reversal_pending=True) from exc
+    result = read_answer(terminal, lambda: terminal.session.financial_response(out, wire))
     if result.approved and card_kept is not None and not card_kept():
         _set_reason(terminal, "06", result.auth_code)
         raise card_and_keypad.card_removed(reversal_pending=True)

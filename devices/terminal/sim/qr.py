@@ -214,17 +214,7 @@ def _start(terminal: SimulatedTerminal, out: Outgoing, kind: str, amount: int,
     except (OSError, FramingError) as exc:
         raise Refusal("failed", "host_unreachable", "通讯失败 COMMS ERROR",
                       reversal_pending=True) from exc
-    try:
-        result = qr.read_response(terminal.session, out, wire)
-    except MacError as exc:
-        _set_reversal(terminal, "A0")
-        terminal.session.sign_out()
-        raise Refusal("failed", "mac_error", "MAC错 MAC ERROR 请重新签到 SIGN IN",
-                      reversal_pending=True) from exc
-    except ProtocolError as exc:
-        _set_reversal(terminal, exc.reversal_reason)
-        raise Refusal("failed", "bad_host_response", "交易失败 TRANSACTION FAILED",
-                      reversal_pending=True) from exc
+    result = online.read_answer(terminal, lambda: qr.read_response(terminal.session, out, wire))
     if result.pending:
         record = terminal.state.pending_reversal
         if record is not None and "qr" in record:
