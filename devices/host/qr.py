@@ -458,6 +458,22 @@ def _reverse_void(core: HostCore, ctx: Ctx, void: Txn, p: QrPayment, why: str) -
 
 # -- the wallet's control (§8): the customer's side, outside 8583 -----------------------------------
 
+def _wallet_order(core: HostCore, order: str, now: datetime) -> QrPayment:
+    """The payment of ``order``, brought up to ``now`` (the book's lock held by the caller)."""
+    p = book_of(core).by_order.get(order)
+    if p is None:
+        raise WalletError(f"no order {order!r} at this host")
+    refresh(core, p, now)
+    return p
+
+
+def _wallet_row(p: QrPayment, order: str, now: datetime) -> dict[str, Any]:
+    """The journal row every wallet action on ``order`` starts from."""
+    return {"kind": "wallet", "tid": p.key[0], "mid": p.mid, "stan": p.key[2], "batch": p.key[1],
+            "amount": p.amount, "qr_order": order, "at": now.isoformat(timespec="milliseconds"),
+            "entry_mode": "qr"}
+
+
 def wallet_pay(core: HostCore, order: str, outcome: str = "approve", after_s: float = 0) -> dict:
     """The customer's wallet scanned order ``order`` and pays it (or declines, or takes
     ``after_s`` seconds for a password). Refused for an order that is closed or reversed."""
@@ -469,13 +485,8 @@ def wallet_pay(core: HostCore, order: str, outcome: str = "approve", after_s: fl
     now = core.config.clock()
     book = book_of(core)
     with book.lock:
-        p = book.by_order.get(order)
-        if p is None:
-            raise WalletError(f"no order {order!r} at this host")
-        refresh(core, p, now)
-        row: dict[str, Any] = {"kind": "wallet", "tid": p.key[0], "mid": p.mid, "stan": p.key[2],
-                               "batch": p.key[1], "amount": p.amount, "qr_order": order,
-                               "at": now.isoformat(timespec="milliseconds"), "entry_mode": "qr"}
+        p = _wallet_order(core, order, now)
+        row = _wallet_row(p, order, now)
         if p.state != "PENDING":
             core.journal.add({**row, "state": "refused", "rc": qr.RC_CLOSED,
                               "note": f"pay {outcome}: the order is {p.state.lower()}"})
@@ -494,16 +505,11 @@ def wallet_cancel(core: HostCore, order: str) -> dict:
     now = core.config.clock()
     book = book_of(core)
     with book.lock:
-        p = book.by_order.get(order)
-        if p is None:
-            raise WalletError(f"no order {order!r} at this host")
-        refresh(core, p, now)
+        p = _wallet_order(core, order, now)
         refused = p.state != "PENDING"
         if not refused:
             close(core, p, "cancelled by the customer")
-        core.journal.add({"kind": "wallet", "tid": p.key[0], "mid": p.mid, "stan": p.key[2],
-                          "batch": p.key[1], "amount": p.amount, "qr_order": order,
-                          "at": now.isoformat(timespec="milliseconds"), "entry_mode": "qr",
+        core.journal.add({**_wallet_row(p, order, now),
                           "state": "refused" if refused else "cancelled", "note": "cancel"})
         core.journal.flush()
         return {"state": p.state, "refused": refused}
