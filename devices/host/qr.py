@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from devices.host import settle_handlers as flows_settle
+from devices.host import settle_handlers
 from devices.host.core import HANDLERS, Ctx, Decline, HostCore
 from devices.host.qr_book import (
     ORDER_LIFE,
@@ -622,8 +622,8 @@ def register() -> None:
     HANDLERS["0400"] = (kind, _either(qr_reversal, reversal))
     kind, financial = HANDLERS["0200"]
     HANDLERS["0200"] = (kind, _variants_first(financial))
-    if close_pending not in flows_settle.BEFORE_TOTALS:
-        flows_settle.BEFORE_TOTALS.append(close_pending)
+    if close_pending not in settle_handlers.BEFORE_TOTALS:
+        settle_handlers.BEFORE_TOTALS.append(close_pending)
 
 
 __all__ = ["WalletError", "register", "wallet_call", "wallet_cancel", "wallet_command", "wallet_pay"]
