@@ -132,7 +132,8 @@ class ScreenWatch:
             self._prompt = shown
             if shown is None:
                 return
-            self.reported.append(shown)
+            if len(self.reported) < MAX_HISTORY:  # a screen flickering all night stays bounded
+                self.reported.append(shown)
         if self.on_prompt is not None:
             self.on_prompt(shown, reading)
 
