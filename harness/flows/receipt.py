@@ -205,8 +205,10 @@ MAX_READERS = 16
 
 
 def _reader(station: Station, settlement: bool = False) -> ReceiptReader:
-    """One reader per profile and slip: it learns the template's labels on its first slip.
-    The settlement slip's template is the one the profile's receipt template names."""
+    """One reader per profile and slip: it learns the template's labels on its first slip
+    and reads each slip in the layout the template's ``print`` section sets (the CUP layout,
+    or 80 mm paper with values flush right: terminals/posrig-sim-tw.yaml). The settlement
+    slip's template is the one the profile's receipt template names."""
     profile = station.profile
     key = (profile.source, settlement)
     if key not in _READERS:

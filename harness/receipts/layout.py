@@ -1,10 +1,11 @@
 """Printed rows and the bar on a flattened slip.
 
-The printer's layout (devices/camera/render.py, and any 58 mm thermal printer): one row
-of 24-dot text per 32-dot pitch, a value that does not fit moved to the next row and
-indented, a full-width black bar after the last line. On the flattened slip (8 px/mm)
-rows are found from the ink profile across the paper; a band taller than one pitch (rows
-merged by blur) is cut at the pitch.
+The printer's layout (devices/camera/render.py, and any thermal printer): one row of text
+per line pitch (24-dot text on a 32-dot pitch unless the template's ``print`` section says
+otherwise), a value that does not fit moved to the next row and indented, a full-width black
+bar after the last line. On the flattened slip (8 px/mm) rows are found from the ink profile
+across the paper; a band taller than one pitch (rows merged by blur) is cut at the pitch. A
+value set flush right on its label's row (two columns) is part of that row.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def ink_level(reflectance: np.ndarray) -> float:
     return float(np.clip((float(dark.mean()) + float(light.mean())) / 2 / 255.0, INK_LEVEL, 0.9))
 
 
-def find_layout(reflectance: np.ndarray) -> Layout:
+def find_layout(reflectance: np.ndarray, pitch: int = LINE_PITCH) -> Layout:
+    """Rows and the bar; ``pitch``: the printer's line pitch in dots (= px at 8 px/mm)."""
     level = ink_level(reflectance)
     ink = reflectance < level
     h, w = ink.shape
@@ -97,13 +99,13 @@ def find_layout(reflectance: np.ndarray) -> Layout:
     # merge bands split by a thin gap inside one row (a Chinese character's strokes)
     merged: list[list[int]] = []
     for y0, y1 in bands:
-        if merged and y0 - merged[-1][1] <= 3 and y1 - merged[-1][0] <= LINE_PITCH:
+        if merged and y0 - merged[-1][1] <= 3 and y1 - merged[-1][0] <= pitch:
             merged[-1][1] = y1
         else:
             merged.append([y0, y1])
     rows: list[tuple[int, int, int, int]] = []
     for y0, y1 in merged:
-        n = max(1, round((y1 - y0) / LINE_PITCH)) if y1 - y0 > 1.4 * LINE_PITCH else 1
+        n = max(1, round((y1 - y0) / pitch)) if y1 - y0 > 1.4 * pitch else 1
         for k in range(n):
             ya = y0 + (y1 - y0) * k // n
             yb = y0 + (y1 - y0) * (k + 1) // n

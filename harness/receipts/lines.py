@@ -7,6 +7,10 @@ correlating that bitmap with the row, which costs a fraction of a millisecond in
 tens of milliseconds of recognition. A row whose label does not correlate well is read
 by OCR again, so a garbled or missing label is always seen: the book only ever speeds up
 confirming a label that is exactly what the template says.
+
+A template whose ``print`` section sets values flush right (``values: right``: two columns)
+prints no colon after a label whose value fits on its row: the label ends where the blank
+between the two columns begins.
 """
 
 from __future__ import annotations
@@ -148,16 +152,23 @@ def _space_after_colon(refl: np.ndarray, row: Row, x_colon: int, level: float) -
     return best if best is not None else min(row.box[2], x_colon + 4)
 
 
-def _label_in_text(line: Line, text: str) -> tuple[float, int]:
-    """How well the start of ``text`` reads as ``line``'s label: (similarity, chars used)."""
+def _label_in_text(line: Line, text: str, two_columns: bool = False) -> tuple[float, int]:
+    """How well the start of ``text`` reads as ``line``'s label: (similarity, chars used).
+    ``two_columns``: a value may stand flush right on the row with no colon before it (a
+    colon further on is the value's own, a time's), so the label's length is tried too."""
     want = compact(line.label)
     got = compact(text)
     if line.has_value:
         cut = max(got.find(":"), got.find("："))
-        head = got[:cut] if cut > 0 else got[:len(want)]
-        if not _both_scripts(head, want):
-            return 0.0, 0
-        return similarity(head, want), (cut if cut > 0 else len(want))
+        cuts = [cut if cut > 0 else len(want)]
+        if two_columns and cut > 0:
+            cuts.append(len(want))
+        best = (0.0, 0)
+        for used in cuts:
+            head = got[:used]
+            if _both_scripts(head, want) and similarity(head, want) > best[0]:
+                best = (similarity(head, want), used)
+        return best
     if WRAP_MIN * len(want) <= len(got) < len(want):
         # a fixed line too long for the printhead wraps at a space: its first row is a prefix
         return max(similarity(got, want), similarity(got, want[:len(got)])), len(got)
@@ -221,7 +232,8 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
         crops = [_strip(refl, head, head.box[0] - 4, head.box[2] + 4) for _, head, _ in pending_ocr]
         reads = engine.read_lines([np.clip(c * 255, 0, 255).astype(np.uint8) for c in crops])
         for (g, head, cont), read in zip(pending_ocr, reads, strict=True):
-            hit = _by_ocr(refl, head, read, slots, book, layout.ink_level)
+            hit = _by_ocr(refl, head, read, slots, book, layout.ink_level,
+                          two_columns=template.layout.values == "right")
             above = results.get(g - 1)
             if hit is None and above is not None and not above.line.has_value \
                     and _wrapped_rest(above.line, read.text):
@@ -285,18 +297,24 @@ def _by_bitmap(refl: np.ndarray, head: Row, slots: list[list[Line]], book: Label
 
 
 def _by_ocr(refl: np.ndarray, head: Row, read: LineRead, slots: list[list[Line]],
-            book: LabelBook, level: float) -> Located | None:
+            book: LabelBook, level: float, two_columns: bool = False) -> Located | None:
     best: tuple[float, Line, int] | None = None
     for slot in slots:
         for line in slot:
-            score, used = _label_in_text(line, read.text)
+            score, used = _label_in_text(line, read.text, two_columns)
             if best is None or score > best[0]:
                 best = (score, line, used)
     if best is None or best[0] < FIND_MIN:
         return None
     score, line, used = best
     x0 = head.box[0]
-    if line.has_value:
+    if line.has_value and two_columns and not _colon_after(read.text, used):
+        # a value flush right (no colon: it fitted on the label's row): the label ends where
+        # the blank between the columns begins, after the label's last character
+        last = _char_index(read.text, used - 1)
+        x_last = x0 - 4 + int(read.xs[last]) if last < len(read.xs) else head.box[0]
+        x_end = _column_gap(refl, head, x_last, level)
+    elif line.has_value:
         # the colon's position in the crop, then the blank after it
         colon = _char_index(read.text, used)
         x_colon = x0 - 4 + int(read.xs[colon]) if colon < len(read.xs) else head.box[2]
@@ -308,6 +326,30 @@ def _by_ocr(refl: np.ndarray, head: Row, read: LineRead, slots: list[list[Line]]
         y0, y1 = max(0, head.box[1] - 1), head.box[3] + 1
         book.learn(line.key, np.ascontiguousarray(refl[y0:y1, x0:x_end]))
     return hit
+
+
+def _colon_after(text: str, used: int) -> bool:
+    """Does the label that takes ``used`` compact characters of ``text`` end with a colon
+    (its value moved to the rows below, or a CUP-style ``LABEL: value``)?"""
+    return compact(text)[used:used + 1] in (":", "：")
+
+
+def _column_gap(refl: np.ndarray, row: Row, x_from: int, level: float) -> int:
+    """Where a label ends on a two-column row: the widest blank run right of ``x_from`` (its
+    last character); the printer leaves at least two spaces before a value flush right, a
+    label or a value has single spaces. A row with nothing right of its label (a decline's
+    blank authorisation code) ends with the label."""
+    ink = (refl[row.box[1]:row.box[3], :] < level).any(axis=0)
+    best, best_len, start = row.box[2], 0, None
+    for x in range(max(row.box[0], x_from), row.box[2] + 1):
+        blank = x < row.box[2] and not ink[x]
+        if blank and start is None:
+            start = x
+        elif not blank and start is not None:
+            if x < row.box[2] and x - start > best_len:  # a blank run with ink after it
+                best, best_len = start, x - start
+            start = None
+    return best
 
 
 def _char_index(text: str, compact_index: int) -> int:

@@ -118,8 +118,9 @@ def _check_lighter_than_ground(small: np.ndarray, hull: np.ndarray) -> None:
                             "frame: no paper in view (tray empty?)")
 
 
-def flatten(frame: np.ndarray) -> Flattened:
-    """Find the paper in ``frame`` (gray or BGR) and return it top-down, light flattened."""
+def flatten(frame: np.ndarray, paper_mm: int = PAPER_MM) -> Flattened:
+    """Find the paper in ``frame`` (gray or BGR) and return it top-down, light flattened, at
+    8 px/mm for paper ``paper_mm`` wide (the template's: 58 mm, or 80 mm)."""
     gray = to_gray(frame)
     corners = find_paper(gray)
     tl, tr, br, bl = corners
@@ -128,11 +129,12 @@ def flatten(frame: np.ndarray) -> Flattened:
     if width_px < 40 or height_px < 40:
         raise PaperNotFound(f"the paper is {width_px:.0f} x {height_px:.0f} px in the frame: "
                             "too small to read")
-    out_h = round(float(PAPER_PX * height_px / width_px))
-    dst = np.array([[0, 0], [PAPER_PX - 1, 0], [PAPER_PX - 1, out_h - 1], [0, out_h - 1]],
+    paper_px = paper_mm * PX_PER_MM
+    out_h = round(float(paper_px * height_px / width_px))
+    dst = np.array([[0, 0], [paper_px - 1, 0], [paper_px - 1, out_h - 1], [0, out_h - 1]],
                    dtype=np.float32)
     homography = cv2.getPerspectiveTransform(corners, dst)
-    warped = cv2.warpPerspective(gray, homography, (PAPER_PX, out_h), flags=cv2.INTER_LINEAR,
+    warped = cv2.warpPerspective(gray, homography, (paper_px, out_h), flags=cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_REPLICATE)
     return Flattened(warped, _reflectance(warped), corners, homography)
 

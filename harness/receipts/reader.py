@@ -120,10 +120,10 @@ class ReceiptReader:
             return ReceiptReading(name, ms=(time.perf_counter() - started) * 1000, **kw)
 
         try:
-            flat = flatten(frame)
+            flat = flatten(frame, self.template.layout.paper_mm)
         except PaperNotFound as exc:
             return done(status="unreadable", reason=f"paper not found: {exc}"), None
-        layout = find_layout(flat.reflectance)
+        layout = find_layout(flat.reflectance, self.template.layout.pitch)
         if not layout.rows:
             upside_down = layout.bar is not None and layout.bar[1] < flat.reflectance.shape[0] / 3
             return done(status="unreadable", flat=flat, reason=(

@@ -1,9 +1,11 @@
 """A receipt template as the reader uses it, and the print limits a profile sets.
 
 The template (fixtures/receipts/*.yaml) is the same file the simulated printer renders
-from: title, copy markers, one labelled line per field. The reader adds what it needs to
-read a value back: the field's ``kind`` (how it is written), lengths, the date format,
-and the notes a slip may end with (a reprint's mark, a decline's reason).
+from: title, copy markers, one labelled line per field, and how the slip is set (its
+``print`` section: paper width, font size, line pitch, a value after its label's ``": "`` or
+flush right on the label's row). The reader adds what it needs to read a value back: the
+field's ``kind`` (how it is written), lengths, the date format, and the notes a slip may end
+with (a reprint's mark, a decline's reason).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devices.camera.render import CUP_LAYOUT, PrintLayout
 from harness.config import ConfigError, Node
 from harness.profiles import load_profile
 
@@ -19,6 +22,10 @@ KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amoun
 #: What may follow a note's fixed text after a colon: the host's response code (two
 #: characters, ISO 8583 DE39), then its text in words.
 NOTE_VALUES = ("response_code",)
+#: A template's ``print`` section: the keys the simulated printer follows (paper_mm 58 or 80,
+#: font_px and pitch in dots, values ``after`` or ``right``, a font file), the ones the reader
+#: reads the slip by (devices/terminal/sim/printer.py PRINT_KEYS names the same).
+PRINT_KEYS = ("paper_mm", "font_px", "pitch", "values", "font")
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class ReceiptTemplate:
     qr: bool = False
     notes: tuple[NoteSpec, ...] = ()  # lines a slip may end with, between its last field and the bar
     settlement: str | None = None  # the template of the settlement slip printed with these
+    #: how the slip is set (the ``print`` section): the CUP layout when the template has none
+    layout: PrintLayout = CUP_LAYOUT
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "receipt template") -> ReceiptTemplate:
@@ -73,13 +82,36 @@ class ReceiptTemplate:
         return cls(name=root.str("name"), title=root.str("title", "") or "", copies=copies,
                    fields=tuple(fields), txn_types=txn_types,
                    bar=root.bool("bar", True), qr=root.bool("qr", False),
-                   notes=_notes(root, fields), settlement=root.str("settlement", None))
+                   notes=_notes(root, fields), settlement=root.str("settlement", None),
+                   layout=_layout(root))
 
     def field(self, key: str) -> FieldSpec:
         for spec in self.fields:
             if spec.key == key:
                 return spec
         raise KeyError(f"template {self.name} has no field {key!r}")
+
+
+def _layout(root: Node) -> PrintLayout:
+    """The ``print`` section, every key checked: the reader reads a slip by the layout it was
+    set in, so a layout it cannot follow is refused, never half applied."""
+    if not root.has("print"):
+        return CUP_LAYOUT
+    if not isinstance(root.raw("print"), dict):
+        raise root.error("print", f"a mapping of {', '.join(PRINT_KEYS)}", root.raw("print"))
+    section = root.node("print", keys=PRINT_KEYS)
+    given: dict[str, Any] = {}
+    for key in ("paper_mm", "font_px", "pitch"):
+        if section.has(key):
+            given[key] = section.int(key, min=1)
+    if section.has("values"):
+        given["values"] = section.str("values", pattern="after|right", expected="after or right")
+    if section.has("font"):
+        given["font"] = section.str("font")
+    try:
+        return PrintLayout(**given)
+    except ValueError as exc:
+        raise ConfigError(f"{root.file}: print: {exc}") from exc
 
 
 def _notes(root: Node, fields: list[FieldSpec]) -> tuple[NoteSpec, ...]:
