@@ -66,9 +66,20 @@ def test_a_date_whose_year_cannot_be_told_is_refused_not_reinterpreted():
     ("TIME 14JUN19   15:37", datetime(2019, 6, 14, 15, 37)),
     ("31.01.2026 15:41", datetime(2026, 1, 31, 15, 41)),
     ("2026/O1/31 I5:41:07", datetime(2026, 1, 31, 15, 41, 7)),  # O/0 and I/1 where digits stand
+    ("LE 24/08/22 A 12:45:13", datetime(2022, 8, 24, 12, 45, 13)),  # French CB slip: "à" between
+    ("2026年05月03日(日)11時04分", datetime(2026, 5, 3, 11, 4)),  # Japanese units
 ])
 def test_dates_as_slips_print_them(text, value):
     assert fm.parse_datetime(text, ANY) == value
+
+
+@pytest.mark.parametrize("text", ["LE 07/04/17 A 18:49:02", "07-04-2017 18:49"])
+def test_a_french_date_that_reads_both_ways_is_refused_without_a_template(text):
+    # April 7th or July 4th: the word between date and time does not tell which
+    with pytest.raises(fm.FormatError, match="either way round"):
+        fm.parse_datetime(text, ANY)
+    day_first = fm.Formats(datetime=("%d/%m/%y %H:%M:%S",))
+    assert fm.parse_datetime(text, day_first).date() == datetime(2017, 4, 7).date()
 
 
 @pytest.mark.parametrize(("text", "head", "tail"), [
@@ -115,6 +126,15 @@ def test_cup_expectations_follow_the_template_and_never_reinterpret():
     ("MERCHANT ID 8981", "merchant_id"),
     ("승인번호 76862802", "auth_code"),  # Korean (data; the shipped recogniser reads no Hangul)
     ("APPR CODE: 05439D", "auth_code"),
+    ("NO AUTO: 523196", "auth_code"),  # French CB slip
+    ("Code d'autor.: 864531", "auth_code"),  # French fuel terminal
+    ("Id. commerc.: 300022489637", "merchant_id"),
+    ("N° TPE 01234567", "terminal_id"),
+    ("TOT TTC € 21.74", "amount"),
+    ("承認番号 0122120", "auth_code"),  # Japanese
+    ("伝票No. 15876", "trace"),
+    ("TML 12345678", "terminal_id"),  # Italian
+    ("Trm-Id: 12345678", "terminal_id"),  # Swiss
 ])
 def test_the_label_dictionary_knows_several_scripts(text, key):
     assert Labels.load().match(text)[0] == key
@@ -125,6 +145,14 @@ def test_short_labels_must_be_read_exactly_and_whole():
     assert labels.match("MID 22341842")[0] == "merchant_id"
     assert labels.match("MIDDLE 22341842") is None
     assert labels.match("TlD 1234") is None  # one character off a 3-letter label: not it
+
+
+@pytest.mark.parametrize("text", ["CARTE BANCAIRE", "CARTES BANCAIRES: ************0910",
+                                  "Date d'expiration: 31/05/18", "TICKET CLIENT", "A CONSERVER"])
+def test_a_french_slips_titles_and_expiry_date_are_no_field_labels(text):
+    # CARTE BANCAIRE heads a CB slip with the AID under it (A0000000041010), and is a till's
+    # payment line: neither the card number nor the amount; an expiry date is not the date
+    assert Labels.load().match(text) is None
 
 
 def test_receipt_read_of_a_missing_file_says_it_is_missing(tmp_path, capsys):

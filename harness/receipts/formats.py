@@ -211,8 +211,9 @@ def find_datetime(text: str, fmt: Formats) -> tuple[datetime, int, int]:
     value = normalise(fold(text), digits=True)
     if len(value) != len(text):
         value = normalise(text, digits=True)
-    time_part = (r"[日\s]*(?:\([^)]*\)\s*)?(\d{1,2})\s*[:.時时]\s*(\d{2})(?:\s*[:.分]\s*(\d{2}))?"
-                 r"\s*([AaPp][Mm])?")
+    # French slips put a word between date and time: LE 24/08/22 A 12:45:13 (à)
+    time_part = (r"[日\s]*(?:[AÀà]\s+)?(?:\([^)]*\)\s*)?(\d{1,2})\s*[:.時时]\s*(\d{2})"
+                 r"(?:\s*[:.分]\s*(\d{2}))?\s*([AaPp][Mm])?")
     # year first (a day has at most two digits, so 2026/09/2316:50 splits at the day), then
     # a four-digit year last, then two-digit years
     m = re.search(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})" + time_part, value) or \
