@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from rapidfuzz.distance import Levenshtein
+
 from devices.faults import RigDefect
 from devices.masking import mask_pan
 from harness.receipts.ocr import normalise
@@ -185,13 +187,7 @@ def fx_similar(a: str, b: str) -> float:
 
 
 def similarity(a: str, b: str) -> float:
-    """1 - edit distance / longer length."""
-    if not a and not b:
-        return 1.0
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return 1.0 - prev[-1] / max(len(a), len(b))
+    """1 - edit distance / longer length (1.0 for two empty texts). rapidfuzz's C++ edit
+    distance: label matching compares every box of a slip with every alias of every field,
+    and the same computed in Python was a quarter of a layout-free read's CPU (measured)."""
+    return Levenshtein.normalized_similarity(a, b)
