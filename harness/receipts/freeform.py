@@ -260,7 +260,10 @@ class FreeformReader:
         from harness.receipts.reader import shared_engine
 
         self.template = template or FreeformTemplate.generic()
-        self.engine = engine or shared_engine()
+        if engine is None:
+            engine = shared_engine()
+            engine.detector()  # loaded now: a reading's time is the slip's, not the model's
+        self.engine = engine
         self.labels = Labels.load(extra=self.template.labels, kinds=self.template.kinds)
         # a text's labels, as _labels_in found them: a slip's boxes are looked at several times
         # (as a label, as the value right of one, as the row below one); bounded, cleared when full

@@ -202,7 +202,11 @@ def _wrapped_rest(line: Line, text: str) -> bool:
 
 
 def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: LabelBook,
-           engine: OcrEngine) -> LocatedLines:
+           engine: OcrEngine, give_up: int = 0) -> LocatedLines:
+    """The template's lines among the slip's rows. ``give_up``: when no row matched a label
+    by its look, read only this many rows first, and if none of them is a line of the
+    template either, stop (a photo of another terminal's slip: its 30-90 rows are not read
+    for nothing before the layout-free reader reads them again)."""
     slots = template_lines(template)
     # each row that is not indented starts a line; indented rows carry its value on
     groups: list[tuple[Row, list[Row]]] = []
@@ -228,10 +232,14 @@ def locate(refl: np.ndarray, layout: Layout, template: ReceiptTemplate, book: La
         else:
             pending_ocr.append((g, head, cont))
             slot_i += 1  # assume it stands in its slot; OCR below says what it really is
-    if pending_ocr:
-        crops = [_strip(refl, head, head.box[0] - 4, head.box[2] + 4) for _, head, _ in pending_ocr]
+    # the rows no label matched by its look are read; with give_up, the first few alone first
+    first = give_up if give_up and not results else len(pending_ocr)
+    for i, part in enumerate((pending_ocr[:first], pending_ocr[first:])):
+        if not part or (i == 1 and not results):
+            break
+        crops = [_strip(refl, head, head.box[0] - 4, head.box[2] + 4) for _, head, _ in part]
         reads = engine.read_lines([np.clip(c * 255, 0, 255).astype(np.uint8) for c in crops])
-        for (g, head, cont), read in zip(pending_ocr, reads, strict=True):
+        for (g, head, cont), read in zip(part, reads, strict=True):
             hit = _by_ocr(refl, head, read, slots, book, layout.ink_level,
                           two_columns=template.layout.values == "right")
             above = results.get(g - 1)

@@ -250,10 +250,14 @@ class OcrEngine:
         """Text boxes (4 x 2 float, clockwise from top-left) found by the detector alone, on
         ``image`` at the size given (the caller scales it): the layout-free reader recognises
         each box itself, to keep per-character probabilities."""
+        return self.detector().boxes(image)
+
+    def detector(self) -> TextDetector:
+        """The detector's session, loaded on first use (the template reader never needs it)."""
         with self._lock:
             if self._det is None:
                 self._det = TextDetector(str(self._paths["det"]), self._options)
-        return self._det.boxes(image)
+            return self._det
 
     def _load_page(self) -> Any:
         from rapidocr import RapidOCR

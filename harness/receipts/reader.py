@@ -58,7 +58,8 @@ class _Work:
 
 class ReceiptReader:
     def __init__(self, template: ReceiptTemplate | dict[str, Any], limits: PrintLimits | None = None,
-                 engine: OcrEngine | None = None, book: LabelBook | None = None):
+                 engine: OcrEngine | None = None, book: LabelBook | None = None, give_up: int = 0):
+        self.give_up = give_up  # see lines.locate: a reader that is only trying its layout
         self.template = template if isinstance(template, ReceiptTemplate) else \
             ReceiptTemplate.from_dict(template)
         self.limits = limits or PrintLimits()
@@ -129,7 +130,7 @@ class ReceiptReader:
             return done(status="unreadable", flat=flat, reason=(
                 "the slip lies upside down (its bar is at the top): turn it on the tray"
                 if upside_down else "no print found on the paper")), None
-        located = locate(flat.reflectance, layout, self.template, self.book, self.engine)
+        located = locate(flat.reflectance, layout, self.template, self.book, self.engine, self.give_up)
         by_key = {hit.line.key: hit for hit in located.found}
         copy = next((k.split(":", 1)[1] for k in by_key if k.startswith("copy:")), None)
         # all value crops in one go (fields', and a decline note's code and reason), the only
