@@ -4,19 +4,20 @@ The model is rapidocr's own (PP-OCRv6 det small, in the rapidocr wheel pinned in
 pyproject.toml); what this module adds is what rapidocr's ``TextDetector`` does around it:
 scale the image to multiples of 32, normalise, run, and turn the probability map into boxes
 (Differentiable Binarization: threshold, contours, the box's mean probability, the box grown
-by its "unclip" distance). It is not rapidocr's class because that class cannot be imported
-without rapidocr's engine registry, which parses the whole model catalogue with OmegaConf:
-0.5-0.9 s of CPU on every ``posrig receipt read`` before a pixel is looked at (measured with
-``python -X importtime``), and its detect-only call also cuts out every box it found. Each
-step below keeps rapidocr 3.10's defaults (config.yaml, ``Det``), so the boxes are the same
-(tests/test_receipts_detect.py compares them on real photos); rapidocr itself is still what
-reads whole pages (harness.receipts.ocr, ``read_page``).
+by its "unclip" distance with pyclipper, rapidocr's own dependency). It is not rapidocr's
+class because that class cannot be imported without rapidocr's engine registry, which parses
+the whole model catalogue with OmegaConf: 0.5-0.9 s of CPU on every ``posrig receipt read``
+before a pixel is looked at (measured with ``python -X importtime``), and its detect-only
+call also cuts out every box it found. Each step keeps rapidocr 3.10's defaults (its
+config.yaml, ``Det``), so the boxes are the same (tests/test_receipts_detect.py compares
+them on real photos); rapidocr itself still reads whole pages (``OcrEngine.read_page``).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pyclipper
 
 THRESH = 0.3  # a pixel of the probability map above this is text
 BOX_THRESH = 0.5  # a box whose mean probability is below this is dropped
@@ -61,11 +62,13 @@ def _boxes_from_map(prob: np.ndarray, width: int, height: int) -> list[np.ndarra
             continue
         if _mean_inside(prob, _corners(rect)) < BOX_THRESH:
             continue
-        (cx, cy), (rw, rh), angle = rect
-        # rapidocr offsets the rectangle's outline by d with round joins (pyclipper) and takes
-        # the smallest rectangle around that: the same rectangle, each side moved out by d
-        d = rw * rh * UNCLIP_RATIO / (2 * (rw + rh))
-        grown = ((cx, cy), (rw + 2 * d, rh + 2 * d), angle)
+        box = _corners(rect)
+        # grown by its unclip distance as rapidocr grows it (pyclipper's offset with round
+        # joins, on whole pixels: the recogniser's confidence in a row follows its box)
+        offset = pyclipper.PyclipperOffset()
+        offset.AddPath(box.tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+        distance = cv2.contourArea(box) * UNCLIP_RATIO / cv2.arcLength(box, True)
+        grown = cv2.minAreaRect(np.array(offset.Execute(distance), np.float32).reshape(-1, 1, 2))
         if min(grown[1]) < MIN_SIZE + 2:
             continue
         box = _corners(grown)
