@@ -59,6 +59,8 @@ DET_SIDE = 640
 DET_SIDE_MAX = 1600  # a slip cut out of a large photo is detected again at most this large
 TEXT_PX_FINE = 24  # the box height a slip's rows are detected again at, to place them
 MIN_SLIP_BOXES = 3  # a group of fewer text boxes is not a slip
+SECOND_LOOKS = 3  # regions around sparse text looked at again when no card slip was read
+AROUND = (3.0, 6.0)  # ... each reaching this many of its text's heights beside and above/below
 IMAGE_MIN = 0.75  # correlation of a learnt label's image that finds it on the next slip
 IMAGE_MARGIN = 0.05  # ... and by how much it must beat the next best box
 CUT_HEIGHT = 0.8  # of a detected box's height, what is cut for recognition (see _cut)
@@ -273,8 +275,16 @@ class FreeformReader:
     def read_all(self, frame: np.ndarray) -> list[ReceiptReading]:
         """Every slip in the photo, largest (most text) first."""
         started = time.perf_counter()
-        slips = self.slips(frame)
+        gray = to_gray(frame)
+        slips, sparse = self._slips(gray)
         out = [self._reading(frame, slip, started) for slip in slips]
+        if sparse and not any(_shows_card_fields(r) for r in out):
+            # No slip read shows a card payment, but text too small for the first look may stand
+            # where a stray box or two was seen: a card terminal's slip among a till's receipts on
+            # a table (its print a quarter of theirs, 2-3 px at 640 px). Looked at again closely;
+            # a photo of a card slip that was read never pays for this.
+            out += [self._reading(frame, slip, started)
+                    for slip in self._second_look(gray, sparse, slips)]
         if not out:
             return [ReceiptReading(self.template.name, status="unreadable", reason="no printed text found",
                                    ms=(time.perf_counter() - started) * 1000)]
@@ -286,10 +296,13 @@ class FreeformReader:
         return max(readings, key=lambda r: sum(f.value is not None for f in r.fields.values()))
 
     def slips(self, frame: np.ndarray) -> list[Slip]:
-        gray = to_gray(frame)
+        return self._slips(to_gray(frame))[0]
+
+    def _slips(self, gray: np.ndarray) -> tuple[list[Slip], list[tuple[int, int, int, int]]]:
+        """The slips found, and the regions around text too sparse to be one (for a second look)."""
         quads = self._detect(gray, (0, 0, gray.shape[1], gray.shape[0]), DET_SIDE)
         if not quads:
-            return []
+            return [], []
         # The first look finds where the slips are, not exactly where each row is: a box found
         # at 640 px is placed to a few photo pixels at best, and the recogniser reads a row cut
         # that loosely worse. Each group of text that can be a slip is detected again on its
@@ -298,8 +311,10 @@ class FreeformReader:
         # or a box or two apart from the rest (a label on the table, a sign), is not.
         first = min(1.0, DET_SIDE / max(gray.shape))
         again: list[np.ndarray] = []
+        sparse: list[tuple[int, int, int, int]] = []
         for region, members in _regions(quads, gray.shape):
             if len(members) < MIN_SLIP_BOXES:
+                sparse.append(_around(members, gray.shape))
                 continue
             x0, y0, x1, y1 = region
             h_full = max(1.0, float(np.median([_height(q) for q in members])))
@@ -308,11 +323,28 @@ class FreeformReader:
                 again.extend(members)
                 continue
             again.extend(self._detect(gray, region, int(max(x1 - x0, y1 - y0) * scale)))
-        quads = [q for q in again if _height(q) >= 6 and _width(q) >= 6]
+        return self._recognised(gray, again), sparse
+
+    def _second_look(self, gray: np.ndarray, sparse: list[tuple[int, int, int, int]],
+                     seen: list[Slip]) -> list[Slip]:
+        """Slips in the regions around sparse text, detected at up to full resolution (at most
+        ``SECOND_LOOKS`` of them, the largest first); text of a slip already read is not read again."""
+        quads: list[np.ndarray] = []
+        for x0, y0, x1, y1 in sorted(sparse, key=lambda r: -(r[2] - r[0]) * (r[3] - r[1]))[:SECOND_LOOKS]:
+            quads.extend(self._detect(gray, (x0, y0, x1, y1), min(DET_SIDE_MAX, max(x1 - x0, y1 - y0))))
+        hulls = [slip.quad.reshape(-1, 1, 2) for slip in seen]
+        quads = [q for q in quads if not any(
+            cv2.pointPolygonTest(h, tuple(float(v) for v in q.mean(axis=0)), False) >= 0 for h in hulls)]
+        return self._recognised(gray, quads)
+
+    def _recognised(self, gray: np.ndarray, quads: list[np.ndarray]) -> list[Slip]:
+        quads = [q for q in quads if _height(q) >= 6 and _width(q) >= 6]
         # only text that can be a slip is recognised (recognition is most of the time): a box
         # or two apart from the rest is a label on the table, a menu, a sign
         quads = [q for _, members in _regions(quads, gray.shape) if len(members) >= MIN_SLIP_BOXES
                  for q in members]
+        if not quads:
+            return []
         cuts = [_cut(gray, q) for q in quads]
         reads = self.engine.read_lines(cuts)
         tokens = [Token(q, r, c) for q, r, c in zip(quads, reads, cuts, strict=True) if r.text.strip()]
@@ -907,6 +939,22 @@ def _regions(quads: list[np.ndarray], shape: tuple[int, ...]) -> list[tuple[tupl
         region = (max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1)), min(shape[0], int(y1)))
         out.append((region, [t.quad for t in group]))
     return out
+
+
+def _around(quads: list[np.ndarray], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """The region a slip around these few boxes may fill: ``AROUND`` text heights beside and
+    above and below (a slip is taller than wide), clipped to the photo."""
+    pts = np.concatenate(quads)
+    h = float(max(_height(q) for q in quads))
+    x0, y0 = pts.min(axis=0) - np.array(AROUND) * h
+    x1, y1 = np.ceil(pts.max(axis=0) + np.array(AROUND) * h)
+    return max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1)), min(shape[0], int(y1))
+
+
+def _shows_card_fields(reading: ReceiptReading) -> bool:
+    """Did this slip give a card number or an authorisation code (a card payment's slip)?"""
+    return any(reading.fields[k].value is not None
+               for k in ("card_number", "auth_code") if k in reading.fields)
 
 
 def _clusters(tokens: list[Token], shape: tuple[int, ...],
