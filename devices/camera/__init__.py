@@ -8,20 +8,37 @@ paper, ``scene`` photographs it on the tray. See docs/camera.md.
 
 from __future__ import annotations
 
-from typing import Protocol
+from importlib import import_module
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from devices.camera.driver import (
-    CameraError,
-    CameraFrozen,
-    NothingPrinted,
-    OpenCvCamera,
-    frame_difference,
-    png_bytes,
-)
-from devices.camera.scene import LEVELS, Scene, render_scene, render_scene_with_truth
-from devices.camera.sim import SimulatedCamera
+if TYPE_CHECKING:
+    from devices.camera.driver import (
+        CameraError,
+        CameraFrozen,
+        NothingPrinted,
+        OpenCvCamera,
+        frame_difference,
+        png_bytes,
+    )
+    from devices.camera.scene import LEVELS, Scene, render_scene, render_scene_with_truth
+    from devices.camera.sim import SimulatedCamera
+
+# Imported on first use: the driver brings HTTP and TLS, the simulator an HTTP server, and
+# `posrig receipt read` needs only render's layouts from this package (0.3-0.7 s a read).
+_LAZY = {
+    "CameraError": "driver", "CameraFrozen": "driver", "NothingPrinted": "driver",
+    "OpenCvCamera": "driver", "frame_difference": "driver", "png_bytes": "driver",
+    "LEVELS": "scene", "Scene": "scene", "render_scene": "scene", "render_scene_with_truth": "scene",
+    "SimulatedCamera": "sim",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"devices.camera.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Camera(Protocol):

@@ -16,7 +16,6 @@ from typing import Any
 
 from devices.camera.render import CUP_LAYOUT, PrintLayout
 from harness.config import ConfigError, Node
-from harness.profiles import load_profile
 
 KINDS = ("text", "digits", "alnum", "masked_pan", "txn_type", "datetime", "amount", "count_amount")
 #: What may follow a note's fixed text after a colon: the host's response code (two
@@ -160,4 +159,8 @@ class PrintLimits:
     @classmethod
     def from_profile(cls, profile_path: Path) -> PrintLimits:
         """The ``receipt.print`` section of a terminal profile, read by the one profile model."""
+        # imported here: a terminal profile brings in the host's key loading, and with it the
+        # host package (0.3-0.8 s on every `posrig receipt read` that names no profile)
+        from harness.profiles import load_profile
+
         return cls(**load_profile(profile_path).print_limits)
