@@ -31,6 +31,16 @@ class ConfigError(RigDefect, ValueError):
     """A data file (inventory, profile, plan, template) is wrong; the message says where and how."""
 
 
+#: libyaml's safe loader where PyYAML was built with it (the wheels are): the same documents,
+#: 5-10x faster than the pure-Python one (a `posrig receipt read` parsed 0.16 s of YAML)
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with the fastest safe loader this PyYAML has."""
+    return yaml.load(text, Loader=SAFE_LOADER)
+
+
 def load_yaml(path: Path, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
@@ -38,7 +48,7 @@ def load_yaml(path: Path, what: str) -> Any:
         raise ConfigError(f"{path}: cannot read the {what} ({exc.strerror}); "
                           f"name a {what} file that exists") from exc
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: the {what} is not valid YAML: {exc}") from exc
 

@@ -41,8 +41,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-import yaml
 
+from devices.datafile import parse_yaml
 from harness.paths import FIXTURES
 from harness.receipts import formats as fm
 from harness.receipts.ocr import REC_HEIGHT, LineRead, OcrEngine, normalise
@@ -98,7 +98,7 @@ class Labels:
     @classmethod
     def load(cls, path: Path = LABELS_FILE, extra: dict[str, list[str]] | None = None,
              kinds: dict[str, str] | None = None) -> Labels:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = parse_yaml(path.read_text(encoding="utf-8"))
         out: dict[str, FieldDef] = {}
         for key, entry in (data.get("fields") or {}).items():
             kind = str(entry.get("kind", "text"))
@@ -252,7 +252,7 @@ class FreeformTemplate:
     @classmethod
     def generic(cls) -> FreeformTemplate:
         """The family that knows nothing (fixtures/receipts/layout-free.yaml)."""
-        return cls.from_dict(yaml.safe_load(GENERIC_FILE.read_text(encoding="utf-8")))
+        return cls.from_dict(parse_yaml(GENERIC_FILE.read_text(encoding="utf-8")))
 
 
 class FreeformReader:

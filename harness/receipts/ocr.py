@@ -148,6 +148,18 @@ class PageLine:
     box: np.ndarray  # 4 x 2 float, clockwise from top-left
 
 
+def _options(ort: Any, threads: int) -> Any:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    # Threads that sleep instead of spinning between operators: on a bench host other
+    # processes share the cores, and spinning there cost 1.7x the time (measured).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
 class OcrEngine:
     """One loaded OCR engine; load it once and keep it. Thread-safe: recognition runs
     concurrently (onnxruntime's sessions allow it), and so does detection; whole-page reading
@@ -158,19 +170,13 @@ class OcrEngine:
 
         self._paths = model_paths()
         self._threads = threads
-        options = ort.SessionOptions()
         # one thread a recognition: read_lines runs two at a time itself, and a small crop split
         # over two threads only costs CPU in waking them (measured: 21 % less CPU a slip)
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.log_severity_level = 3
-        # Threads that sleep instead of spinning between operators: on a bench host other
-        # processes share the cores, and spinning there cost 1.7x the time (measured).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        # the detector's session (made on first use) on one thread too: 0.32 s of CPU for a
-        # photo at 640 px against 0.38 s on two (measured)
-        self._options = options
+        options = _options(ort, 1)
+        # the detector's session (made on first use) on two threads, sleeping between operators
+        # too: nothing else runs beside a detection, and on two idle cores a layout-free read
+        # took 0.62 s at the median against 0.74 s on one, for the same CPU (measured, 12 slips)
+        self._det_options = _options(ort, threads)
         self._rec = ort.InferenceSession(str(self._paths["rec"]), options,
                                          providers=["CPUExecutionProvider"])
         self._input = self._rec.get_inputs()[0].name
@@ -256,7 +262,7 @@ class OcrEngine:
         """The detector's session, loaded on first use (the template reader never needs it)."""
         with self._lock:
             if self._det is None:
-                self._det = TextDetector(str(self._paths["det"]), self._options)
+                self._det = TextDetector(str(self._paths["det"]), self._det_options)
             return self._det
 
     def _load_page(self) -> Any:
