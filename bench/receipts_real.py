@@ -192,6 +192,10 @@ def main() -> int:
     ap.add_argument("--repos", default=None, help="a folder with local clones of the source repositories")
     ap.add_argument("--only", default=None, help="comma-separated slip ids")
     ap.add_argument("--baseline-runs", type=int, default=5)
+    ap.add_argument("--cli", action="store_true",
+                    help="also run `posrig receipt read PHOTO --json` on each slip, as a person does: "
+                         "the time it prints (the reading, both tries) and the command's wall time "
+                         "(Python, imports, models loaded)")
     args = ap.parse_args()
 
     manifest = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))
@@ -268,9 +272,28 @@ def main() -> int:
             round(free.figures()["median_cpu_ms"] / base_cpu, 2) if base_cpu else None,
         "load_average": round(os.getloadavg()[0], 1),
     })
+    if args.cli:
+        results["cli"] = cli_times([locate(s, manifest["sources"], cache, repos) for s, _ in found])
     print(f"layout-free: {json.dumps(free.figures())}", file=sys.stderr)
     print(f"learnt: {json.dumps(learnt.figures())}", file=sys.stderr)
     print(json.dumps(results, ensure_ascii=False))
+
+
+def cli_times(paths: list[Path | None]) -> dict[str, Any]:
+    """Median of the time ``posrig receipt read --json`` prints and of its wall time, per photo."""
+    printed, wall = [], []
+    for path in paths:
+        started = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "harness.cli", "receipt", "read", str(path), "--json"],
+                             capture_output=True, text=True, cwd=REPO, timeout=120)
+        wall.append((time.perf_counter() - started) * 1000)
+        line = next((x for x in out.stdout.splitlines() if x.startswith("{")), None)
+        if line is None:
+            raise SystemExit(f"posrig receipt read {path}: no JSON answer (exit {out.returncode}): "
+                             f"{out.stderr.strip()[-300:]}")
+        printed.append(json.loads(line)["ms"])
+    return {"photos": len(printed), "median_printed_ms": round(statistics.median(printed), 1),
+            "median_command_wall_ms": round(statistics.median(wall), 1)}
     return 0
 
 
