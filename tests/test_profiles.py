@@ -166,3 +166,33 @@ def test_a_loader_reading_a_key_it_did_not_declare_is_a_rig_defect() -> None:
     with pytest.raises(RigDefect, match="posrig bug: the loader reads b"):
         node.raw("b", None)
     assert node.raw("a") == 1
+
+
+def test_a_variant_profile_says_only_what_differs_from_the_one_it_extends(tmp_path):
+    base = FIXTURES / "terminals" / "posrig-sim.yaml"
+    (tmp_path / "base.yaml").write_text(base.read_text(encoding="utf-8"), encoding="utf-8")
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: base.yaml\nmodel: variant\nhost_profile:\n  key_mode: \"001\"\n",
+                     encoding="utf-8")
+    got, want = device_profile.load_profile(child), device_profile.load_profile(tmp_path / "base.yaml")
+    assert got.model == "variant" and got.key_mode == "001"
+    # everything it does not say is the base's, mappings merged key by key
+    assert got.tpdu == want.tpdu and got.receipt_template == want.receipt_template
+    assert got.robot == want.robot and got.print_limits == want.print_limits
+    # the lab's variants stand on posrig-sim.yaml and differ only where they say
+    tw = device_profile.load_profile(FIXTURES / "terminals" / "posrig-sim-tw.yaml")
+    sim = device_profile.load_profile(base)
+    assert tw.receipt_template["name"] == "tw-nccc-80mm" and tw.screen == sim.screen
+    assert (tw.qr_poll_s, tw.robot, tw.key_mode) == (sim.qr_poll_s, sim.robot, sim.key_mode)
+
+
+@pytest.mark.parametrize("extends, error", [
+    ("missing.yaml", "no such profile beside this one"),
+    ("child.yaml", "a cycle"),
+    ("42", "as a .yaml path relative"),
+])
+def test_a_bad_extends_is_an_error_that_says_what_to_write(tmp_path, extends, error):
+    child = tmp_path / "child.yaml"
+    child.write_text(f"extends: {extends}\nmodel: variant\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=error):
+        device_profile.load_profile(child)

@@ -31,7 +31,7 @@ ENTRY_MODES = ("insert", "swipe", "tap")
 PRINT_LIMIT_KEYS = ("contrast_pass", "contrast_fail", "dead_dot_drop", "datetime_tolerance_s")
 
 # The keys each mapping of a profile may have (the robot section is RobotGeometry's).
-TOP_KEYS = ("model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
+TOP_KEYS = ("extends", "model", "vendor", "firmware", "dialect", "ecr", "host_profile", "operator",
             "supervisor_password", "capabilities", "robot", "power", "receipt", "camera", "screen",
             "prompts", "qr")
 ECR_KEYS = ("baudrate", "ack_timeout_s", "repeats", "response_timeout_s")
@@ -115,10 +115,37 @@ def default_resolve(name: str, beside: Path) -> Path:
     return beside / path if (beside / path).exists() else FIXTURES / path
 
 
+def profile_data(path: Path, _within: tuple[Path, ...] = ()) -> Any:
+    """The mapping of the profile at ``path``, over the profile it ``extends`` (a path relative
+    to it): a family's variant says only what differs -- its model, its receipt template, its
+    key layout -- and does not drift from the profile it copies. Mappings merge key by key,
+    anything else (a list, a value) is replaced whole."""
+    data = load_yaml(path, "terminal profile")
+    if not isinstance(data, dict) or "extends" not in data:
+        return data
+    name = data.pop("extends")
+    if not isinstance(name, str) or not name.endswith((".yaml", ".yml")):
+        raise ConfigError(f"{path}: extends: the profile this one varies, as a .yaml path relative "
+                          f"to it (extends: posrig-sim.yaml), got {name!r}")
+    base = (path.parent / name).resolve()
+    if base in _within or base == path.resolve():
+        raise ConfigError(f"{path}: extends: {name} extends this profile again (a cycle): "
+                          "one profile must stand on its own")
+    if not base.is_file():
+        raise ConfigError(f"{path}: extends: {name}: no such profile beside this one ({base})")
+    return _merged(profile_data(base, (*_within, path.resolve())), data)
+
+
+def _merged(base: Any, over: Any) -> Any:
+    if not (isinstance(base, dict) and isinstance(over, dict)):
+        return over
+    return {**base, **{key: _merged(base.get(key), value) for key, value in over.items()}}
+
+
 def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> TerminalProfile:
     """The profile at ``path``, every key checked; a bad one raises ``ConfigError``."""
     path = Path(path)
-    root = Node(load_yaml(path, "terminal profile"), path, keys=TOP_KEYS)
+    root = Node(profile_data(path), path, keys=TOP_KEYS)
     ecr = root.node("ecr", keys=ECR_KEYS)
     host = root.node("host_profile", keys=HOST_KEYS)
     op = root.node("operator", keys=OPERATOR_KEYS)

@@ -240,11 +240,12 @@ def _report(args: argparse.Namespace, status: str, verdict: Any, layout_free: bo
 
 def _template_source(name: str | None, profile: Path) -> Path:
     """``--template`` as a path or a name in fixtures/receipts/, else the profile's template."""
-    from harness.config import Node, load_yaml
+    from devices.terminal.profile import profile_data
+    from harness.config import Node
     from harness.paths import resolve
 
     if name is None:
-        root = Node(load_yaml(profile, "terminal profile"), profile)
+        root = Node(profile_data(profile), profile)
         name = root.node("receipt").str("template")
         return resolve(f"receipts/{name}.yaml", profile.parent)
     path = Path(name)
