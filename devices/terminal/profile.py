@@ -201,6 +201,14 @@ def load_profile(path: str | Path, *, resolve: Resolver = default_resolve) -> Te
     )
 
 
+def print_limits(path: str | Path) -> dict[str, float]:
+    """The profile's ``receipt.print`` limits alone, read as ``load_profile`` reads them: for
+    a reader of photos (``posrig receipt read``) that needs nothing else of the profile."""
+    path = Path(path)
+    receipt = Node(profile_data(path), path, keys=TOP_KEYS).node("receipt", keys=RECEIPT_KEYS)
+    return _print_limits(receipt)
+
+
 def _templates(receipt: Node, path: Path, resolve: Resolver) -> tuple[dict[str, Any], dict[str, Any]]:
     """The receipt template the profile names, and the settlement template that one names."""
     name = receipt.str("template", pattern=r"[\w\-]+", expected="a template name from fixtures/receipts/")
