@@ -227,3 +227,27 @@ def test_a_small_card_slip_beside_a_till_receipt_is_found_by_a_second_look(reade
     card = [r for r in readings if r.value("card_number") is not None]
     assert card, [{k: f.text for k, f in r.fields.items()} for r in readings]
     assert verify(reader, frame, expectations(reader, s)).status == "pass"
+
+
+@pytest.mark.heavy  # a detection of the whole photo at 1600 px (~2 s of CPU): the heavy set .ci/run runs
+def test_a_card_slip_too_small_to_be_seen_at_first_is_found_by_a_look_at_the_whole_photo(reader):
+    """No box of the card slip at 640 px, not even a bold total: when no slip read shows a
+    card payment, the whole photo is looked at once more at 1600 px."""
+    import cv2
+
+    s = sample(22)
+    slip = print_on_paper(s.slip).image
+    small = cv2.resize(slip, None, fx=0.7, fy=0.7, interpolation=cv2.INTER_AREA)
+    h, w = small.shape[:2]
+    table = np.full((max(h + 200, 1300), 3000), 200, np.uint8)
+    table[100:100 + h, 100:100 + w] = small
+    table[80:1200, 1200:2900] = 255  # a till's receipt in large print, no card payment on it
+    for i, line in enumerate(["LA CERISE", "TOTAL 21,50", "MERCI", "A BIENTOT"]):
+        cv2.putText(table, line, (1260, 260 + 250 * i), cv2.FONT_HERSHEY_SIMPLEX, 4.0, 0, 10)
+    frame = cv2.cvtColor(table, cv2.COLOR_GRAY2BGR)
+    slips, sparse = reader._slips(table)
+    assert not sparse and len(slips) == 1, "at 640 px only the till's receipt is seen"
+    readings = reader.read_all(frame)
+    assert any(r.value("card_number") is not None for r in readings), \
+        [{k: f.text for k, f in r.fields.items()} for r in readings]
+    assert verify(reader, frame, expectations(reader, s)).status == "pass"

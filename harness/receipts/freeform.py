@@ -278,13 +278,17 @@ class FreeformReader:
         gray = to_gray(frame)
         slips, sparse = self._slips(gray)
         out = [self._reading(frame, slip, started) for slip in slips]
-        if sparse and not any(_shows_card_fields(r) for r in out):
+        if not any(_shows_card_fields(r) for r in out):
             # No slip read shows a card payment, but text too small for the first look may stand
             # where a stray box or two was seen: a card terminal's slip among a till's receipts on
             # a table (its print a quarter of theirs, 2-3 px at 640 px). Looked at again closely;
             # a photo of a card slip that was read never pays for this.
-            out += [self._reading(frame, slip, started)
-                    for slip in self._second_look(gray, sparse, slips)]
+            seen = slips + (self._second_look(gray, sparse, slips) if sparse else [])
+            out += [self._reading(frame, slip, started) for slip in seen[len(slips):]]
+            if not any(_shows_card_fields(r) for r in out) and max(gray.shape) > DET_SIDE * 2:
+                # nothing at all was seen of it at 640 px: the whole photo once more, finely
+                out += [self._reading(frame, slip, started) for slip in self._second_look(
+                    gray, [(0, 0, gray.shape[1], gray.shape[0])], seen)]
         if not out:
             return [ReceiptReading(self.template.name, status="unreadable", reason="no printed text found",
                                    ms=(time.perf_counter() - started) * 1000)]
@@ -328,14 +332,12 @@ class FreeformReader:
     def _second_look(self, gray: np.ndarray, sparse: list[tuple[int, int, int, int]],
                      seen: list[Slip]) -> list[Slip]:
         """Slips in the regions around sparse text, detected at up to full resolution (at most
-        ``SECOND_LOOKS`` of them, the largest first); text of a slip already read is not read again."""
+        ``SECOND_LOOKS`` of them, the largest first); text already read is not read again."""
         quads: list[np.ndarray] = []
         for x0, y0, x1, y1 in sorted(sparse, key=lambda r: -(r[2] - r[0]) * (r[3] - r[1]))[:SECOND_LOOKS]:
             quads.extend(self._detect(gray, (x0, y0, x1, y1), min(DET_SIDE_MAX, max(x1 - x0, y1 - y0))))
-        hulls = [slip.quad.reshape(-1, 1, 2) for slip in seen]
-        quads = [q for q in quads if not any(
-            cv2.pointPolygonTest(h, tuple(float(v) for v in q.mean(axis=0)), False) >= 0 for h in hulls)]
-        return self._recognised(gray, quads)
+        read = [t.quad for slip in seen for t in slip.tokens]
+        return self._recognised(gray, [q for q in quads if not _read_already(q, read)])
 
     def _recognised(self, gray: np.ndarray, quads: list[np.ndarray]) -> list[Slip]:
         quads = [q for q in quads if _height(q) >= 6 and _width(q) >= 6]
@@ -949,6 +951,15 @@ def _around(quads: list[np.ndarray], shape: tuple[int, ...]) -> tuple[int, int, 
     x0, y0 = pts.min(axis=0) - np.array(AROUND) * h
     x1, y1 = np.ceil(pts.max(axis=0) + np.array(AROUND) * h)
     return max(0, int(x0)), max(0, int(y0)), min(shape[1], int(x1)), min(shape[0], int(y1))
+
+
+def _read_already(quad: np.ndarray, read: list[np.ndarray]) -> bool:
+    """Does ``quad`` stand inside a box already recognised, of text about its size? (A box
+    the first look drew around a whole slip too small to tell its rows apart holds nothing
+    read: its rows, found closer, are read now.)"""
+    centre = tuple(float(v) for v in quad.mean(axis=0))
+    return any(_height(r) < 2 * _height(quad)
+               and cv2.pointPolygonTest(r.reshape(-1, 1, 2), centre, False) >= 0 for r in read)
 
 
 def _shows_card_fields(reading: ReceiptReading) -> bool:
