@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from devices.terminal.dialect import Event, Response
+from devices.terminal.dialect import Event
 from devices.terminal.driver import Pending
 from devices.terminal.sim.card_and_keypad import CARD_REMOVED
 
@@ -98,27 +98,6 @@ def test_card_pulled_before_online_leaves_an_earlier_reversal_pending_and_unsent
     assert bench.terminal.call("status").data["reversal_pending"], "the earlier one still waits"
     assert bench.sale(1_000).status == "approved"
     assert kinds(bench) == ["sale", "reversal", "sale"]
-
-
-def test_card_pulled_after_the_request_went_still_reverses_and_prompts_remove_card(bench):
-    """The other side of the line: the request went with the card seated, so the approval
-    is reversed (06) and the answer says so (the order the page gives for this case)."""
-    bench.host.script.next(tid=bench.tid, kind="sale", delay_ms=1200)
-    start = len(bench.terminal.received)
-    pending = bench.terminal.send("sale", amount=9_100)
-    bench.terminal.expect_prompt("insert_card", timeout=10)
-    bench.present("cup-debit-chip")
-    bench.terminal.expect_prompt("enter_pin", timeout=10)
-    bench.robot.press_keys([*bench.card("cup-debit-chip").pin, "enter"], secret=True)
-    bench.console.expect(r"ISO8583 -> 0200", timeout=10)
-    bench.robot.remove()
-    failed: Response = pending.result(20)
-    bench.robot.return_card()
-    assert (failed.status, failed.data["reason"], failed.data["reversal_pending"]) == \
-        ("failed", "card_removed", True)
-    tail = [(e.event, e.data.get("prompt") or e.data.get("lines")) for e in events_of(bench, start)][-3:]
-    assert tail == [("display", ["处理中 PROCESSING"]), ("prompt", "remove_card"),
-                    ("display", [CARD_REMOVED])]
 
 
 def test_a_void_whose_card_is_pulled_during_its_pin_entry_leaves_the_sale_as_it_was(bench):

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from devices.terminal.sim.card_and_keypad import CARD_REMOVED
+
 
 def kinds(bench) -> list[str]:
     return [e.kind for e in bench.journal() if e.kind != "signin"]
@@ -103,7 +105,12 @@ def test_a_new_sign_in_ordered_in_the_reversal_answer_stops_the_sale_behind_it(b
 
 
 def test_a_chip_card_pulled_out_before_the_answer_reverses_the_approval_with_06(bench):
+    """The request went with the card seated, so the approval is reversed (06), the answer
+    says so, and the terminal asks for the card it no longer holds to be removed, in the order
+    docs/posrig-ecr-1.md gives ("card pulled out"; pulled before the request went:
+    test_terminal_card_removed)."""
     bench.host.script.next(tid=bench.tid, kind="sale", delay_ms=1200)
+    start = len(bench.terminal.received)
     pending = bench.terminal.send("sale", amount=9_100)
     bench.terminal.expect_prompt("insert_card", timeout=10)
     bench.present("cup-debit-chip")
@@ -113,7 +120,12 @@ def test_a_chip_card_pulled_out_before_the_answer_reverses_the_approval_with_06(
     bench.robot.remove()  # the cardholder snatches the card while the host thinks
     failed = pending.result(20)
     bench.robot.return_card()
-    assert (failed.status, failed.data["reason"]) == ("failed", "card_removed")
+    assert (failed.status, failed.data["reason"], failed.data["reversal_pending"]) == \
+        ("failed", "card_removed", True)
+    tail = [(e.event, e.data.get("prompt") or e.data.get("lines"))
+            for e in list(bench.terminal.received)[start:]][-3:]
+    assert tail == [("display", ["处理中 PROCESSING"]), ("prompt", "remove_card"),
+                    ("display", [CARD_REMOVED])]
     assert bench.journal("sale")[-1].state == "approved", "the host approved it"
     assert bench.sale(1_000).status == "approved"
     reversal = bench.journal("reversal")[-1]
