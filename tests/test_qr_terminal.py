@@ -199,17 +199,6 @@ def test_a_payment_pending_at_a_power_cut_is_queried_before_anything_else(bench,
         assert item is None and bench.journal("sale")[-2].state == "reversed"
 
 
-def test_the_cashier_cancels_an_order_on_the_keypad_and_it_is_reversed(bench):
-    pending = bench.terminal.send("qr_order", amount=1_300)
-    bench.terminal.expect_event(lambda e: e.event == "display" and bool(e.data.get("qr")),
-                                what="the order's code", timeout=10)
-    bench.robot.press("cancel")
-    answer = pending.result(20)
-    assert (answer.status, answer.data["reason"], answer.data["reversal_sent"]) == (
-        "cancelled", "cancelled_by_user", True), answer
-    assert bench.journal("qr_order")[-1].state == "reversed"
-
-
 def test_a_wallet_that_declines_after_the_password_is_a_decline(bench):
     code = qr.make_code("02", 31)
     wallet(bench, op="code", code=code, outcome="pending:1:decline:55")
@@ -273,7 +262,7 @@ def test_a_declined_qr_payment_prints_nothing(bench):
     assert _displays(bench)[-1][0] == "交易拒绝 DECLINED"
 
 
-def test_a_cancelled_order_says_what_became_of_it(bench):
+def test_the_cashier_cancels_an_order_on_the_keypad_and_the_answer_says_what_became_of_it(bench):
     pending = bench.terminal.send("qr_order", amount=1_400)
     bench.terminal.expect_event(lambda e: e.event == "display" and bool(e.data.get("qr")),
                                 what="the order's code", timeout=10)
