@@ -202,7 +202,6 @@ def test_the_cli_reads_a_slip_that_is_not_the_profiles_layout_free_and_learns_a_
     assert '"layout_free": true' in capsys.readouterr().out
 
 
-@pytest.mark.heavy  # two detections at full resolution (~3 s of CPU): the heavy set .ci/run runs
 def test_a_small_card_slip_beside_a_till_receipt_is_found_by_a_second_look(reader):
     """The first look (640 px) sees a till receipt's large print and, of a card slip printed a
     quarter as large, only its bold total: the slip is looked at again closely because no card
@@ -229,7 +228,6 @@ def test_a_small_card_slip_beside_a_till_receipt_is_found_by_a_second_look(reade
     assert verify(reader, frame, expectations(reader, s)).status == "pass"
 
 
-@pytest.mark.heavy  # a detection of the whole photo at 1600 px (~2 s of CPU): the heavy set .ci/run runs
 def test_a_card_slip_too_small_to_be_seen_at_first_is_found_by_a_look_at_the_whole_photo(reader):
     """No box of the card slip at 640 px, not even a bold total: when no slip read shows a
     card payment, the whole photo is looked at once more at 1600 px."""

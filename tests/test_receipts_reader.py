@@ -267,3 +267,27 @@ def test_whole_frame_reading_after_detection_alone_still_recognises():
     assert engine.detect(page), "the detector finds the slip's rows"
     lines = engine.read_page(page)
     assert lines and any(line.text.strip() for line in lines), "read_page returned boxes without text"
+
+
+
+def test_the_cup_reader_trying_its_layout_gives_up_after_a_few_rows_of_another_slip(reader):
+    """`posrig receipt read` tries the profile's layout first (give_up=8): on a German slip no
+    row is a CUP line, and it stops after 8 rows instead of reading them all; a CUP slip still
+    reads exactly as without."""
+    engine = shared_engine()
+    counted: list[int] = []
+
+    class Counting:
+        def read_lines(self, crops, *args, **kwargs):
+            counted.append(len(crops))
+            return engine.read_lines(crops, *args, **kwargs)
+
+    german = cv2.imread(str(FIXTURES / "receipts" / "corpus" / "de-05-block.jpg"))
+    trying = ReceiptReader(reader.template, engine=Counting(), give_up=8)  # type: ignore[arg-type]
+    tried = trying.read(german)
+    assert tried.status == "unreadable" and tried.reason.startswith("only 0 of"), tried
+    assert sum(counted) == 8, counted  # 8 rows recognised (without give_up: all 11)
+    s = sample(23)
+    frame = photo(scan(s), "L1", seed=23)
+    fields = reader.read(frame).fields
+    assert trying.read(frame).fields == fields and len(fields) == len(reader.template.fields)
