@@ -289,5 +289,8 @@ def test_the_cup_reader_trying_its_layout_gives_up_after_a_few_rows_of_another_s
     assert sum(counted) == 8, counted  # 8 rows recognised (without give_up: all 11)
     s = sample(23)
     frame = photo(scan(s), "L1", seed=23)
-    fields = reader.read(frame).fields
-    assert trying.read(frame).fields == fields and len(fields) == len(reader.template.fields)
+    # the same values (where a label is placed may differ by a pixel: the module's reader
+    # has learnt the labels' bitmaps from the slips before, this one reads them by OCR)
+    values = {k: f.value for k, f in reader.read(frame).fields.items()}
+    assert {k: f.value for k, f in trying.read(frame).fields.items()} == values
+    assert None not in values.values() and len(values) == len(reader.template.fields)
